@@ -1,0 +1,9 @@
+"""One module per command; each has `register(app)`. Keep imports here light."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+
+
+COMMAND_MODULES: tuple[ModuleType, ...] = ()
