@@ -53,3 +53,6 @@ class NodeLayout:
     @property
     def lock(self) -> str:
         return posixpath.join(self.state_dir, "lock")
+
+
+DEFAULT = NodeLayout()

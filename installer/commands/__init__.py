@@ -4,6 +4,4 @@ from __future__ import annotations
 
 from types import ModuleType
 
-
-
 COMMAND_MODULES: tuple[ModuleType, ...] = ()

@@ -1,0 +1,125 @@
+"""What a node looks like right now, gathered in one remote command.
+
+The node's own clock, the kubelet's static pod path, the manifest bytes, and every
+kube-apiserver process (pid, start time, command line) from the process table, which is the
+ground truth every flavor has.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+from dataclasses import dataclass, field
+
+from installer import layout
+from installer.errors import NodeError
+from installer.transport import Transport
+
+# $1 default manifests dir, $2 kubelet config, $3 manifest file name, $4 state dir
+GATHER = r"""
+set -u
+dir=""
+if [ -r "$2" ]; then
+  dir=$(sed -n 's/^staticPodPath:[[:space:]]*//p' "$2" | tr -d "\"' " | head -n 1)
+fi
+[ -n "$dir" ] || dir=$1
+echo "static_pod_path=$dir"
+echo "now=$(date +%s.%N)"
+echo "btime=$(sed -n 's/^btime //p' /proc/stat)"
+echo "clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
+m="$dir/$3"
+if [ -f "$m" ]; then
+  if [ -r "$m" ]; then echo "manifest=$(base64 < "$m" | tr -d '\n')"; else echo "manifest_unreadable=1"; fi
+else
+  echo "manifest_missing=1"
+fi
+echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
+for p in /proc/[0-9]*; do
+  c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
+  case "$c" in
+    *kube-apiserver*)
+      first=$(printf '%s\n' "$c" | head -n 1)
+      case "$first" in *kube-apiserver|*go-runner) ;; *) continue ;; esac
+      st=$(sed 's/^.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
+      echo "proc=${p#/proc/} $st $(tr '\0' '\n' < "$p/cmdline" | base64 | tr -d '\n')"
+      ;;
+  esac
+done
+"""
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    started_at: float  # epoch seconds, node clock
+    argv: list[str]
+
+    def flags(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        args = self.argv
+        for i, arg in enumerate(args):
+            if arg.startswith("--"):
+                name, eq, value = arg[2:].partition("=")
+                if not eq and i + 1 < len(args) and not args[i + 1].startswith("-"):
+                    value = args[i + 1]
+                out[name] = value
+        return out
+
+
+@dataclass
+class NodeFacts:
+    static_pod_path: str
+    manifest_path: str
+    manifest: bytes | None
+    manifest_problem: str | None
+    now: float
+    free_kb: int | None
+    processes: list[Process] = field(default_factory=list)
+
+    def newest_process(self) -> Process | None:
+        return max(self.processes, key=lambda p: p.started_at, default=None)
+
+
+def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> NodeFacts:
+    result = transport.run(
+        GATHER, [node_layout.manifests_dir, layout.KUBELET_CONFIG, node_layout.manifest_name, node_layout.state_dir]
+    )
+    if result.rc != 0:
+        raise NodeError(f"cannot inspect the node: {result.err}", node=transport.name)
+    values: dict[str, str] = {}
+    procs: list[str] = []
+    for line in result.text.splitlines():
+        key, _, value = line.partition("=")
+        if key == "proc":
+            procs.append(value)
+        else:
+            values[key] = value
+    btime = float(values.get("btime") or 0)
+    ticks = float(values.get("clk_tck") or 100)
+    processes = []
+    for entry in procs:
+        parts = entry.split(" ", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        argv = base64.b64decode(parts[2]).decode("utf-8", "replace").split("\n")
+        while argv and argv[-1] == "":
+            argv.pop()
+        processes.append(Process(int(parts[0]), btime + int(parts[1]) / ticks, argv))
+    spp = values.get("static_pod_path") or node_layout.manifests_dir
+    manifest_path = posixpath.join(spp, node_layout.manifest_name)
+    manifest = base64.b64decode(values["manifest"]) if "manifest" in values else None
+    problem = None
+    if "manifest_missing" in values:
+        problem = f"no manifest at {manifest_path}"
+    elif "manifest_unreadable" in values:
+        problem = f"{manifest_path} is not readable"
+    free = values.get("free_kb", "")
+    return NodeFacts(
+        static_pod_path=spp,
+        manifest_path=manifest_path,
+        manifest=manifest,
+        manifest_problem=problem,
+        now=float(values.get("now") or 0),
+        free_kb=int(free) if free.isdigit() else None,
+        processes=processes,
+    )

@@ -1,0 +1,107 @@
+"""How commands and files reach a node: one small interface, several ways in.
+
+Everything kaudit does on a node is a POSIX sh script run as root (through sudo when the login
+user is not root). Arguments travel as positional parameters, quoted once here, so no value a
+user gives is ever interpreted by a shell. A node needs only sh, coreutils, sudo and curl/wget.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from installer.errors import NodeError
+
+# Written beside its target (a rename cannot cross mounts) as a dotfile (the kubelet ignores
+# dotfiles in the manifests directory), fsynced, renamed, then the directory fsynced.
+ATOMIC_WRITE = r"""
+set -eu
+target=$1 mode=$2 owner=$3
+dir=$(dirname -- "$target") base=$(basename -- "$target")
+mkdir -p -- "$dir"
+tmp="$dir/.$base.kaudit-tmp.$$"
+trap 'rm -f -- "$tmp"' EXIT
+umask 077
+cat > "$tmp"
+chmod "$mode" -- "$tmp"
+chown "$owner" -- "$tmp"
+sync -- "$tmp" 2>/dev/null || sync
+mv -f -- "$tmp" "$target"
+trap - EXIT
+sync -- "$dir" 2>/dev/null || sync
+"""
+
+READ_FILE = r"""
+if [ -e "$1" ]; then cat -- "$1"; else exit 44; fi
+"""
+MISSING = 44
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace").strip()
+
+
+def sh_command(script: str, args: Sequence[str]) -> str:
+    """`sh -c SCRIPT sh ARG...`, every piece quoted: values never reach a shell as code."""
+    return " ".join(shlex.quote(p) for p in ["sh", "-c", script, "sh", *args])
+
+
+class Transport:
+    """Run a script as root on one node. Subclasses implement `_run`."""
+
+    name: str = "node"
+    # Seam for fault injection: called after each remote command with its 1-based number.
+    after_command: Callable[[int], None] | None = None
+
+    def __init__(self) -> None:
+        self.commands_run = 0
+
+    def _run(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:
+        raise NotImplementedError
+
+    def run(
+        self, script: str, args: Sequence[str] = (), *, stdin: bytes | None = None, timeout: float | None = None
+    ) -> Result:
+        """One remote command: `script` run by sh as root with `args` as $1, $2, ..."""
+        result = self._run(sh_command(script, args), stdin, timeout)
+        self.commands_run += 1
+        if self.after_command is not None:
+            self.after_command(self.commands_run)
+        return result
+
+    def check(
+        self, script: str, args: Sequence[str] = (), *, stdin: bytes | None = None, timeout: float | None = None,
+        what: str,
+    ) -> Result:
+        result = self.run(script, args, stdin=stdin, timeout=timeout)
+        if result.rc != 0:
+            raise NodeError(f"{what} failed: {result.err or f'exit code {result.rc}'}", node=self.name)
+        return result
+
+    def read_file(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        result = self.run(READ_FILE, [path])
+        if result.rc == MISSING:
+            return None
+        if result.rc != 0:
+            raise NodeError(f"cannot read {path}: {result.err}", node=self.name)
+        return result.stdout
+
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str = "0:0") -> None:
+        """Atomic: readers see the old file or the new one, never a part."""
+        self.check(ATOMIC_WRITE, [path, f"{mode:o}", owner], stdin=data, what=f"writing {path}")
+
+    def close(self) -> None:
+        """Release the connection (and with it the node-side lock holder)."""
