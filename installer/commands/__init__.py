@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-COMMAND_MODULES: tuple[ModuleType, ...] = ()
+from installer.commands import status
+
+COMMAND_MODULES: tuple[ModuleType, ...] = (status,)

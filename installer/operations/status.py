@@ -1,0 +1,206 @@
+"""`kaudit status`: what a node's audit configuration is, and whether the running API server uses it.
+
+Read-only. Three round trips per node: sudo check (at connect), gather (manifest, process
+table, clock), then file checks and the readiness probe together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from installer import health, layout, nodefacts
+from installer.errors import KauditError
+from installer.transport import Transport
+from installer.transport.ssh import SSHOptions
+
+STAT_AND_PROBE = health.PROBE_FUNCTION + r"""
+url=$1 kc=$2
+shift 2
+for f in "$@"; do
+  if [ -e "$f" ]; then
+    kind=file; [ -d "$f" ] && kind=dir
+    sum=-; [ "$kind" = file ] && sum=$(sha256sum -- "$f" 2>/dev/null | cut -d' ' -f1)
+    echo "stat=$(stat -c %Y -- "$f") $kind ${sum:--} $f"
+  else
+    echo "stat=- missing - $f"
+  fi
+done
+echo "probe=$(probe "$url" "$kc")"
+"""
+
+
+@dataclass
+class PathStatus:
+    flag: str
+    container_path: str
+    host_path: str | None
+    reachable: bool
+    mount_is_directory: bool | None
+    exists: bool | None = None
+    kind: str | None = None
+    sha256: str | None = None
+    mtime: float | None = None
+
+
+@dataclass
+class ApiServerStatus:
+    running: bool
+    pid: int | None = None
+    started_at: float | None = None
+    audit_flags: dict[str, str] = field(default_factory=dict)
+    flags_match_manifest: bool | None = None
+    started_after_policy: bool | None = None
+
+
+@dataclass
+class NodeStatus:
+    node: str
+    ok: bool
+    error: str | None = None
+    manifest_path: str | None = None
+    manifest_sha256: str | None = None
+    kubernetes_version: str | None = None
+    audit_enabled: bool = False
+    managed_by_kaudit: bool = False
+    profile: str | None = None
+    audit_flags: dict[str, str] = field(default_factory=dict)
+    paths: list[PathStatus] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    api_server: ApiServerStatus | None = None
+    readyz: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def node_status(transport: Transport) -> NodeStatus:
+    """Status of one connected node. Raises KauditError when the manifest cannot be read or parsed."""
+    from installer import manifest
+
+    facts = nodefacts.gather(transport)
+    if facts.manifest is None:
+        raise KauditError(facts.manifest_problem or "no manifest", node=transport.name)
+    try:
+        info = manifest.read(facts.manifest)
+    except manifest.ManifestError as exc:
+        raise KauditError(f"{facts.manifest_path}: {exc.message}", node=transport.name) from None
+    status = NodeStatus(
+        node=transport.name,
+        ok=True,
+        manifest_path=facts.manifest_path,
+        manifest_sha256=hashlib.sha256(facts.manifest).hexdigest(),
+        kubernetes_version=".".join(map(str, info.kubernetes_version)) if info.kubernetes_version else None,
+        audit_enabled=bool(info.audit.flags),
+        managed_by_kaudit=info.audit.managed,
+        profile=info.audit.profile,
+        audit_flags=dict(info.audit.flags),
+        foreign=list(info.audit.foreign),
+    )
+    status.paths = [
+        PathStatus(
+            flag=p.flag,
+            container_path=p.container_path,
+            host_path=p.host_path,
+            reachable=p.host_path is not None,
+            mount_is_directory=p.mount_is_directory,
+        )
+        for p in info.audit.paths
+    ]
+    probe_url = health.url(info.probe.scheme, info.probe.host, info.probe.port, info.probe.path)
+    checked = [p.host_path for p in status.paths if p.host_path and p.container_path != "-"]
+    result = transport.run(STAT_AND_PROBE, [probe_url, layout.ADMIN_KUBECONFIG, *checked], timeout=60)
+    stats: dict[str, list[str]] = {}
+    probe_fields: list[str] = []
+    for line in result.text.splitlines():
+        key, _, value = line.partition("=")
+        if key == "stat":
+            mtime, kind, digest, path = value.split(" ", 3)
+            stats[path] = [mtime, kind, digest]
+        elif key == "probe":
+            probe_fields = value.split()
+    for p in status.paths:
+        if p.host_path in stats:
+            mtime, kind, digest = stats[p.host_path]
+            p.exists = kind != "missing"
+            p.kind = None if kind == "missing" else kind
+            p.sha256 = None if digest == "-" else digest
+            p.mtime = None if mtime == "-" else float(mtime)
+    code = int(probe_fields[0]) if probe_fields and probe_fields[0].isdigit() else 0
+    probe = health.ProbeResult(probe_url, code, probe_fields[1] if len(probe_fields) > 1 else "anonymous")
+    status.readyz = {"url": probe.url, "code": probe.code, "via": probe.via, "ready": probe.ready}
+    status.api_server = _api_server(facts, info.audit.flags, status.paths)
+    status.problems = _problems(status)
+    return status
+
+
+def _api_server(
+    facts: nodefacts.NodeFacts, manifest_flags: dict[str, str], paths: list[PathStatus]
+) -> ApiServerStatus:
+    proc = facts.newest_process()
+    if proc is None:
+        return ApiServerStatus(running=False)
+    running_flags = {k: v for k, v in proc.flags().items() if k.startswith("audit-")}
+    expected = {k.removeprefix("--"): v for k, v in manifest_flags.items()}
+    policy_mtimes = [p.mtime for p in paths if p.flag.endswith("audit-policy-file") and p.mtime is not None]
+    return ApiServerStatus(
+        running=True,
+        pid=proc.pid,
+        started_at=proc.started_at,
+        audit_flags=running_flags,
+        flags_match_manifest=running_flags == expected,
+        started_after_policy=(proc.started_at >= policy_mtimes[0]) if policy_mtimes else None,
+    )
+
+
+def _problems(status: NodeStatus) -> list[str]:
+    problems: list[str] = []
+    for p in status.paths:
+        if p.container_path == "-":
+            continue
+        if not p.reachable:
+            problems.append(
+                f"{p.flag} {p.container_path} is not under any hostPath mount: the API server cannot see it"
+            )
+        elif p.exists is False and not p.flag.endswith("log-path"):
+            problems.append(f"{p.flag}: {p.host_path} does not exist on the node")
+        if p.flag.endswith("log-path") and p.mount_is_directory is False:
+            problems.append(
+                f"the audit log {p.container_path} is mounted as a file: log rotation fails "
+                "('device or resource busy'); mount its directory instead"
+            )
+    api = status.api_server
+    if api is not None and status.audit_enabled:
+        if not api.running:
+            problems.append("no kube-apiserver process is running")
+        elif api.flags_match_manifest is False:
+            problems.append("the running kube-apiserver does not carry the manifest's audit flags (not restarted yet?)")
+        elif api.started_after_policy is False:
+            problems.append(
+                "the running kube-apiserver started before its policy file was written: it runs an older policy"
+            )
+    if status.readyz and not status.readyz["ready"]:
+        problems.append(f"readiness: {status.readyz['url']} answered {status.readyz['code'] or 'nothing'}")
+    return problems
+
+
+def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
+    """Status of every node; a node that cannot be read gets ok=False and one line saying why."""
+    from installer.connect import open_transport
+    from installer.targets import parse_target
+
+    results: list[NodeStatus] = []
+    for raw in raw_targets:
+        transport: Transport | None = None
+        try:
+            target = parse_target(raw)
+            transport = open_transport(target, ssh)
+            results.append(node_status(transport))
+        except KauditError as exc:
+            results.append(NodeStatus(node=exc.node or raw, ok=False, error=exc.message))
+        finally:
+            if transport is not None:
+                transport.close()
+    return results

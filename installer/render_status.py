@@ -1,0 +1,50 @@
+"""Text rendering of `kaudit status` for people."""
+
+from __future__ import annotations
+
+import datetime
+
+from installer.operations.status import NodeStatus
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "?"
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_text(s: NodeStatus) -> str:
+    if not s.ok:
+        return f"{s.node}: ERROR {s.error}"
+    lines = [f"{s.node}: {s.manifest_path} (Kubernetes {s.kubernetes_version or 'version unknown'})"]
+    if not s.audit_enabled:
+        lines.append("  auditing: off (no --audit-* flags in the manifest)")
+    else:
+        owner = f"by kaudit, profile {s.profile or '(custom policy)'}" if s.managed_by_kaudit else "NOT by kaudit"
+        lines.append(f"  auditing: on, configured {owner}")
+        for name, value in s.audit_flags.items():
+            lines.append(f"    {name}={value}")
+        for p in s.paths:
+            where = p.host_path if p.reachable else "NOT MOUNTED"
+            extra = ""
+            if p.sha256:
+                extra = f", sha256 {p.sha256[:12]}"
+            if p.mount_is_directory is not None and p.flag.endswith("log-path"):
+                extra += ", directory mount" if p.mount_is_directory else ", FILE mount (breaks rotation)"
+            lines.append(f"    {p.flag}: host {where}{extra}")
+        for f in s.foreign:
+            lines.append(f"    not added by kaudit: {f}")
+    api = s.api_server
+    if api is None or not api.running:
+        lines.append("  kube-apiserver: not running")
+    else:
+        match = {True: "carries the manifest's audit flags", False: "does NOT carry the manifest's audit flags",
+                 None: "?"}[api.flags_match_manifest]
+        lines.append(f"  kube-apiserver: pid {api.pid}, started {_when(api.started_at)}, {match}")
+    if s.readyz:
+        state = "ready" if s.readyz["ready"] else "NOT ready"
+        answer = s.readyz['code'] or 'no answer'
+        lines.append(f"  readiness: {state} ({s.readyz['url']} -> {answer}, {s.readyz['via']})")
+    for problem in s.problems:
+        lines.append(f"  problem: {problem}")
+    return "\n".join(lines)
