@@ -1,0 +1,98 @@
+"""The audit Policy as kaudit reads it: plain immutable data, shared by validation and lint.
+
+Kept free of YAML and Jinja2 so the lint (`policy_lint`) and the simulator-independent tests
+can build policies by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+LEVELS: tuple[str, ...] = ("None", "Metadata", "Request", "RequestResponse")
+STAGES: tuple[str, ...] = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
+
+# The newest Kubernetes minor whose audit-policy rules kaudit knows. `validate` checks against
+# it unless told otherwise; `enable` passes the node's own version.
+LATEST_KNOWN_VERSION: tuple[int, int] = (1, 36)
+# Only audit.k8s.io/v1 is served from this version on.
+V1_ONLY_SINCE: tuple[int, int] = (1, 24)
+# `group: "*"` in a rule's resources is accepted (and matches every group) from this version on.
+WILDCARD_GROUP_SINCE: tuple[int, int] = (1, 36)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a policy, placed by its field path (e.g. `rules[3].omitStages[0]`)."""
+
+    path: str
+    message: str
+    severity: Severity = "error"
+    line: int | None = None  # 1-based line in the document, when known
+
+    def __str__(self) -> str:
+        where = self.path or "(document)"
+        if self.line is not None:
+            where = f"{where} (line {self.line})"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class GroupResources:
+    group: str = ""
+    resources: tuple[str, ...] = ()
+    resource_names: tuple[str, ...] = ()
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    level: str = ""
+    users: tuple[str, ...] = ()
+    user_groups: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    resources: tuple[GroupResources, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    non_resource_urls: tuple[str, ...] = ()
+    omit_stages: tuple[str, ...] = ()
+    omit_managed_fields: bool | None = None
+    path: str = ""
+    line: int | None = None
+
+    @property
+    def kind(self) -> Literal["resource", "nonresource", "all"]:
+        """Which requests the rule can match, as the API server's `ruleMatches` decides."""
+        if self.namespaces or self.resources:
+            return "resource"
+        if self.non_resource_urls:
+            return "nonresource"
+        return "all"
+
+    @property
+    def is_catch_all(self) -> bool:
+        return not (self.users or self.user_groups or self.verbs) and self.kind == "all"
+
+
+@dataclass(frozen=True)
+class Policy:
+    api_version: str = "audit.k8s.io/v1"
+    kind: str = "Policy"
+    rules: tuple[Rule, ...] = ()
+    omit_stages: tuple[str, ...] = ()
+    omit_managed_fields: bool = False
+    name: str = ""
+
+
+@dataclass
+class PolicyReport:
+    """What `check` found: errors make the policy unusable, warnings are worth a look."""
+
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    policy: Policy | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
