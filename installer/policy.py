@@ -308,13 +308,9 @@ _RULE_FIELD_IN_GROUP = {
     "(as written, the rule matches every " + ("verb" if name == "verbs" else name) + ")"
     for name in ("verbs", "users", "userGroups", "namespaces", "level", "omitStages", "nonResourceURLs")
 }
-_RULE_FIELD_IN_GROUP["resource"] = (
-    'did you mean "resources"? As written, the entry matches every resource of its group'
-)
+_RULE_FIELD_IN_GROUP["resource"] = 'did you mean "resources"? As written, the entry matches every resource of its group'
 _RULE_FIELD_IN_GROUP["resourceName"] = 'did you mean "resourceNames"? As written, the entry matches every name'
-_MISPLACED_IN_POLICY = {
-    name: f'"{name}" is a metadata field: indent it under metadata' for name in _METADATA_FIELDS
-}
+_MISPLACED_IN_POLICY = {name: f'"{name}" is a metadata field: indent it under metadata' for name in _METADATA_FIELDS}
 _MISPLACED_IN_POLICY["rule"] = 'did you mean "rules"?'
 _MISPLACED_IN_POLICY["Rules"] = 'field names are case-sensitive: "rules"'
 
@@ -475,7 +471,7 @@ def _validate(policy: Policy, version: tuple[int, int], line_of: Callable[[str],
                     hint = f" (a group has no version: {gr.group.split('/')[0]!r})"
                 err(
                     f"{gr.path}.group",
-                    f"group {gr.group!r} is not \"\" (the core group) or a lowercase DNS-1123 subdomain{hint}",
+                    f'group {gr.group!r} is not "" (the core group) or a lowercase DNS-1123 subdomain{hint}',
                 )
             if gr.resource_names and not gr.resources:
                 err(f"{gr.path}.resourceNames", "resourceNames needs at least one resource in resources")
@@ -582,7 +578,7 @@ def parse(text: str | bytes, *, kubernetes_version: tuple[int, int] | None = Non
         return None
 
     report.errors.extend(_validate(policy, version, line_of))
-    report.errors.sort(key=lambda f: (f.line or 0))
+    report.errors.sort(key=lambda f: f.line or 0)
     report.policy = policy
     return report
 

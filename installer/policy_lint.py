@@ -189,7 +189,9 @@ def covers(outer: Rule, inner: Rule, version: tuple[int, int] = LATEST_KNOWN_VER
         return True
     if not inner.resources:
         return any(
-            gr.group == "*" and version >= WILDCARD_GROUP_SINCE and (not gr.resources or "*" in gr.resources)
+            gr.group == "*"
+            and version >= WILDCARD_GROUP_SINCE
+            and (not gr.resources or "*" in gr.resources)
             and not gr.resource_names
             for gr in outer.resources
         )
@@ -302,14 +304,18 @@ def lint(
             )
 
     for rule in policy.rules:
-        for field_name, values in (("verbs", rule.verbs), ("users", rule.users), ("namespaces", rule.namespaces),
-                                   ("userGroups", rule.user_groups)):
+        for field_name, values in (
+            ("verbs", rule.verbs),
+            ("users", rule.users),
+            ("namespaces", rule.namespaces),
+            ("userGroups", rule.user_groups),
+        ):
             if "*" in values:
                 out.append(
                     Finding(
                         f"{rule.path}.{field_name}",
                         f'"*" is not a wildcard in {field_name}: the API server compares it literally, so it '
-                        f"matches only a {field_name[:-1]} named \"*\". Leave {field_name} out to match all",
+                        f'matches only a {field_name[:-1]} named "*". Leave {field_name} out to match all',
                         "warning",
                         rule.line,
                     )
