@@ -175,7 +175,7 @@ def scalar(value: str, style: str | None = None) -> str:
         return "'" + value.replace("'", "''") + "'"
     if style == '"' or not _PLAIN.fullmatch(value) or ": " in value or value.endswith(":"):
         return json.dumps(value)
-    if not isinstance(resolve11(value), str) or value.startswith("-") and not value.startswith("--"):
+    if not isinstance(resolve11(value), str) or (value.startswith("-") and not value.startswith("--")):
         return json.dumps(value)
     return value
 
@@ -372,7 +372,7 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
             {"mountPath": scalar(w.path), "name": scalar(n), "readOnly": "true"} for n, w in vols
         ]
         mpairs: list[Pairs] = [[(k, it[k]) for k in mount_order if not (k == "readOnly" and not w.read_only)]
-                               for it, (_n, w) in zip(mount_items, vols)]
+                               for it, (_n, w) in zip(mount_items, vols, strict=True)]
         if vm_node is not None and is_seq(vm_node) and vm_node.value:
             _block(vm_node, "volumeMounts")
             st = _seq_style(loc, vm_node, vm_key)

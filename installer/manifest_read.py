@@ -187,11 +187,11 @@ class Located:
 
     text: str
     root: Node
-    metadata: Node | None
+    metadata: Node  # or None
     spec: Node
     container: Node
-    command: Node | None
-    args: Node | None
+    command: Node  # or None
+    args: Node  # or None
     unsafe: str | None
     flag_nodes: list[Node]  # the scalar nodes holding kube-apiserver's flags, in argv order
 
@@ -200,7 +200,7 @@ def _container_argv(c: Node) -> tuple[Node | None, Node | None, list[Node]]:
     command, args = get(c, "command"), get(c, "args")
     nodes: list[Node] = []
     for seq in (command, args):
-        if seq is None or text(seq) is None and is_scalar(seq):
+        if seq is None or (text(seq) is None and is_scalar(seq)):
             continue
         if not is_seq(seq):
             raise ManifestError(f"container {text(get(c, 'name'))!r}: command/args is not a list")

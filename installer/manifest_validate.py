@@ -22,7 +22,7 @@ DEFAULT_VERSION = (1, 34)
 
 @functools.lru_cache(maxsize=8)
 def _validator(version: str) -> Any:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
     from kubernetes_validate import utils
     from referencing import Registry, Resource
 
@@ -50,25 +50,25 @@ def _version_key(version: tuple[int, int] | None) -> str:
     wanted = f"{major}.{minor}"
     # schemas exist for a range of versions: clamp to it (old clusters get the oldest shipped schema)
     if (major, minor) > tuple(int(x) for x in latest.split(".")):
-        return latest
+        return str(latest)
     return wanted
 
 
 def _duplicates(pod: dict[str, Any]) -> list[str]:
     out = []
-    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    spec: dict[str, Any] = pod["spec"] if isinstance(pod.get("spec"), dict) else {}
     vols = spec.get("volumes") or []
-    names = [v.get("name") for v in vols if isinstance(v, dict)]
+    names = [str(v.get("name")) for v in vols if isinstance(v, dict)]
     out += [f"spec.volumes: duplicate volume name {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
     for key in ("initContainers", "containers"):
         for c in spec.get(key) or []:
             if not isinstance(c, dict):
                 continue
-            paths = [m.get("mountPath") for m in c.get("volumeMounts") or [] if isinstance(m, dict)]
+            paths = [str(m.get("mountPath")) for m in c.get("volumeMounts") or [] if isinstance(m, dict)]
             for p in sorted({p for p in paths if paths.count(p) > 1}):
                 out.append(f"container {c.get('name')!r}: duplicate mountPath {p!r}")
             for m in c.get("volumeMounts") or []:
-                if isinstance(m, dict) and m.get("name") not in names:
+                if isinstance(m, dict) and str(m.get("name")) not in names:
                     out.append(f"container {c.get('name')!r}: volumeMount {m.get('name')!r} has no volume")
     return out
 

@@ -7,6 +7,7 @@ ruamel.yaml is imported lazily so that `kaudit --help` stays fast.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -34,13 +35,16 @@ def odd_line_breaks(text: str) -> bool:
     return _ODD_BREAKS.search(text) is not None
 
 
+@functools.lru_cache(maxsize=32)
 def compose(text: str) -> Node:
-    """The single document of `text` as a composed node graph (marks kept)."""
+    """The single document of `text` as a composed node graph (marks kept).
+
+    Cached: patch() reads the same text several times, and nobody mutates the nodes."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        docs = list(YAML(typ="rt").compose_all(text))
+        docs = list(YAML(typ="safe", pure=True).compose_all(text))
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -71,7 +75,7 @@ def is_scalar(node: Node) -> bool:
     return type(node).__name__ == "ScalarNode"
 
 
-def get(node: Node | None, key: str) -> Node | None:
+def get(node: Node | None, key: str) -> Node:  # Node (Any) or None
     """The value of `key` in a mapping node (the last one if duplicated, as the kubelet's decoder does)."""
     if node is None or not is_map(node):
         return None
@@ -82,7 +86,7 @@ def get(node: Node | None, key: str) -> Node | None:
     return found
 
 
-def key_node(node: Node, key: str) -> Node | None:
+def key_node(node: Node, key: str) -> Node:  # Node (Any) or None
     for k, _v in node.value:
         if is_scalar(k) and k.value == key:
             return k
