@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from installer.commands import status
+from installer.commands import profiles_cmd, render, status, validate
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (status,)
+COMMAND_MODULES: tuple[ModuleType, ...] = (status, profiles_cmd, render, validate)

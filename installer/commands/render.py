@@ -1,0 +1,50 @@
+"""`kaudit render PROFILE [--set name=value]...`: print the policy a profile produces."""
+
+from __future__ import annotations
+
+import typer
+
+SETS = typer.Option(
+    [], "--set", "-s", metavar="NAME=VALUE", help="set a variable; lists comma-separated (a,b). Repeatable."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="render")(render)
+
+
+def render(
+    profile: str = typer.Argument(..., help="profile name (see `kaudit profiles`)."),
+    sets: list[str] = SETS,
+    kubernetes_version: str | None = typer.Option(
+        None, "--kubernetes-version", help="check the result against this Kubernetes version (X.Y)."
+    ),
+) -> None:
+    """Print the audit policy PROFILE renders to, validated and linted.
+
+    Exit 2 on an unknown profile or variable, or a value of the wrong type (the valid ones are listed).
+    """
+    from installer.errors import KauditError
+    from installer.policy import check, parse_version
+    from installer.profiles import parse_sets
+    from installer.profiles import render as render_profile
+
+    try:
+        version = parse_version(kubernetes_version) if kubernetes_version else None
+    except ValueError as exc:
+        typer.echo(f"kaudit: --kubernetes-version: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        rendered = render_profile(profile, parse_sets(sets))
+    except KauditError as exc:
+        typer.echo(f"kaudit: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    report = check(rendered.text, kubernetes_version=version, own_profile=True)
+    if not report.ok:
+        typer.echo(f"kaudit: profile {profile!r} rendered an unusable policy with these variables:", err=True)
+        for finding in report.errors:
+            typer.echo(f"  error: {finding}", err=True)
+        raise typer.Exit(2)
+    for finding in report.warnings:
+        typer.echo(f"kaudit: warning: {finding}", err=True)
+    typer.echo(rendered.text, nl=False)

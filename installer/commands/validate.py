@@ -1,0 +1,101 @@
+"""`kaudit validate FILE`: check an audit policy as the API server would, and stricter."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="validate")(validate)
+
+
+def validate(
+    file: str = typer.Argument(..., metavar="FILE", help="policy file, or - for standard input."),
+    kubernetes_version: str | None = typer.Option(
+        None, "--kubernetes-version", help="the API server's version, X.Y (default: the newest kaudit knows)."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="treat warnings as errors."),
+    upgrade: bool = typer.Option(
+        False, "--upgrade", help="print the file converted from audit.k8s.io/v1beta1 or v1alpha1 to v1."
+    ),
+    output: str = typer.Option("text", "--output", "-o", help="text, or json."),
+) -> None:
+    """Validate an audit policy file: exit 0 valid, 1 invalid (every error with its place), 2 unreadable.
+
+    The rules are those of the API server's own loader, except that unknown and duplicate fields,
+    which the API server drops with a mere warning, are errors here. Lint findings (sensitive
+    bodies recorded, no catch-all, shadowed rules, RequestReceived kept) are warnings.
+    """
+    from installer.policy import check, format_version, parse_version
+    from installer.policy import upgrade as upgrade_text
+    from installer.policy_model import LATEST_KNOWN_VERSION
+
+    if output not in ("text", "json"):
+        typer.echo(f"kaudit: --output must be text or json, not {output!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        version = parse_version(kubernetes_version) if kubernetes_version else LATEST_KNOWN_VERSION
+    except ValueError as exc:
+        typer.echo(f"kaudit: --kubernetes-version: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        if file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(file, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        typer.echo(f"kaudit: cannot read {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+
+    name = "<stdin>" if file == "-" else file
+    if upgrade:
+        try:
+            data = upgrade_text(data).encode("utf-8")
+        except ValueError as exc:
+            typer.echo(f"kaudit: {name}: {exc}", err=True)
+        else:
+            typer.echo(data.decode("utf-8"), nl=False)
+        report = check(data, kubernetes_version=version, strict=strict)
+        for finding in report.errors:
+            typer.echo(f"kaudit: {name}: error: {finding}", err=True)
+        for finding in report.warnings:
+            typer.echo(f"kaudit: {name}: warning: {finding}", err=True)
+        raise typer.Exit(0 if report.ok else 1)
+
+    report = check(data, kubernetes_version=version, strict=strict)
+    if output == "json":
+        doc = {
+            "schemaVersion": 1,
+            "command": "validate",
+            "file": name,
+            "kubernetesVersion": format_version(version),
+            "valid": report.ok,
+            "rules": len(report.policy.rules) if report.policy else None,
+            "errors": [_finding_json(f) for f in report.errors],
+            "warnings": [_finding_json(f) for f in report.warnings],
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        raise typer.Exit(0 if report.ok else 1)
+
+    for finding in report.errors:
+        typer.echo(f"{name}: error: {finding}")
+    for finding in report.warnings:
+        typer.echo(f"{name}: warning: {finding}")
+    if report.ok:
+        rules = len(report.policy.rules) if report.policy else 0
+        extra = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+        typer.echo(f"{name}: valid audit policy for Kubernetes {format_version(version)} ({rules} rules{extra})")
+        raise typer.Exit(0)
+    typer.echo(f"{name}: INVALID: {len(report.errors)} error(s) (checked for Kubernetes {format_version(version)})")
+    raise typer.Exit(1)
+
+
+def _finding_json(finding: object) -> dict[str, object]:
+    from installer.policy_model import Finding
+
+    assert isinstance(finding, Finding)
+    return {"path": finding.path, "line": finding.line, "message": finding.message, "severity": finding.severity}
