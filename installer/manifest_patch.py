@@ -155,12 +155,6 @@ def _item_style(loc: Located, item: Node) -> SeqStyle:
     return SeqStyle(dash, col)
 
 
-def _seq_style(loc: Located, seq: Node, key: Node | None) -> SeqStyle:
-    if seq.value:
-        return _item_style(loc, seq.value[-1])
-    raise ManifestError(f"line {key.start_mark.line + 1 if key else '?'}: an empty list kaudit would have to extend")
-
-
 def _block(node: Node | None, what: str) -> None:
     if node is not None and getattr(node, "flow_style", False):
         raise ManifestError(f"line {node.start_mark.line + 1}: {what} is written in flow style ([...] or {{...}})")
@@ -319,6 +313,7 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
     info = info_from(loc)
     ed = Edits(_split(loc.text))
     adopted = list(carried)
+    gone: set[str] = set()  # volumes (and mounts) that adopting removes: not a style to learn from
     if info.audit.foreign:
         if not adopt:
             raise ManifestError(
@@ -327,6 +322,7 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
                 + ". Use --adopt to replace it (disable will then remove it, not restore it)"
             )
         adopted += _adopt(loc, info, ed)
+        gone = _adopted_names(loc, info)
 
     container, spec, meta = loc.container, loc.spec, loc.metadata
     if meta is None or not is_map(meta):
@@ -347,7 +343,7 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
 
     # 2. mounts and volumes, named so they cannot collide
     taken = _names_taken(loc)
-    remaining = [m for m in info.mounts if m.name not in _adopted_names(loc, info)] if adopt else list(info.mounts)
+    remaining = [m for m in info.mounts if m.name not in gone]
     vols: list[tuple[str, _Mount]] = []
     for want in _wanted_mounts(config):
         same = [m for m in remaining if posixpath.normpath(m.mount_path) == want.path]
@@ -365,9 +361,11 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
 
     vm_node, vm_key = get(container, "volumeMounts"), key_node(container, "volumeMounts")
     v_node, v_key = get(spec, "volumes"), key_node(spec, "volumes")
-    nest = _nest(loc, [(v, "hostPath") for v in items(v_node)] + [(meta, "labels"), (meta, "annotations")])
+    kept_mounts = [m for m in items(vm_node) if text(get(m, "name")) not in gone]
+    kept_vols = [v for v in items(v_node) if text(get(v, "name")) not in gone]
+    nest = _nest(loc, [(v, "hostPath") for v in kept_vols] + [(meta, "labels"), (meta, "annotations")])
     if vols:
-        mount_order = _order(items(vm_node), ["mountPath", "name", "readOnly"])
+        mount_order = _order(kept_mounts, ["mountPath", "name", "readOnly"])
         mount_items = [
             {"mountPath": scalar(w.path), "name": scalar(n), "readOnly": "true"} for n, w in vols
         ]
@@ -375,7 +373,7 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
                                for it, (_n, w) in zip(mount_items, vols, strict=True)]
         if vm_node is not None and is_seq(vm_node) and vm_node.value:
             _block(vm_node, "volumeMounts")
-            st = _seq_style(loc, vm_node, vm_key)
+            st = _item_style(loc, (kept_mounts or vm_node.value)[-1])
             ed.insert_after(last_line(vm_node), [ln for p in mpairs for ln in _render_item(st, p, nest)])
         elif vm_node is None:
             col = int(container.start_mark.column)
@@ -387,15 +385,15 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
         else:
             raise ManifestError(f"line {vm_key.start_mark.line + 1}: volumeMounts is empty or not a block list")
 
-        vol_order = _order(items(v_node), ["hostPath", "name"])
-        hp_order = _order([get(v, "hostPath") for v in items(v_node)], ["path", "type"])
+        vol_order = _order(kept_vols, ["hostPath", "name"])
+        hp_order = _order([get(v, "hostPath") for v in kept_vols], ["path", "type"])
         vpairs: list[Pairs] = []
         for n, w in vols:
             hp: Pairs = [(k, scalar(w.path) if k == "path" else "DirectoryOrCreate") for k in hp_order]
             vpairs.append([(k, hp if k == "hostPath" else scalar(n)) for k in vol_order])
         if v_node is not None and is_seq(v_node) and v_node.value:
             _block(v_node, "volumes")
-            st = _seq_style(loc, v_node, v_key)
+            st = _item_style(loc, (kept_vols or v_node.value)[-1])
             ed.insert_after(last_line(v_node), [ln for p in vpairs for ln in _render_item(st, p, nest)])
         elif v_node is None:
             col = int(spec.start_mark.column)
