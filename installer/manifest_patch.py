@@ -447,7 +447,7 @@ def _adopted_names(loc: Located, info: ManifestInfo) -> set[str]:
     names = {m.name for m in audit_mounts(info, info.flags)} - used_elsewhere
     mounted = {m.name for m in info.mounts}
     for v in info.volumes:
-        if v.name not in mounted and v.name not in used_elsewhere and "audit" in (v.name + (v.host_path or "")).lower():
+        if v.name not in mounted and v.name not in used_elsewhere and "audit" in (v.host_path or "").lower():
             names.add(v.name)
     return names
 

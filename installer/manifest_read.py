@@ -350,12 +350,17 @@ def _path_checks(info: ManifestInfo, flags: dict[str, str]) -> list[PathCheck]:
 
 
 def audit_mounts(info: ManifestInfo, flags: dict[str, str]) -> list[Mount]:
-    """Mounts that exist for auditing only: named for audit (name or path) and serving no other
-    flag's path. Such mounts (and their volumes) are what --adopt replaces."""
+    """Mounts that exist for auditing only, which --adopt replaces: an audit path in the mount
+    path or host path, or serving an audit flag's path under an audit-like name; and serving no
+    other flag's path. A name alone does not count (unrelated volumes may be called anything)."""
     other_paths = [v for k, v in flags.items() if not k.startswith("--audit-") and v.startswith("/")]
+    audit_paths = [flags[f] for f in AUDIT_PATH_FLAGS if flags.get(f, "").startswith("/")]
     out = []
     for m in info.mounts:
-        if "audit" not in (m.name + m.mount_path).lower():
+        vol = next((v for v in info.volumes if v.name == m.name), None)
+        by_path = "audit" in (m.mount_path + ((vol.host_path or "") if vol else "")).lower()
+        serves = any(info.mount_for(p) is m for p in audit_paths)
+        if not (by_path or (serves and "audit" in m.name.lower())):
             continue
         if not any(info.mount_for(p) is m for p in other_paths):
             out.append(m)
@@ -388,7 +393,7 @@ def _audit(info: ManifestInfo, loc: Located) -> AuditInfo:
             foreign.append(describe_mount(m, info.volumes))
     used = {m.name for m in info.mounts}
     for v in info.volumes:
-        if v.name not in used and v.name not in ours_vols and "audit" in (v.name + (v.host_path or "")).lower():
+        if v.name not in used and v.name not in ours_vols and "audit" in (v.host_path or "").lower():
             foreign.append(f"volume {v.name!r} (hostPath {v.host_path}), mounted nowhere in kube-apiserver")
     return AuditInfo(
         flags=flags,
