@@ -537,6 +537,10 @@ def _text(text: str | bytes) -> tuple[str | None, Finding | None]:
     return text, None
 
 
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((prefix + ".", prefix + "["))
+
+
 def parse(text: str | bytes, *, kubernetes_version: tuple[int, int] | None = None) -> PolicyReport:
     """Read and validate a policy with the API server's rules (no lint). `policy` is set when decodable."""
     version = kubernetes_version or LATEST_KNOWN_VERSION
@@ -577,7 +581,9 @@ def parse(text: str | bytes, *, kubernetes_version: tuple[int, int] | None = Non
             path = "" if parent == path else parent
         return None
 
-    report.errors.extend(_validate(policy, version, line_of))
+    # A field that could not be decoded already has its error: no follow-on error for it.
+    bad = {f.path for f in dec.findings}
+    report.errors.extend(f for f in _validate(policy, version, line_of) if not any(_within(f.path, b) for b in bad))
     report.errors.sort(key=lambda f: f.line or 0)
     report.policy = policy
     return report
