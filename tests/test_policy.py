@@ -289,7 +289,7 @@ def test_wildcard_group_reaches_the_sensitive_set_from_1_36() -> None:
         "- level: Request\n  verbs: [deletecollection]\n",
         "- level: RequestResponse\n  resources: [{group: apps}]\n",
         "- level: RequestResponse\n  nonResourceURLs: ['*']\n",
-        "- level: Request\n  resources: [{group: '', resources: [serviceaccounts/token]}]\n",  # token is in the response
+        "- level: Request\n  resources: [{group: '', resources: [serviceaccounts/token]}]\n",  # token: response
         "- level: Request\n  namespaces: [default]\n  resources: [{group: authentication.k8s.io}]\n",  # cluster-scoped
     ],
 )
@@ -394,5 +394,5 @@ def test_parse_version(text: str, expected: tuple[int, int]) -> None:
 
 
 def test_parse_version_refuses_junk() -> None:
-    with pytest.raises(ValueError, match="X.Y"):
+    with pytest.raises(ValueError, match=r"X\.Y"):
         parse_version("latest")
