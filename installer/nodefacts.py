@@ -33,6 +33,7 @@ if [ -f "$m" ]; then
 else
   echo "manifest_missing=1"
 fi
+g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
 echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
 for p in /proc/[0-9]*; do
   c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
@@ -74,6 +75,7 @@ class NodeFacts:
     manifest_problem: str | None
     now: float
     free_kb: int | None
+    guard_pid: int | None = None
     processes: list[Process] = field(default_factory=list)
 
     def newest_process(self) -> Process | None:
@@ -121,5 +123,6 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         manifest_problem=problem,
         now=float(values.get("now") or 0),
         free_kb=int(free) if free.isdigit() else None,
+        guard_pid=int(values["guard_pid"]) if values.get("guard_pid", "").isdigit() else None,
         processes=processes,
     )

@@ -259,7 +259,7 @@ def _grouped(specs: tuple[str, ...]) -> list[tuple[str, list[str]]]:
 
 
 def _quote(value: object) -> str:
-    return json.dumps(str(value), ensure_ascii=False)
+    return json.dumps(str(value), ensure_ascii=True)
 
 
 def _flow_list(values: Any) -> str:
@@ -303,7 +303,7 @@ def _header(profile: Profile, values: Mapping[str, object]) -> str:
     ]
     for variable in profile.variables:
         value = values[variable.name]
-        shown = format_value(value) or "(empty)"
+        shown = format_value(value).encode("ascii", "backslashreplace").decode("ascii") or "(empty)"
         marker = "" if value == variable.default else "   (set)"
         lines.append(f"#   {variable.name} = {shown}{marker}")
     log = profile.log

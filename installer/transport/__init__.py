@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from installer.errors import NodeError
 
@@ -71,6 +72,9 @@ class Transport:
     def _run(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:
         raise NotImplementedError
 
+    def _open(self, command: str) -> Session:
+        raise NotImplementedError
+
     def run(
         self, script: str, args: Sequence[str] = (), *, stdin: bytes | None = None, timeout: float | None = None
     ) -> Result:
@@ -105,3 +109,37 @@ class Transport:
 
     def close(self) -> None:
         """Release the connection (and with it the node-side lock holder)."""
+
+
+class Session:
+    """A long-running remote command whose output is read line by line (lock holder, waits)."""
+
+    def readline(self) -> str:
+        """The next line without its newline; '' at the end of output."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _StreamSession(Session):
+    def __init__(self, stream: Any, closer: Callable[[], None]) -> None:
+        self._stream = stream
+        self._closer = closer
+
+    def readline(self) -> str:
+        line = self._stream.readline()
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+        return text.rstrip("\r\n") if text else ""
+
+    def close(self) -> None:
+        self._closer()
+
+
+def open_session(transport: Transport, script: str, args: Sequence[str] = ()) -> Session:
+    """Start `script` as root; it keeps running (with stdin open) until the session is closed."""
+    session = transport._open(sh_command(script, args))
+    transport.commands_run += 1
+    if transport.after_command is not None:
+        transport.after_command(transport.commands_run)
+    return session

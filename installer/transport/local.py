@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from installer.errors import NodeError
-from installer.transport import Result, Transport
+from installer.transport import Result, Session, Transport, _StreamSession
 
 
 class LocalTransport(Transport):
@@ -24,3 +24,17 @@ class LocalTransport(Transport):
         if self._sudo and proc.returncode == 1 and b"sudo:" in proc.stderr and b"password" in proc.stderr:
             raise NodeError("sudo needs a password here: run kaudit as root", node=self.name)
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def _open(self, command: str) -> Session:
+        argv = ["sudo", "-n", "--", "sh", "-c", command] if self._sudo else ["sh", "-c", command]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+        def close() -> None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+        return _StreamSession(proc.stdout, close)

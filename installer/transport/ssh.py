@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from installer.errors import NodeError
 from installer.targets import Target, parse_target
-from installer.transport import Result, Transport, sshconfig
+from installer.transport import Result, Session, Transport, _StreamSession, sshconfig
 
 if TYPE_CHECKING:
     import paramiko
@@ -229,6 +229,20 @@ class SSHTransport(Transport):
         if pty:
             out = out.replace(b"\r\n", b"\n")
         return Result(rc, out, err)
+
+    def _open(self, command: str) -> Session:
+        if self._client is None or (transport := self._client.get_transport()) is None or not transport.is_active():
+            raise NodeError("the SSH connection was lost", node=self.name)
+        chan = transport.open_session(timeout=self.options.connect_timeout)
+        pty = self._sudo_mode == "pty"
+        if pty:
+            chan.get_pty(term="dumb", width=4000)
+        chan.exec_command(self._wrap(command))
+        if self._sudo_mode == "password" and self.options.sudo_password is not None:
+            chan.sendall(self.options.sudo_password.encode() + b"\n")
+        if pty and self.options.sudo_password is not None:
+            self._answer_prompt(chan, 30.0)
+        return _StreamSession(chan.makefile("rb"), chan.close)
 
     def _answer_prompt(self, chan: Any, timeout: float | None) -> None:
         """With a pty, sudo asks on the terminal: wait for our prompt, then answer it (echo is off)."""

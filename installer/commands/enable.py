@@ -1,0 +1,163 @@
+"""`kaudit enable` and `kaudit switch`: converge nodes to a policy profile (or a policy file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from installer.commands import changing, common
+
+LOG_FORMATS = ("json", "legacy")
+WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(enable)
+    app.command()(switch)
+
+
+def _common_enable(
+    targets: list[str], profile: str | None, sets: list[str], policy_file: str | None, log_path: str,
+    log_maxage: int | None, log_maxbackup: int | None, log_maxsize: int | None, log_format: str | None,
+    log_compress: bool | None, webhook_config: str | None, webhook_mode: str | None, adopt: bool, force: bool,
+    flags: changing.ChangeFlags, switch_only: bool,
+) -> None:
+    from installer.errors import InputError, KauditError
+    from installer.operations.plans import EnableInput, plan_enable
+
+    try:
+        if (profile is None) == (policy_file is None):
+            raise InputError("give exactly one of --profile or --policy-file")
+        if policy_file and sets:
+            raise InputError("--set applies to profiles, not to --policy-file")
+        for name, value in (("--log-maxage", log_maxage), ("--log-maxbackup", log_maxbackup),
+                            ("--log-maxsize", log_maxsize)):
+            if value is not None and value < 0:
+                raise InputError(f"{name} must be 0 or more, not {value}")
+        if log_format is not None and log_format not in LOG_FORMATS:
+            raise InputError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+        if webhook_mode is not None and webhook_mode not in WEBHOOK_MODES:
+            raise InputError(f"--webhook-mode must be one of {', '.join(WEBHOOK_MODES)}, not {webhook_mode!r}")
+        if webhook_mode and not webhook_config:
+            raise InputError("--webhook-mode needs --webhook-config")
+        if not log_path.startswith("/") and log_path != "-":
+            raise InputError(f"--log-path must be an absolute path (or - for stdout), not {log_path!r}")
+        inp = EnableInput(
+            profile=profile, policy_file=policy_file, log_path=log_path, maxage=log_maxage,
+            maxbackup=log_maxbackup, maxsize=log_maxsize, log_format=log_format, log_compress=log_compress,
+            webhook_mode=webhook_mode, adopt=adopt, force=force, switch_only=switch_only,
+        )
+        if profile is not None:
+            from installer.operations.plans import render_policy
+            from installer.profiles import parse_sets
+
+            inp.sets = parse_sets(sets)
+            render_policy(inp, None)  # unknown profile, bad variables: refused before any node is reached
+        if policy_file is not None:
+            try:
+                inp.policy_text = Path(policy_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read --policy-file {policy_file}: {exc}") from None
+            render_policy(inp, None)
+        if webhook_config is not None:
+            try:
+                inp.webhook_config = Path(webhook_config).read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read --webhook-config {webhook_config}: {exc}") from None
+    except KauditError as exc:
+        typer.echo(f"kaudit: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    inp.warnings.clear()
+
+    def policy_text() -> str:
+        from installer.operations.plans import render_policy
+
+        return render_policy(inp, None)[0]
+
+    changing.run(flags, targets, plan_enable, lambda _t: inp, policy_text=policy_text, warnings=inp.warnings)
+
+
+PROFILE = typer.Option(None, "--profile", "-p", help="policy profile (see `kaudit profiles`).")
+SETS = typer.Option([], "--set", "-s", metavar="NAME=VALUE", help="profile variable; lists comma-separated.")
+POLICY_FILE = typer.Option(None, "--policy-file", help="a custom audit policy file instead of a profile.")
+LOG_PATH = typer.Option("/var/log/kubernetes/audit/audit.log", "--log-path", help="audit log path on the node.")
+MAXAGE = typer.Option(None, "--log-maxage", help="days to keep rotated logs (default: the profile's).")
+MAXBACKUP = typer.Option(None, "--log-maxbackup", help="rotated files to keep (default: the profile's).")
+MAXSIZE = typer.Option(None, "--log-maxsize", help="MB before rotation (default: the profile's).")
+LOG_FORMAT = typer.Option(None, "--log-format", help="json or legacy.")
+LOG_COMPRESS = typer.Option(None, "--log-compress/--no-log-compress", help="gzip rotated logs.")
+WEBHOOK = typer.Option(None, "--webhook-config", help="kubeconfig of an audit webhook receiver (e.g. Falco).")
+WEBHOOK_MODE = typer.Option(None, "--webhook-mode", help="batch, blocking or blocking-strict.")
+ADOPT = typer.Option(False, "--adopt", help="take over audit flags and volumes that kaudit did not add.")
+FORCE = typer.Option(False, "--force", help="accept a --policy-file that records bodies of Secrets or tokens.")
+
+
+def enable(
+    targets: list[str] = common.TARGETS,
+    profile: str | None = PROFILE,
+    sets: list[str] = SETS,
+    policy_file: str | None = POLICY_FILE,
+    log_path: str = LOG_PATH,
+    log_maxage: int | None = MAXAGE,
+    log_maxbackup: int | None = MAXBACKUP,
+    log_maxsize: int | None = MAXSIZE,
+    log_format: str | None = LOG_FORMAT,
+    log_compress: bool | None = LOG_COMPRESS,
+    webhook_config: str | None = WEBHOOK,
+    webhook_mode: str | None = WEBHOOK_MODE,
+    adopt: bool = ADOPT,
+    force: bool = FORCE,
+    yes: bool = changing.YES,
+    dry_run: bool = changing.DRY_RUN,
+    timeout: float = changing.TIMEOUT,
+    guard_grace: float = changing.GUARD_GRACE,
+    break_lock: bool = changing.BREAK_LOCK,
+    output: str = common.OUTPUT,
+    ssh_config: str | None = common.SSH_CONFIG,
+    identity: str | None = common.IDENTITY,
+    known_hosts: str | None = common.KNOWN_HOSTS,
+    accept_new_host_key: bool = common.ACCEPT_NEW,
+    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+) -> None:
+    """Turn auditing on (or converge to another profile), wait for the new API server, roll back on failure."""
+    flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
+                                 common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
+                                                   sudo_password_stdin))
+    _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
+                   log_compress, webhook_config, webhook_mode, adopt, force, flags, switch_only=False)
+
+
+def switch(
+    targets: list[str] = common.TARGETS,
+    profile: str | None = PROFILE,
+    sets: list[str] = SETS,
+    policy_file: str | None = POLICY_FILE,
+    log_path: str = LOG_PATH,
+    log_maxage: int | None = MAXAGE,
+    log_maxbackup: int | None = MAXBACKUP,
+    log_maxsize: int | None = MAXSIZE,
+    log_format: str | None = LOG_FORMAT,
+    log_compress: bool | None = LOG_COMPRESS,
+    webhook_config: str | None = WEBHOOK,
+    webhook_mode: str | None = WEBHOOK_MODE,
+    adopt: bool = ADOPT,
+    force: bool = FORCE,
+    yes: bool = changing.YES,
+    dry_run: bool = changing.DRY_RUN,
+    timeout: float = changing.TIMEOUT,
+    guard_grace: float = changing.GUARD_GRACE,
+    break_lock: bool = changing.BREAK_LOCK,
+    output: str = common.OUTPUT,
+    ssh_config: str | None = common.SSH_CONFIG,
+    identity: str | None = common.IDENTITY,
+    known_hosts: str | None = common.KNOWN_HOSTS,
+    accept_new_host_key: bool = common.ACCEPT_NEW,
+    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+) -> None:
+    """Like enable, but refuses a node where auditing is off."""
+    flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
+                                 common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
+                                                   sudo_password_stdin))
+    _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
+                   log_compress, webhook_config, webhook_mode, adopt, force, flags, switch_only=True)

@@ -1,0 +1,88 @@
+"""`kaudit rollback TARGET... [--to BACKUP]` and `kaudit backups TARGET`."""
+
+from __future__ import annotations
+
+import typer
+
+from installer.commands import changing, common
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(rollback)
+    app.command()(backups)
+
+
+def rollback(
+    targets: list[str] = common.TARGETS,
+    to: str | None = typer.Option(None, "--to", help="backup id (see `kaudit backups`); default: undo the last "
+                                  "kaudit operation. `original` is the manifest before kaudit first changed it."),
+    yes: bool = changing.YES,
+    dry_run: bool = changing.DRY_RUN,
+    timeout: float = changing.TIMEOUT,
+    guard_grace: float = changing.GUARD_GRACE,
+    break_lock: bool = changing.BREAK_LOCK,
+    output: str = common.OUTPUT,
+    ssh_config: str | None = common.SSH_CONFIG,
+    identity: str | None = common.IDENTITY,
+    known_hosts: str | None = common.KNOWN_HOSTS,
+    accept_new_host_key: bool = common.ACCEPT_NEW,
+    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+) -> None:
+    """Restore a backup byte for byte: by default the state before the last kaudit operation."""
+    from installer.operations.history import last_operation, read_backup
+    from installer.operations.plans import plan_rollback
+    from installer.transport import Transport
+
+    def plan_input(t: Transport) -> object:
+        return read_backup(t, to or last_operation(t))
+
+    flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
+                                 common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
+                                                   sudo_password_stdin))
+    changing.run(flags, targets, plan_rollback, plan_input)
+
+
+def backups(
+    targets: list[str] = common.TARGETS,
+    output: str = common.OUTPUT,
+    ssh_config: str | None = common.SSH_CONFIG,
+    identity: str | None = common.IDENTITY,
+    known_hosts: str | None = common.KNOWN_HOSTS,
+    accept_new_host_key: bool = common.ACCEPT_NEW,
+    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+) -> None:
+    """List the backups kaudit keeps on each node (the pinned original and the last 10)."""
+    from installer.connect import open_transport
+    from installer.errors import KauditError
+    from installer.operations.history import list_backups
+    from installer.targets import parse_target
+
+    common.check_output(output)
+    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin)
+    ssh = conn.ssh_options()
+    nodes: list[dict[str, object]] = []
+    code = 0
+    for raw in targets:
+        try:
+            t = open_transport(parse_target(raw), ssh)
+            try:
+                items = list_backups(t)
+            finally:
+                t.close()
+            nodes.append({"node": t.name, "ok": True, "backups": [{"id": b.id, **b.meta} for b in items]})
+        except KauditError as exc:
+            code = 2
+            nodes.append({"node": exc.node or raw, "ok": False, "error": exc.message})
+    if output == "json":
+        common.print_json("backups", nodes)
+    else:
+        for n in nodes:
+            if not n["ok"]:
+                typer.echo(f"{n['node']}: ERROR {n['error']}")
+                continue
+            typer.echo(f"{n['node']}:")
+            for b in n["backups"]:  # type: ignore[attr-defined]
+                what = b.get("summary") or b.get("op", "")
+                pinned = "  (pinned: the manifest before kaudit)" if b["id"] == "original" else ""
+                typer.echo(f"  {b['id']}  before: {what}{pinned}")
+    raise typer.Exit(code)

@@ -1,0 +1,352 @@
+"""Changing one node: ordered, named steps (kubeadm's phases are the model).
+
+preflight → plan (render + validate + lint, read + patch + validate) → lock → apply (journal,
+backup, upload policy, arm the guard, write manifest: one atomic remote command) → await the new
+instance → verify → confirm → record. Any failure after the manifest is written restores the
+backup; a lost connection leaves it to the node-side guard.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from installer import health, layout, nodefacts
+from installer.errors import (
+    EXIT_FAILED_RESTORED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_RESTORED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    KauditError,
+    NodeError,
+    OperationFailed,
+    RestoreFailed,
+)
+from installer.operations import scripts
+from installer.transport import Session, Transport, open_session
+
+MIN_FREE_KB = 10 * 1024
+KEEP_BACKUPS = 10
+
+
+@dataclass
+class Desired:
+    """What a node should look like after the operation."""
+
+    op: str  # enable, switch, disable, rollback
+    manifest: bytes
+    summary: str  # one line for people: "enable profile cis", "switch minimal -> cis"
+    profile: str | None = None
+    policy: tuple[str, bytes] | None = None  # (node path, content)
+    webhook: tuple[str, bytes] | None = None
+    policy_text: str | None = None  # shown by --dry-run
+
+
+@dataclass
+class Options:
+    timeout: float = 120.0
+    guard_grace: float = 30.0
+    dry_run: bool = False
+    break_lock: bool = False
+    verify: bool = True
+
+
+@dataclass
+class NodeResult:
+    node: str
+    ok: bool
+    exit_code: int
+    action: str  # enabled, switched, disabled, rolled-back, unchanged, dry-run, refused, failed-restored, ...
+    message: str
+    changed: bool = False
+    backup: str | None = None
+    profile: str | None = None
+    diff: str | None = None
+    policy_file: str | None = None
+    ready_seconds: float | None = None
+    new_instance_pid: int | None = None
+    verify: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Planner = Callable[[nodefacts.NodeFacts, Any], Desired]
+Confirm = Callable[[str, str], bool]  # (node, diff) -> go ahead?
+Progress = Callable[[str, str], None]  # (node, message)
+
+
+def audit_tokens(manifest_bytes: bytes) -> list[str]:
+    """The argv tokens a kube-apiserver started from this manifest carries for its audit flags."""
+    from installer import manifest
+
+    argv = manifest.read(manifest_bytes).argv
+    tokens: list[str] = []
+    for i, tok in enumerate(argv):
+        if tok.startswith("--audit-"):
+            tokens.append(tok)
+            if "=" not in tok and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                tokens.append(argv[i + 1])
+    return tokens
+
+
+def same_pod(a: bytes, b: bytes) -> bool:
+    """Whether two manifests declare the same pod (comments and layout aside): no restart follows."""
+    from installer.manifest_yaml import compose, decode, to_python
+
+    try:
+        return bool(to_python(compose(decode(a))) == to_python(compose(decode(b))))
+    except Exception:  # a manifest that does not parse is never "the same pod"
+        return False
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.b64encode(data) + b"\n"
+
+
+class NodeChange:
+    """One node's operation; `run` returns its result and never raises for node problems."""
+
+    def __init__(self, transport: Transport, planner: Planner, plan_input: Any, options: Options,
+                 confirm: Confirm, progress: Progress, node_layout: layout.NodeLayout = layout.DEFAULT) -> None:
+        self.t = transport
+        self.planner = planner
+        self.plan_input = plan_input
+        self.options = options
+        self.confirm = confirm
+        self.progress = progress
+        self.layout = node_layout
+        self.result = NodeResult(node=transport.name, ok=False, exit_code=EXIT_REFUSED, action="refused", message="")
+        self.lock: Session | None = None
+
+    # -- steps ------------------------------------------------------------------------------
+    def _step(self, name: str, fn: Callable[[], Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return fn()
+        finally:
+            self.result.steps.append({"name": name, "seconds": round(time.monotonic() - started, 3)})
+
+    def preflight(self) -> nodefacts.NodeFacts:
+        facts = nodefacts.gather(self.t, self.layout)
+        if facts.manifest is None:
+            raise NodeError(f"preflight: {facts.manifest_problem}", node=self.t.name)
+        if facts.free_kb is not None and facts.free_kb < MIN_FREE_KB:
+            raise NodeError(f"preflight: only {facts.free_kb} KiB free on {facts.static_pod_path}", node=self.t.name)
+        if facts.guard_pid is not None:
+            raise NodeError(
+                f"preflight: a previous kaudit change is still unconfirmed (guard pid {facts.guard_pid} will restore "
+                "its backup when its time is up); wait for it and re-run",
+                node=self.t.name,
+            )
+        return facts
+
+    def take_lock(self) -> None:
+        import getpass
+        import socket
+
+        holder = f"kaudit by {getpass.getuser()}@{socket.gethostname()} since {datetime.now(timezone.utc):%H:%M:%SZ}"
+        mode = "break" if self.options.break_lock else ""
+        session = open_session(self.t, scripts.LOCK, [self.layout.lock, holder, mode])
+        line = session.readline()
+        if line != "locked":
+            session.close()
+            held = line.removeprefix("held ").strip() or "another process"
+            raise NodeError(f"lock: another kaudit run holds the node's lock ({held}); use --break-lock only if "
+                            "that run is gone", node=self.t.name)
+        self.lock = session
+
+    def apply(self, facts: nodefacts.NodeFacts, info: Any, desired: Desired, backup_id: str) -> float:
+        assert facts.manifest is not None
+        before = hashlib.sha256(facts.manifest).hexdigest()
+        record = {"id": backup_id, "op": desired.op, "state": "begin", "at": facts.now, "summary": desired.summary,
+                  "before": before, "after": hashlib.sha256(desired.manifest).hexdigest()}
+        meta = {"id": backup_id, "op": desired.op, "created": facts.now, "manifestSha256": before,
+                "profile": info.audit.profile, "auditOn": bool(info.audit.flags), "summary": desired.summary}
+        backed_up = [p.host_path for p in info.audit.paths
+                     if p.host_path and p.flag in ("--audit-policy-file", "--audit-webhook-config-file")]
+        stdin = b"".join([
+            _b64(desired.manifest),
+            _b64(desired.policy[1] if desired.policy else b""),
+            _b64(desired.webhook[1] if desired.webhook else b""),
+            _b64(json.dumps(record).encode() + b"\n"),
+            _b64(json.dumps(meta).encode()),
+        ])
+        guard_secs = int(self.options.timeout + self.options.guard_grace)
+        args = [self.layout.state_dir, facts.manifest_path, before, backup_id, "0" if info.audit.managed else "1",
+                desired.policy[0] if desired.policy else "", desired.webhook[0] if desired.webhook else "",
+                str(guard_secs), scripts.GUARD, *backed_up]
+        res = self.t.run(scripts.APPLY, args, stdin=stdin, timeout=120)
+        values = dict(line.partition("=")[::2] for line in res.text.splitlines())
+        if res.rc == 65:
+            raise NodeError(f"write manifest: {facts.manifest_path} was changed by someone else since kaudit read "
+                            "it; nothing was written, re-run to see the new diff", node=self.t.name)
+        if res.rc != 0 or "applied" not in values:
+            steps = [line[5:] for line in res.text.splitlines() if line.startswith("step=")]
+            failed = steps[-1] if steps else "journal"
+            raise NodeError(f"{failed}: {res.err or 'failed'}; the manifest was not changed", node=self.t.name)
+        return float(values["applied"])
+
+    def await_instance(self, since: float, manifest_bytes: bytes) -> dict[str, str] | list[str]:
+        """Wait on the node; returns the ready line's fields, or the log lines explaining the timeout."""
+        from installer import manifest
+
+        probe = manifest.read(manifest_bytes).probe
+        tokens = audit_tokens(manifest_bytes)
+        args = [f"{since:.3f}", str(int(self.options.timeout)), probe.url, layout.ADMIN_KUBECONFIG,
+                "present" if tokens else "absent", *tokens]
+        session = open_session(self.t, scripts.AWAIT, args)
+        timeout_lines: list[str] = []
+        try:
+            while True:
+                line = session.readline()
+                if not line:
+                    raise NodeError("await: the connection was lost while waiting; the node's guard restores the "
+                                    "backup unless the new instance was confirmed", node=self.t.name)
+                key, _, value = line.partition("=")
+                if key == "progress":
+                    self.progress(self.t.name, value)
+                elif key == "ready":
+                    pid, started, ready_at, *via = value.split()
+                    return {"pid": pid, "started": started, "ready_at": ready_at, "via": " ".join(via)}
+                elif key == "timeout":
+                    timeout_lines.append(value)
+                    # Read the remaining log lines, then stop.
+                    while (more := session.readline()):
+                        if more.startswith("log="):
+                            timeout_lines.append(more[4:])
+                    return timeout_lines
+        finally:
+            session.close()
+
+    def verify(self, manifest_bytes: bytes, marker: str) -> dict[str, Any]:
+        from installer import manifest
+
+        info = manifest.read(manifest_bytes)
+        log = next((p for p in info.audit.paths if p.flag == "--audit-log-path"), None)
+        if log is None:
+            return {"verified": False, "reason": "events go to a webhook only; kaudit cannot see them on the node"}
+        if log.container_path == "-":
+            return {"verified": False, "reason": "events go to the API server's stdout"}
+        if log.host_path is None:
+            return {"verified": False, "reason": f"{log.container_path} is not mounted: events are lost"}
+        base = health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
+        res = self.t.run(scripts.VERIFY, [base, layout.ADMIN_KUBECONFIG, marker, log.host_path], timeout=30)
+        if res.text.strip() == "found":
+            return {"verified": True, "reason": f"a test request's event was found in {log.host_path}"}
+        return {"verified": False, "reason": f"no event for a test request (list configmaps) appeared in "
+                                             f"{log.host_path} within 3 s: the policy may not record it"}
+
+    def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired) -> None:
+        record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
+                             "summary": desired.summary, "profile": desired.profile})
+        self.t.check(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
+                                       record, str(KEEP_BACKUPS)], what="confirm")
+
+    def restore(self, facts: nodefacts.NodeFacts, backup_id: str, why: str, log_lines: list[str]) -> None:
+        """Automatic rollback: put the backup back and wait for the old configuration to be healthy."""
+        assert facts.manifest is not None
+        record = json.dumps({"id": backup_id, "state": "rolled-back", "at": time.time(), "why": why})
+        self.progress(self.t.name, f"rolling back: {why}")
+        try:
+            res = self.t.run(scripts.RESTORE, [self.layout.state_dir, facts.manifest_path, backup_id, record])
+            if res.rc != 0:
+                raise RestoreFailed(f"ROLLBACK FAILED: {res.err or res.text.strip()}; restore "
+                                    f"{self.layout.backups_dir}/{backup_id}/manifest by hand", node=self.t.name)
+            since = float(dict(line.partition("=")[::2] for line in res.text.splitlines())["restored"])
+            back = self.await_instance(since, facts.manifest)
+        except NodeError as exc:
+            raise RestoreFailed(f"ROLLBACK FAILED ({exc.message}); the node's guard will restore "
+                                f"{self.layout.backups_dir}/{backup_id} if the manifest is still the new one",
+                                node=self.t.name) from None
+        if not isinstance(back, dict):
+            raise RestoreFailed(f"ROLLBACK FAILED: the previous configuration was restored but the API server is "
+                                f"not healthy ({'; '.join(back[:1])}); a human is needed now", node=self.t.name)
+        detail = f" (kube-apiserver said: {log_lines[-1]})" if log_lines else ""
+        raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy",
+                              node=self.t.name)
+
+    # -- the whole operation --------------------------------------------------------------------
+    def run(self) -> NodeResult:
+        r = self.result
+        try:
+            self._run()
+        except KeyboardInterrupt:
+            r.exit_code, r.action, r.message = EXIT_INTERRUPTED, "interrupted", "interrupted"
+        except KauditError as exc:
+            r.exit_code, r.message = exc.exit_code, exc.message
+            r.action = {EXIT_FAILED_RESTORED: "failed-restored", EXIT_NOT_RESTORED: "NOT-RESTORED"}.get(
+                exc.exit_code, "refused")
+        finally:
+            if self.lock is not None:
+                self.lock.close()
+        return r
+
+    def _run(self) -> None:
+        from installer import manifest
+
+        r = self.result
+        facts = self._step("preflight", self.preflight)
+        assert facts.manifest is not None
+        try:
+            info = manifest.read(facts.manifest)
+        except manifest.ManifestError as exc:
+            raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
+        desired: Desired = self._step("plan", lambda: self.planner(facts, self.plan_input))
+        r.profile = desired.profile
+        r.policy_file = desired.policy[0] if desired.policy else None
+        if desired.manifest == facts.manifest:
+            r.ok, r.exit_code, r.action = True, EXIT_OK, "unchanged"
+            r.message = f"already so ({desired.summary}): nothing changed, nothing restarted"
+            return
+        r.diff = manifest.unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
+        if self.options.dry_run:
+            r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
+            r.message = f"would {desired.summary}"
+            return
+        if not self.confirm(self.t.name, r.diff):
+            raise NodeError("not confirmed: nothing changed", node=self.t.name)
+        self._step("lock", self.take_lock)
+        backup_id = datetime.fromtimestamp(facts.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{desired.op}"
+        backup_id += "-" + secrets.token_hex(2)
+        r.backup = backup_id
+        changed_at = self._step("apply", lambda: self.apply(facts, info, desired, backup_id))
+        r.changed = True
+        if same_pod(facts.manifest, desired.manifest):
+            self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
+            r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, desired.op, f"{desired.summary} (no restart needed)"
+            return
+        try:
+            ready = self._step("await", lambda: self.await_instance(changed_at, desired.manifest))
+        except KeyboardInterrupt:
+            with contextlib.suppress(OperationFailed):
+                self.restore(facts, backup_id, "interrupted", [])
+            r.changed = False
+            raise
+        if not isinstance(ready, dict):
+            r.log_lines = ready[1:]
+            why = f"no healthy new kube-apiserver within {self.options.timeout:g} s ({ready[0] if ready else '?'})"
+            r.changed = False
+            self.restore(facts, backup_id, why, r.log_lines)
+            return
+        r.new_instance_pid = int(ready["pid"])
+        r.ready_seconds = round(float(ready["ready_at"]) - changed_at, 3)
+        if self.options.verify and desired.op != "disable":
+            r.verify = self._step("verify", lambda: self.verify(desired.manifest, backup_id))
+        self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
+        r.ok, r.exit_code = True, EXIT_OK
+        r.action = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollback": "rolled-back"}.get(
+            desired.op, desired.op)
+        r.message = f"{desired.summary}: new kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s " \
+                    f"after the change"

@@ -1,0 +1,76 @@
+"""The node's memory of kaudit: journal and backups under the state directory."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from installer import layout
+from installer.errors import NodeError
+from installer.operations import scripts
+from installer.operations.plans import RollbackInput
+from installer.transport import Transport
+
+
+@dataclass(frozen=True)
+class Backup:
+    id: str
+    meta: dict[str, Any]
+
+    @property
+    def pinned(self) -> bool:
+        return self.id == "original"
+
+
+def list_backups(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> list[Backup]:
+    res = t.check(scripts.LIST_BACKUPS, [node_layout.state_dir], what="listing backups")
+    out = []
+    for line in res.text.splitlines():
+        ident, _, meta = line.partition("\t")
+        try:
+            parsed = json.loads(base64.b64decode(meta)) if meta else {}
+        except ValueError:
+            parsed = {}
+        out.append(Backup(ident, parsed))
+    return sorted(out, key=lambda b: (not b.pinned, b.id), reverse=False)
+
+
+def journal(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> list[dict[str, Any]]:
+    data = t.read_file(node_layout.journal) or b""
+    records = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def last_operation(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> str:
+    """The backup id of the last kaudit operation that completed on this node (its 'before' state)."""
+    records = journal(t, node_layout)
+    done = {r["id"]: r for r in records if r.get("state") == "confirmed"}
+    undone = {r["id"] for r in records if r.get("state") in ("rolled-back", "guard-restored")}
+    for record in reversed(records):
+        if record.get("state") == "confirmed" and record["id"] not in undone and record["id"] in done:
+            return str(record["id"])
+    raise NodeError("no completed kaudit operation to undo on this node (see `kaudit backups`)", node=t.name)
+
+
+def read_backup(t: Transport, backup_id: str, node_layout: layout.NodeLayout = layout.DEFAULT) -> RollbackInput:
+    if "/" in backup_id or backup_id.startswith("."):
+        raise NodeError(f"{backup_id!r} is not a backup id (see `kaudit backups`)", node=t.name)
+    res = t.run(scripts.READ_BACKUP, [node_layout.state_dir, backup_id])
+    if res.rc != 0:
+        raise NodeError(f"no backup {backup_id!r} on this node (see `kaudit backups`)", node=t.name)
+    manifest = b""
+    files: list[tuple[str, bytes]] = []
+    for line in res.text.splitlines():
+        kind, path, data = line.split("\t", 2)
+        if kind == "manifest":
+            manifest = base64.b64decode(data)
+        else:
+            files.append((path, base64.b64decode(data)))
+    return RollbackInput(backup_id=backup_id, manifest=manifest, files=files)

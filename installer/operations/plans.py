@@ -1,0 +1,144 @@
+"""What each command wants a node to look like: pure functions of the node's facts and the user's inputs.
+
+Render + validate + lint the policy, then read + patch + validate the manifest. No I/O here
+except reading a user's local files, which happens before any node is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from installer import layout, nodefacts
+from installer.errors import InputError, NodeError
+from installer.operations.change import Desired
+
+
+@dataclass
+class EnableInput:
+    profile: str | None = None
+    sets: dict[str, str] = field(default_factory=dict)
+    policy_file: str | None = None  # local file with a custom policy
+    policy_text: str | None = None  # its content, read once before any node is touched
+    log_path: str = layout.LOG_PATH
+    maxage: int | None = None
+    maxbackup: int | None = None
+    maxsize: int | None = None
+    log_format: str | None = None
+    log_compress: bool | None = None
+    webhook_config: bytes | None = None
+    webhook_mode: str | None = None
+    adopt: bool = False
+    force: bool = False  # accept a custom policy whose lint finds sensitive bodies recorded
+    switch_only: bool = False  # `kaudit switch`: refuse when auditing is off
+    warnings: list[str] = field(default_factory=list)
+
+
+def _version_of(info: Any) -> tuple[int, int] | None:
+    v = info.kubernetes_version
+    return (int(v[0]), int(v[1])) if v else None
+
+
+def render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
+    """The validated policy text and the log rotation defaults (maxage, maxbackup, maxsize)."""
+    from installer import policy, profiles
+
+    if inp.policy_text is not None:
+        text = inp.policy_text
+        defaults = (30, 10, 100)
+        report = policy.check(text, kubernetes_version=version, own_profile=False)
+        name = inp.policy_file or "the policy file"
+    else:
+        assert inp.profile is not None
+        rendered = profiles.render(inp.profile, inp.sets)
+        text = rendered.text
+        log = rendered.profile.log
+        defaults = (log.maxage, log.maxbackup, log.maxsize)
+        report = policy.check(text, kubernetes_version=version, own_profile=True)
+        name = f"profile {inp.profile}"
+    if report.errors:
+        details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in report.errors)
+        raise InputError(f"{name} is not a valid audit policy for this API server: {details}")
+    sensitive = [w for w in report.warnings if "sensitive" in w.message.lower() or "secret" in w.message.lower()]
+    if sensitive and not inp.force:
+        raise InputError(f"{name} would record bodies of Secrets or tokens ({sensitive[0].path}: "
+                         f"{sensitive[0].message}); fix the policy or pass --force")
+    for w in report.warnings:
+        msg = f"{name}: warning: {w.path + ': ' if w.path else ''}{w.message}"
+        if msg not in inp.warnings:
+            inp.warnings.append(msg)
+    return text, defaults
+
+
+def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
+    from installer import manifest
+
+    assert facts.manifest is not None
+    info = manifest.read(facts.manifest)
+    if inp.switch_only and not info.audit.flags:
+        raise NodeError("auditing is off here: `switch` changes a running audit setup; use `enable`")
+    text, (maxage, maxbackup, maxsize) = render_policy(inp, _version_of(info))
+    policy_bytes = text.encode()
+    policy_path = layout.policy_path(policy_bytes)
+    webhook_path = layout.webhook_config_path(inp.webhook_config) if inp.webhook_config else None
+    config = manifest.AuditConfig(
+        policy_file=policy_path,
+        profile=inp.profile,
+        log_path=inp.log_path,
+        maxage=inp.maxage if inp.maxage is not None else maxage,
+        maxbackup=inp.maxbackup if inp.maxbackup is not None else maxbackup,
+        maxsize=inp.maxsize if inp.maxsize is not None else maxsize,
+        log_format=inp.log_format,
+        log_compress=inp.log_compress,
+        webhook_config_file=webhook_path,
+        webhook_mode=inp.webhook_mode if webhook_path else None,
+    )
+    new = manifest.patch(facts.manifest, config, adopt=inp.adopt)
+    problems = manifest.validate_pod(new, _version_of(info))
+    if problems:
+        raise NodeError(f"the patched manifest would not be valid: {'; '.join(problems)}")
+    what = f"profile {inp.profile}" if inp.profile else f"policy {inp.policy_file}"
+    if info.audit.managed:
+        before = info.audit.profile or "a custom policy"
+        summary = f"switch auditing from {before} to {what}" if before != inp.profile or not inp.profile else \
+            f"update auditing with {what}"
+        op = "switch"
+    else:
+        summary, op = f"enable auditing with {what}", "enable"
+    return Desired(
+        op=op,
+        manifest=new,
+        summary=summary,
+        profile=inp.profile,
+        policy=(policy_path, policy_bytes),
+        webhook=(webhook_path, inp.webhook_config) if webhook_path and inp.webhook_config else None,
+        policy_text=text,
+    )
+
+
+def plan_disable(facts: nodefacts.NodeFacts, _: object) -> Desired:
+    from installer import manifest
+
+    assert facts.manifest is not None
+    info = manifest.read(facts.manifest)
+    if not info.audit.managed:
+        if info.audit.flags:
+            raise NodeError("the audit configuration here was not added by kaudit; kaudit leaves it alone "
+                            f"({'; '.join(info.audit.foreign) or ', '.join(info.audit.flags)})")
+        return Desired(op="disable", manifest=facts.manifest, summary="auditing is already off")
+    return Desired(op="disable", manifest=manifest.unpatch(facts.manifest),
+                   summary=f"disable auditing (was {info.audit.profile or 'a custom policy'})")
+
+
+@dataclass
+class RollbackInput:
+    backup_id: str
+    manifest: bytes
+    files: list[tuple[str, bytes]]
+
+
+def plan_rollback(facts: nodefacts.NodeFacts, inp: RollbackInput) -> Desired:
+    policy = next(((p, d) for p, d in inp.files if "/policy-" in p), None)
+    webhook = next(((p, d) for p, d in inp.files if "/webhook-" in p), None)
+    return Desired(op="rollback", manifest=inp.manifest, summary=f"restore backup {inp.backup_id}",
+                   policy=policy, webhook=webhook)

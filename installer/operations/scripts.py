@@ -1,0 +1,257 @@
+"""The POSIX sh scripts kaudit runs on a node. Each change is ONE remote command that is atomic.
+
+Values arrive as positional parameters (never spliced into the script text) and file contents as
+base64 lines on stdin, so nothing a user types can become shell code. Writes follow one rule:
+a dotfile temp beside the target (a rename cannot cross mounts; the kubelet ignores dotfiles),
+fsync, rename, fsync the directory.
+"""
+
+from __future__ import annotations
+
+from installer.health import PROBE_FUNCTION
+
+# Shared helpers. `put SRC DEST MODE` installs a file atomically.
+COMMON = r"""
+put() {
+  d=$(dirname -- "$2") b=$(basename -- "$2")
+  mkdir -p -- "$d"
+  t="$d/.$b.kaudit-tmp.$$"
+  cp -- "$1" "$t" && chmod "$3" -- "$t" && chown 0:0 -- "$t" && { sync -- "$t" 2>/dev/null || sync; } \
+    && mv -f -- "$t" "$2" && { sync -- "$d" 2>/dev/null || sync; } || { rm -f -- "$t"; return 1; }
+}
+sha() { if [ -f "$1" ]; then sha256sum < "$1" | cut -d' ' -f1; else echo absent; fi; }
+now() { date +%s.%N; }
+"""
+
+# The lock: held by this process for as long as kaudit's connection lives (stdin open).
+# $1 lock file, $2 holder description, $3 "break" to end a holder left by something else.
+LOCK = r"""
+set -u
+mkdir -p -- "$(dirname -- "$1")" && chmod 700 -- "$(dirname -- "$1")"
+if [ "$3" = break ]; then
+  for p in /proc/[0-9]*; do
+    for fd in "$p"/fd/*; do
+      [ "$(readlink "$fd" 2>/dev/null)" = "$1" ] && [ "${p#/proc/}" != $$ ] && kill "${p#/proc/}" 2>/dev/null
+    done
+  done
+  sleep 0.2
+fi
+exec 9>>"$1"
+if ! flock -n 9; then
+  echo "held $(cat -- "$1.holder" 2>/dev/null || echo 'by an unknown process')"
+  exit 75
+fi
+printf '%s (pid %s)\n' "$2" "$$" > "$1.holder"
+echo locked
+cat >/dev/null 9>&-
+rm -f -- "$1.holder"
+"""
+
+# The guard (the idea of `netplan try`): restores the backup unless kaudit confirms in time.
+# $1 state dir, $2 manifest, $3 backup id, $4 new manifest sha, $5 seconds
+GUARD = COMMON + r"""
+set -u
+state=$1 manifest=$2 id=$3 new=$4 secs=$5
+end=$(( $(date +%s) + secs ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  [ -e "$state/confirm.$id" ] && { rm -f -- "$state/confirm.$id" "$state/guard.pid"; exit 0; }
+  sleep 0.5
+done
+if [ "$(sha "$manifest")" = "$new" ]; then
+  for f in "$state/backups/$id"/files/*; do
+    [ -e "$f" ] || continue
+    dest=$(cat -- "$f.path"); [ -e "$dest" ] || put "$f" "$dest" 600
+  done
+  put "$state/backups/$id/manifest" "$manifest" 600
+  printf '{"id":"%s","state":"guard-restored","at":%s}\n' "$id" "$(now)" >> "$state/journal"
+fi
+rm -f -- "$state/guard.pid"
+"""
+
+# Apply a change in one command. Arguments:
+# $1 state dir, $2 manifest path, $3 expected current sha, $4 backup id, $5 pin original (1/0),
+# $6 policy dest ('' none), $7 webhook dest ('' none), $8 guard seconds, $9 the guard script,
+# $10.. files to back up.
+# stdin lines (base64): new manifest, policy, webhook config, journal record, backup meta.
+APPLY = COMMON + r"""
+set -eu
+trap '' HUP PIPE
+state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9
+shift 9
+umask 077
+step() { echo "step=$1"; }
+mkdir -p -- "$state"
+work=$(mktemp -d "$state/.work.XXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+chmod 700 -- "$state"
+for part in manifest policy webhook journal meta; do
+  IFS= read -r line || line=""
+  printf %s "$line" | base64 -d > "$work/$part"
+done
+[ "$(sha "$manifest")" = "$expect" ] || { echo "conflict=$(sha "$manifest")"; exit 65; }
+new=$(sha "$work/manifest")
+step journal
+cat -- "$work/journal" >> "$state/journal"
+sync -- "$state/journal" 2>/dev/null || sync
+step backup
+mkdir -p -- "$state/backups"
+b="$state/backups/.$id.tmp"
+rm -rf -- "$b"; mkdir -p -- "$b/files"
+[ -f "$manifest" ] && cp -p -- "$manifest" "$b/manifest"
+cp -- "$work/meta" "$b/meta.json"
+i=0
+for f in "$@"; do
+  [ -f "$f" ] || continue
+  i=$((i + 1)); cp -p -- "$f" "$b/files/$i"; printf %s "$f" > "$b/files/$i.path"
+done
+sync
+mv -- "$b" "$state/backups/$id"
+if [ "$pin" = 1 ] && [ ! -e "$state/backups/original" ]; then
+  cp -a -- "$state/backups/$id" "$state/backups/.original.tmp" \
+    && mv -- "$state/backups/.original.tmp" "$state/backups/original"
+fi
+sync -- "$state/backups" 2>/dev/null || sync
+step upload
+if [ -n "$policy" ] && [ "$(sha "$policy")" != "$(sha "$work/policy")" ]; then put "$work/policy" "$policy" 600; fi
+if [ -n "$webhook" ] && [ "$(sha "$webhook")" != "$(sha "$work/webhook")" ]; then put "$work/webhook" "$webhook" 600; fi
+step guard
+rm -f -- "$state/confirm.$id"
+setsid sh -c "$guard_script" guard "$state" "$manifest" "$id" "$new" "$guard_secs" </dev/null >/dev/null 2>&1 &
+echo $! > "$state/guard.pid"
+step write
+d=$(dirname -- "$manifest") bn=$(basename -- "$manifest")
+t="$d/.$bn.kaudit-tmp.$$"
+cp -- "$work/manifest" "$t"; chmod 600 -- "$t"; sync -- "$t" 2>/dev/null || sync
+# Re-read just before the rename: someone else may have changed it meanwhile.
+if [ "$(sha "$manifest")" != "$expect" ]; then
+  rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; echo "conflict=$(sha "$manifest")"; exit 65
+fi
+at=$(now)
+mv -f -- "$t" "$manifest" || { rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; exit 1; }
+sync -- "$d" 2>/dev/null || sync
+echo "applied=$at"
+"""
+
+# Wait on the node for a kube-apiserver started after $1 that carries the expected argv tokens.
+# $1 changed-at (node clock), $2 timeout s, $3 probe URL, $4 admin kubeconfig, $5 mode
+# (present: every token below must be in argv; absent: no --audit-* flag at all), $6.. tokens.
+AWAIT = PROBE_FUNCTION + r"""
+set -u
+since=$1 timeout=$2 url=$3 kc=$4 mode=$5
+shift 5
+btime=$(sed -n 's/^btime //p' /proc/stat)
+clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
+start=$(date +%s)
+last=""
+while :; do
+  found=""
+  for p in /proc/[0-9]*; do
+    c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
+    case "$c" in *kube-apiserver*) ;; *) continue ;; esac
+    first=$(printf '%s\n' "$c" | head -n 1)
+    case "$first" in *kube-apiserver|*go-runner) ;; *) continue ;; esac
+    ticks=$(sed 's/^.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
+    [ -n "$ticks" ] || continue
+    st=$(awk -v b="$btime" -v t="$ticks" -v c="$clk" 'BEGIN { printf "%.2f", b + t / c }')
+    awk -v a="$st" -v b="$since" 'BEGIN { exit !(a + 0.01 >= b - (1 / 100)) }' || continue
+    ok=1
+    if [ "$mode" = absent ]; then
+      printf '%s\n' "$c" | grep -q '^--audit-' && ok=0
+    else
+      for tok in "$@"; do printf '%s\n' "$c" | grep -qxF -- "$tok" || { ok=0; break; }; done
+    fi
+    [ $ok = 1 ] && found="${p#/proc/} $st"
+  done
+  if [ -n "$found" ]; then
+    r=$(probe "$url" "$kc")
+    if [ "${r%% *}" = 200 ]; then echo "ready=$found $(date +%s.%N) ${r#* }"; exit 0; fi
+    state="new instance ${found%% *} up, $url answers ${r%% *}"
+  else
+    state="waiting for a new kube-apiserver instance"
+  fi
+  [ "$state" != "$last" ] && { echo "progress=$state"; last=$state; }
+  if [ $(( $(date +%s) - start )) -ge "$timeout" ]; then
+    echo "timeout=$state"
+    log=$(ls -t /var/log/pods/*kube-apiserver*/kube-apiserver/*.log 2>/dev/null | head -n 1)
+    [ -n "$log" ] && tail -n 5 -- "$log" | sed 's/^/log=/'
+    exit 1
+  fi
+  sleep 0.2
+done
+"""
+
+# Confirm: the guard stands down; then record, rotate backups, and remove unreferenced policies.
+# $1 state dir, $2 manifest, $3 backup id, $4 audit dir, $5 journal line, $6 keep N backups
+CONFIRM = COMMON + r"""
+set -u
+state=$1 manifest=$2 id=$3 audit=$4 record=$5 keep=$6
+touch -- "$state/confirm.$id"
+g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
+rm -f -- "$state/guard.pid" "$state/confirm.$id"
+printf '%s\n' "$record" >> "$state/journal"
+sync -- "$state/journal" 2>/dev/null || sync
+ls -1d "$state"/backups/2* 2>/dev/null | sort -r | tail -n +$((keep + 1)) \
+  | while IFS= read -r old; do rm -rf -- "$old"; done
+if [ -d "$audit" ]; then
+  refs=$(cat -- "$manifest" "$state"/backups/*/manifest 2>/dev/null; cat -- "$state"/backups/*/files/*.path 2>/dev/null)
+  for f in "$audit"/policy-*.yaml "$audit"/webhook-*.kubeconfig; do
+    [ -e "$f" ] || continue
+    case "$refs" in *"$f"*) ;; *) rm -f -- "$f"; echo "removed=$f" ;; esac
+  done
+fi
+echo confirmed
+"""
+
+# Restore a backup's manifest and files (automatic rollback, or `kaudit rollback`'s undo).
+# $1 state dir, $2 manifest, $3 backup id, $4 journal line
+RESTORE = COMMON + r"""
+set -u
+state=$1 manifest=$2 id=$3 record=$4
+b="$state/backups/$id"
+[ -f "$b/manifest" ] || { echo "no backup $id"; exit 66; }
+for f in "$b"/files/*; do
+  case "$f" in *.path) continue ;; esac
+  [ -e "$f" ] || continue
+  dest=$(cat -- "$f.path")
+  [ "$(sha "$dest")" = "$(sha "$f")" ] || put "$f" "$dest" 600 || exit 1
+done
+at=$(now)
+put "$b/manifest" "$manifest" 600 || exit 1
+g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
+rm -f -- "$state/guard.pid"
+printf '%s\n' "$record" >> "$state/journal"
+echo "restored=$at"
+"""
+
+# List backups: one line per backup, "ID<TAB>base64(meta.json)".
+LIST_BACKUPS = r"""
+for b in "$1"/backups/*; do
+  [ -d "$b" ] || continue
+  printf '%s\t%s\n' "$(basename -- "$b")" "$(base64 < "$b/meta.json" 2>/dev/null | tr -d '\n')"
+done
+"""
+
+# Read what a backup holds: manifest and files, as base64 lines "name<TAB>path<TAB>data".
+READ_BACKUP = r"""
+b="$1/backups/$2"
+[ -f "$b/manifest" ] || { echo "no backup $2 in $1/backups" >&2; exit 66; }
+printf 'manifest\t-\t%s\n' "$(base64 < "$b/manifest" | tr -d '\n')"
+for f in "$b"/files/*; do
+  case "$f" in *.path) continue ;; esac
+  [ -e "$f" ] || continue
+  printf 'file\t%s\t%s\n' "$(cat -- "$f.path")" "$(base64 < "$f" | tr -d '\n')"
+done
+"""
+
+# Verify auditing works: a request with a unique marker, then look for its event in the log.
+# $1 base URL, $2 admin kubeconfig, $3 marker, $4 log host path
+VERIFY = PROBE_FUNCTION + r"""
+set -u
+probe "$1/api/v1/namespaces/default/configmaps?limit=1&kaudit-verify=$3" "$2" >/dev/null
+i=0
+while [ $i -lt 15 ]; do
+  if [ -f "$4" ] && grep -q -- "kaudit-verify=$3" "$4"; then echo found; exit 0; fi
+  i=$((i + 1)); sleep 0.2
+done
+echo missing
+"""
