@@ -1,0 +1,484 @@
+"""TestNode: a control-plane node made of real parts (sshd, sudo, users, a kubelet/API-server simulator)
+in its own mount and PID namespaces, so kaudit works on the real default paths. See README.md.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import records, seed
+
+HERE = Path(__file__).resolve().parent
+SUDO_PASSWORD = "kaudit-sudo-pw"
+# Directories and files of the host that each node replaces with its own (bind mounts).
+NODE_DIRS = ("/etc/kubernetes", "/var/log/kubernetes", "/var/log/pods", "/var/lib/kaudit", "/var/lib/kubelet",
+             "/var/lib/minikube", "/home", "/etc/sudoers.d", "/run/sudo")
+NODE_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group")
+USERS = ("root", "kadmin", "kpw", "ktty", "knosudo")
+DEFAULT_STATIC_POD_PATH = "/etc/kubernetes/manifests"
+MANIFEST_NAME = "kube-apiserver.yaml"
+AUDIT_LOG = "/var/log/kubernetes/audit/audit.log"
+SUDOERS = """\
+# test node sudo rules (DESIGN.md section 6)
+kadmin ALL=(ALL) NOPASSWD: ALL
+kpw ALL=(ALL) ALL
+Defaults:kpw timestamp_timeout=0
+ktty ALL=(ALL) NOPASSWD: ALL
+Defaults:ktty requiretty
+"""
+
+T = TypeVar("T")
+_port_lock = threading.Lock()
+_ports_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A port nobody listens on now; never the same twice in this process (nodes start concurrently)."""
+    with _port_lock:
+        for _ in range(100):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+            if port not in _ports_handed_out:
+                _ports_handed_out.add(port)
+                return port
+    raise RuntimeError("no free port")
+
+
+def missing_requirements() -> str | None:
+    """Why test nodes cannot run here (None when they can)."""
+    if os.geteuid() != 0:
+        return "test nodes need root (mount and PID namespaces, bind mounts, sshd, sudo)"
+    for tool in ("/usr/sbin/sshd", "unshare", "nsenter", "mount", "ssh-keygen", "openssl", "sudo"):
+        if shutil.which(tool) is None:
+            return f"test nodes need {tool} (apt-get install openssh-server sudo util-linux openssl)"
+    return None
+
+
+class TestNode:
+    """One node. Use `TestNode.start(...)`; `stop()` (or the context manager) tears it all down."""
+
+    __test__ = False  # not a pytest test class
+    host = "127.0.0.1"
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.ctl = base / "ctl"
+        self.fs = base / "fs"
+        self.ssh_port = 0
+        self.api_port = 0
+        self.key_path = self.ctl / "id_ed25519"
+        self.known_hosts = self.ctl / "known_hosts"
+        self.host_key_fingerprint = ""
+        self.host_key_line = ""
+        self.admin_token = ""
+        self.static_pod_path = DEFAULT_STATIC_POD_PATH
+        self.manifest_path = f"{DEFAULT_STATIC_POD_PATH}/{MANIFEST_NAME}"
+        self.init_pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lifeline: int | None = None
+        self._stopped = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, base_dir: Path, manifest: bytes | None = None, *, linger: float = 0.2,
+              restart_delay: float = 0.1, start_delay: float = 0.1, crash_backoff: float = 0.2,
+              kubelet_static_pod_path: str | None = None, rewrite: bool = True,
+              ready_timeout: float | None = 15.0, extra_files: dict[str, bytes] | None = None) -> TestNode:
+        """Seed and boot a node. `manifest`: bytes of a kube-apiserver manifest (default: a commented
+        kubeadm one), rewritten to loopback and the node's port unless `rewrite=False`.
+        `extra_files`: node path -> bytes, written before boot (e.g. a policy the manifest refers to).
+        Waits for sshd, then (ready_timeout) for a ready instance or a first crash/invalid record."""
+        reason = missing_requirements()
+        if reason:
+            raise RuntimeError(reason)
+        node = cls(Path(base_dir).resolve())
+        try:
+            node._seed(manifest, kubelet_static_pod_path, rewrite, extra_files or {},
+                       dict(linger=linger, restart_delay=restart_delay, start_delay=start_delay,
+                            crash_backoff=crash_backoff))
+            node._boot()
+            if ready_timeout:
+                node._wait_settled(ready_timeout)
+        except BaseException:
+            node.stop()
+            raise
+        return node
+
+    def _seed(self, manifest: bytes | None, spp: str | None, rewrite: bool, extra: dict[str, bytes],
+              knobs: dict[str, Any]) -> None:
+        self.ctl.mkdir(parents=True, exist_ok=True)
+        (self.ctl / "run").mkdir(exist_ok=True)
+        self.ssh_port, self.api_port = free_port(), free_port()
+        for d in NODE_DIRS:
+            self.path(d).mkdir(parents=True, exist_ok=True)
+        # sshd and the test client: own host key, own key pair, known_hosts for [127.0.0.1]:PORT.
+        for f in ("ssh_host_ed25519_key", "id_ed25519"):
+            for p in (self.ctl / f, self.ctl / f"{f}.pub"):
+                p.unlink(missing_ok=True)
+        self.host_key_line = seed.ssh_keygen(self.ctl / "ssh_host_ed25519_key", "test-node-host")
+        self.host_key_fingerprint = seed.fingerprint(self.host_key_line)
+        client_pub = seed.ssh_keygen(self.key_path, "kaudit-test")
+        kt, kb64 = self.host_key_line.split()[:2]
+        self.known_hosts.write_text(f"[{self.host}]:{self.ssh_port} {kt} {kb64}\n")
+        (self.ctl / "sshd_config").write_text(seed.sshd_config(
+            port=self.ssh_port, host_key=self.ctl / "ssh_host_ed25519_key", pid_file=self.ctl / "sshd.pid"))
+        self._seed_users(client_pub)
+        # Kubernetes: pki, admin.conf, kubelet config, the manifest.
+        cert, key = seed.make_tls()
+        (self.ctl / "tls.crt").write_bytes(cert)
+        (self.ctl / "tls.key").write_bytes(key)
+        self.admin_token = secrets.token_hex(16)
+        (self.ctl / "token").write_text(self.admin_token)
+        pki = self.path("/etc/kubernetes/pki")
+        pki.mkdir(parents=True, exist_ok=True)
+        for name, data in (("ca.crt", cert), ("apiserver.crt", cert), ("apiserver.key", key)):
+            (pki / name).write_bytes(data)
+        (pki / "apiserver.key").chmod(0o600)
+        admin = self.path("/etc/kubernetes/admin.conf")
+        admin.write_text(seed.admin_kubeconfig(f"https://{self.host}:{self.api_port}", cert, self.admin_token))
+        admin.chmod(0o600)
+        self.static_pod_path = spp or DEFAULT_STATIC_POD_PATH
+        if not self._is_node_path(self.static_pod_path):
+            raise ValueError(f"static pod path {self.static_pod_path} is not under a node directory {NODE_DIRS}")
+        self.manifest_path = f"{self.static_pod_path.rstrip('/')}/{MANIFEST_NAME}"
+        self.path("/var/lib/kubelet/config.yaml").write_text(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+            f"staticPodPath: {self.static_pod_path}\n")
+        text = (manifest if manifest is not None else seed.DEFAULT_MANIFEST.encode()).decode()
+        if rewrite:
+            text = seed.rewrite_manifest(text, self.api_port, self.host)
+        mp = self.path(self.manifest_path)
+        mp.parent.mkdir(parents=True, exist_ok=True)
+        mp.write_bytes(text.encode())
+        mp.chmod(0o600)
+        for npath, data in extra.items():
+            hp = self.path(npath)
+            hp.parent.mkdir(parents=True, exist_ok=True)
+            hp.write_bytes(data)
+        records.write_json_atomic(self.ctl / "knobs.json", {**knobs, "never_ready": False,
+                                                             "crash_after_ready": None, "fail_next_start": 0})
+        binds = [(str(self.path(d)), d) for d in NODE_DIRS] + [(str(self.path(f)), f) for f in NODE_FILES]
+        records.write_json_atomic(self.ctl / "init.json", {
+            "binds": binds, "owned": list(NODE_DIRS), "api_port": self.api_port,
+            "sshd": ["/usr/sbin/sshd", "-D", "-f", str(self.ctl / "sshd_config"), "-E", str(self.ctl / "sshd.log")],
+            "simulator": str(HERE / "simulator.py"),
+        })
+
+    def _seed_users(self, client_pub: str) -> None:
+        host_pw = Path("/etc/passwd").read_text().splitlines()
+        host_sh = Path("/etc/shadow").read_text().splitlines()
+        host_gr = Path("/etc/group").read_text().splitlines()
+        used_uids = {int(line.split(":")[2]) for line in host_pw if line.count(":") >= 6}
+        used_gids = {int(line.split(":")[2]) for line in host_gr if line.count(":") >= 3}
+        test_users = [u for u in USERS if u != "root"]
+        names = set(test_users)
+        pw = [line for line in host_pw if line.split(":")[0] not in names]
+        sh = [line for line in host_sh if line.split(":")[0] not in names]
+        gr = [line for line in host_gr if line.split(":")[0] not in names]
+        # root logs in with the key: "*" (no password) rather than "!" (locked: sshd refuses without PAM)
+        sh = [("root:*:" + line.split(":", 2)[2]) if line.startswith("root:") else line for line in sh]
+        shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
+        uid = 2001
+        kpw_hash = seed.password_hash(SUDO_PASSWORD)
+        homes = self.path("/home")
+        for name in test_users:
+            while uid in used_uids or uid in used_gids:
+                uid += 1
+            pw.append(f"{name}:x:{uid}:{uid}:kaudit test user:/home/{name}:{shell}")
+            sh.append(f"{name}:{kpw_hash if name == 'kpw' else '*'}:19000:0:99999:7:::")
+            gr.append(f"{name}:x:{uid}:")
+            home = homes / name
+            home.mkdir(exist_ok=True)
+            os.chown(home, uid, uid)
+            uid += 1
+        self.path("/etc/passwd").write_text("\n".join(pw) + "\n")
+        self.path("/etc/group").write_text("\n".join(gr) + "\n")
+        shadow = self.path("/etc/shadow")
+        shadow.write_text("\n".join(sh) + "\n")
+        shadow.chmod(0o640)
+        keys = homes / ".ssh-keys"
+        keys.mkdir(exist_ok=True)
+        for name in USERS:
+            (keys / name).write_text(client_pub + "\n")
+            (keys / name).chmod(0o644)
+        sudoers_d = self.path("/etc/sudoers.d")
+        for f in Path("/etc/sudoers.d").iterdir():  # keep the host's rules (if any) next to ours
+            if f.is_file():
+                shutil.copy2(f, sudoers_d / f.name)
+        (sudoers_d / "kaudit-test").write_text(SUDOERS)
+        (sudoers_d / "kaudit-test").chmod(0o440)
+
+    def _boot(self) -> None:
+        for d in NODE_DIRS:  # mount points must exist on the host (empty directories, harmless)
+            os.makedirs(d, exist_ok=True)
+        for f in ("init.ready", "init.error"):
+            (self.ctl / f).unlink(missing_ok=True)
+        out = open(self.ctl / "init.out", "wb")
+        # A lifeline: init exits when this process dies without calling stop() (no orphan nodes).
+        r, self._lifeline = os.pipe()
+        self._proc = subprocess.Popen(
+            ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+             "--kill-child=SIGKILL", sys.executable, str(HERE / "init.py"), str(self.ctl), str(r)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            pass_fds=(r,))
+        os.close(r)
+        out.close()
+        deadline = time.time() + 15
+        children = Path(f"/proc/{self._proc.pid}/task/{self._proc.pid}/children")
+        while time.time() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"test node init exited: {self._diag()}")
+            if (self.ctl / "init.error").exists():
+                raise RuntimeError(f"test node init failed: {self._diag()}")
+            if self.init_pid is None:
+                try:
+                    first = children.read_text().split()
+                    self.init_pid = int(first[0]) if first else None
+                except OSError:
+                    pass
+            if self.init_pid and (self.ctl / "init.ready").exists() and self._port_open(self.ssh_port):
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"test node did not come up: {self._diag()}")
+
+    def _diag(self) -> str:
+        parts = []
+        for f in ("init.out", "init.error", "sshd.out", "sshd.log", "simulator.out"):
+            p = self.ctl / f
+            if p.exists():
+                parts.append(f"--- {f}:\n{p.read_text(errors='replace')[-2000:]}")
+        return "\n".join(parts)
+
+    def _port_open(self, port: int) -> bool:
+        try:
+            with socket.create_connection((self.host, port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def _wait_settled(self, timeout: float) -> None:
+        """Until an instance is ready, or the node shows it will not be (crash, invalid manifest)."""
+        def settled() -> bool:
+            if self.current_instance() and self.current_instance().get("ready_at"):  # type: ignore[union-attr]
+                return True
+            return any(r["event"] in ("crash", "manifest-invalid", "start-failed", "pod-ignored")
+                       for r in self.sim_log())
+        try:
+            self.wait_for(settled, timeout)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        """Kill PID 1 of the node: the kernel kills every process in its PID namespace, and the mount
+        namespace (with all bind mounts) goes away with the last of them. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.init_pid:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._proc is not None:
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait(5)
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+
+    def __enter__(self) -> TestNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<TestNode ssh={self.ssh_port} api={self.api_port} dir={self.base}>"
+
+    # --- paths and commands ---------------------------------------------------------------------------
+    def _is_node_path(self, node_path: str) -> bool:
+        p = os.path.normpath(node_path)
+        return any(p == d or p.startswith(d + "/") for d in (*NODE_DIRS, *NODE_FILES))
+
+    def path(self, node_path: str) -> Path:
+        """Where a node-side path lives on the host (the bind-mount source); the same path when the
+        node shares it with the host."""
+        p = os.path.normpath("/" + node_path.lstrip("/"))
+        if self._is_node_path(p):
+            return self.fs / p.lstrip("/")
+        return Path(p)
+
+    def target(self, user: str = "kadmin") -> str:
+        return f"{user}@{self.host}:{self.ssh_port}"
+
+    def run(self, cmd: str, check: bool = True, *, input: str | None = None,
+            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """`sh -c cmd` as root inside the node's mount and PID namespaces."""
+        if not self.init_pid:
+            raise RuntimeError("node not running")
+        return subprocess.run(["nsenter", "-t", str(self.init_pid), "-m", "-p", "--", "sh", "-c", cmd],
+                              capture_output=True, text=True, check=check, input=input, timeout=timeout)
+
+    def ssh_command(self, user: str = "kadmin") -> list[str]:
+        """The OpenSSH client command line for this node (append the remote command)."""
+        return ["ssh", "-i", str(self.key_path), "-p", str(self.ssh_port), "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"{user}@{self.host}"]
+
+    def ssh(self, user: str, cmd: str, *, tty: bool = False, input: str | None = None,
+            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        argv = self.ssh_command(user)
+        if tty:
+            argv[1:1] = ["-tt"]
+        return subprocess.run([*argv, cmd], capture_output=True, text=True, input=input, timeout=timeout)
+
+    # --- simulator --------------------------------------------------------------------------------
+    def configure(self, **knobs: Any) -> None:
+        """Change simulator knobs (linger, restart_delay, start_delay, crash_backoff, never_ready,
+        crash_after_ready, fail_next_start); picked up within ~50 ms, by instances started after."""
+        path = self.ctl / "knobs.json"
+        cur = json.loads(path.read_text())
+        if knobs.get("fail_next_start") is True:  # a fresh token: the simulator consumes each one once
+            knobs["fail_next_start"] = time.time_ns()
+        cur.update(knobs)
+        records.write_json_atomic(path, cur)
+
+    def knobs(self) -> dict[str, Any]:
+        return dict(json.loads((self.ctl / "knobs.json").read_text()))
+
+    def sim_log(self) -> list[dict[str, Any]]:
+        return records.read(self.ctl / "records.jsonl")
+
+    def instances(self) -> list[dict[str, Any]]:
+        by_seq: dict[int, dict[str, Any]] = {}
+        for r in self.sim_log():
+            seq = r.get("seq")
+            if seq is None:
+                continue
+            inst = by_seq.setdefault(seq, {
+                "seq": seq, "pid": None, "started_at": None, "ready_at": None, "stopped_at": None, "argv": [],
+                "policy_path": None, "policy_sha256": None, "events_lost": False, "exit_reason": None,
+                "exit_code": None, "error": None, "pod": None, "file": None, "restart_count": 0,
+                "container_log": None, "audit_log_host_path": None, "port": None,
+            })
+            ev = r["event"]
+            if ev in ("start", "loaded", "ready", "stop", "crash", "error"):
+                inst.update({k: v for k, v in r.items() if k not in ("event", "ts", "reason")})
+        for inst in by_seq.values():
+            if inst["error"] and inst["exit_reason"]:
+                inst["exit_reason"] = f"{inst['exit_reason']}: {inst['error']}"
+        return [by_seq[k] for k in sorted(by_seq)]
+
+    def current_instance(self) -> dict[str, Any] | None:
+        """The most recently started instance that has not stopped."""
+        running = [i for i in self.instances() if i["stopped_at"] is None and i["started_at"] is not None]
+        return running[-1] if running else None
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+                 what: str = "") -> T:
+        deadline = time.time() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.time() > deadline:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}; "
+                                   f"last simulator records: {self.sim_log()[-8:]}")
+            time.sleep(interval)
+
+    def wait_ready(self, timeout: float = 10.0, *, after: float | None = None) -> dict[str, Any]:
+        """A running, ready instance (started after `after`, an epoch time, when given)."""
+        def ready() -> dict[str, Any] | None:
+            cur = self.current_instance()
+            if cur and cur["ready_at"] and (after is None or cur["started_at"] > after):
+                return cur
+            return None
+        return self.wait_for(ready, timeout, what="a ready instance")
+
+    def request(self, path: str, method: str = "GET", user: str | None = None, groups: tuple[str, ...] | list[str]
+                = (), body: bytes | str | dict[str, Any] | None = None, *, token: str | None = None,
+                admin: bool = False, full: bool = False, timeout: float = 5.0) -> Any:
+        """HTTPS to the node's API port (no verification). Returns (status, body text), or
+        (status, body, headers) with full=True; headers include X-Sim-Pid (the answering instance)."""
+        headers = {"User-Agent": "kaudit-testnode"}
+        if user:
+            headers["X-Sim-User"] = user
+        if groups:
+            headers["X-Sim-Groups"] = ",".join(groups)
+        if admin:
+            token = self.admin_token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data: bytes | None = None
+        if isinstance(body, dict):
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(self.host, self.api_port, context=ctx, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            if full:
+                return resp.status, text, dict(resp.getheaders())
+            return resp.status, text
+        finally:
+            conn.close()
+
+    def audit_events(self, log_path: str = AUDIT_LOG) -> list[dict[str, Any]]:
+        try:
+            lines = self.path(log_path).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def pod_logs(self) -> dict[str, str]:
+        """Container logs under the node's /var/log/pods: node path -> text."""
+        root = self.path("/var/log/pods")
+        return {"/var/log/pods/" + str(p.relative_to(root)): p.read_text(errors="replace")
+                for p in sorted(root.rglob("*.log"))}
+
+    def sshd_log(self) -> str:
+        p = self.ctl / "sshd.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def users(self) -> dict[str, int]:
+        """Test user names -> uid on this node."""
+        out = {}
+        for line in self.path("/etc/passwd").read_text().splitlines():
+            name, _, uid = line.split(":")[:3]
+            if name in USERS:
+                out[name] = int(uid)
+        return out
+
+
+def host_uid(name: str) -> int | None:
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
