@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from installer.commands import disable, enable, profiles_cmd, render, rollback, status, validate
+from installer.commands import disable, enable, export, profiles_cmd, render, rollback, status, validate
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (status, profiles_cmd, render, validate, enable, disable, rollback)
+COMMAND_MODULES: tuple[ModuleType, ...] = (status, profiles_cmd, render, validate, enable, disable, rollback, export)

@@ -1,0 +1,77 @@
+"""`kaudit export --profile P --format kubeadm|minikube|kind`"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(export)
+
+
+def export(
+    profile: str | None = typer.Option(None, "--profile", "-p", help="policy profile (see `kaudit profiles`)."),
+    policy_file: str | None = typer.Option(None, "--policy-file", help="export this policy file instead of a profile."),
+    sets: list[str] = typer.Option([], "--set", help="profile variable name=value (lists comma-separated)."),  # noqa: B008
+    fmt: str = typer.Option(..., "--format", "-f", help="kubeadm, minikube or kind."),
+    kubernetes_version: str | None = typer.Option(
+        None, "--kubernetes-version", help="X.Y of the cluster: picks kubeadm's v1beta3 (< 1.31) or v1beta4 form."
+    ),
+    log_path: str | None = typer.Option(
+        None, "--log-path", help="audit log path on the node, or - for the API server's stdout (minikube: only -)."
+    ),
+    maxage: int | None = typer.Option(None, "--log-maxage", help="days to keep rotated logs (profile default)."),
+    maxbackup: int | None = typer.Option(None, "--log-maxbackup", help="rotated files to keep (profile default)."),
+    maxsize: int | None = typer.Option(None, "--log-maxsize", help="MB before rotation (profile default)."),
+    out: str | None = typer.Option(None, "--out", help="write the files into this directory instead of printing."),
+) -> None:
+    """Print the declarative equivalent of `kaudit enable`, which survives kubeadm upgrade, minikube start
+    and kind cluster re-creation: the configuration and the policy file to place beside it."""
+    from installer import export as exporter
+    from installer import policy, profiles
+    from installer.errors import InputError
+
+    if (profile is None) == (policy_file is None):
+        raise InputError("give exactly one of --profile and --policy-file")
+    if fmt not in exporter.FORMATS:
+        raise InputError(f"--format must be one of {', '.join(exporter.FORMATS)}, not {fmt!r}")
+    version: tuple[int, int] | None = None
+    if kubernetes_version is not None:
+        try:
+            version = policy.parse_version(kubernetes_version)
+        except ValueError as exc:
+            raise InputError(f"--kubernetes-version: {exc}") from None
+    defaults = (30, 10, 100)
+    if profile is not None:
+        rendered = profiles.render(profile, profiles.parse_sets(sets))
+        text = rendered.text
+        log = rendered.profile.log
+        defaults = (log.maxage, log.maxbackup, log.maxsize)
+    else:
+        if sets:
+            raise InputError("--set applies to --profile, not to --policy-file")
+        assert policy_file is not None
+        try:
+            with open(policy_file, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise InputError(f"cannot read {policy_file}: {exc.strerror}") from None
+    report = policy.check(text, kubernetes_version=version, own_profile=profile is not None)
+    if not report.ok:
+        first = report.errors[0]
+        raise InputError(f"the policy is invalid: {first.path}: {first.message}")
+    settings = exporter.Settings(
+        policy=text,
+        profile=profile,
+        kubernetes_version=version,
+        log_path=log_path,
+        maxage=defaults[0] if maxage is None else maxage,
+        maxbackup=defaults[1] if maxbackup is None else maxbackup,
+        maxsize=defaults[2] if maxsize is None else maxsize,
+    )
+    result = exporter.export(fmt, settings)
+    if out is None:
+        typer.echo(result.to_text(), nl=False)
+        return
+    for path in result.write(out):
+        typer.echo(f"wrote {path}")
