@@ -363,7 +363,8 @@ def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[st
     v_node, v_key = get(spec, "volumes"), key_node(spec, "volumes")
     kept_mounts = [m for m in items(vm_node) if text(get(m, "name")) not in gone]
     kept_vols = [v for v in items(v_node) if text(get(v, "name")) not in gone]
-    nest = _nest(loc, [(v, "hostPath") for v in kept_vols] + [(meta, "labels"), (meta, "annotations")])
+    nest = _nest(loc, [(v, "hostPath") for v in kept_vols]
+                 + [(meta, "labels"), (meta, "annotations"), (loc.root, "metadata"), (loc.root, "spec")])
     if vols:
         mount_order = _order(kept_mounts, ["mountPath", "name", "readOnly"])
         mount_items = [

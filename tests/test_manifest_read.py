@@ -91,7 +91,8 @@ def test_probe_from_flags_never_assumes_6443_blindly() -> None:
 
 def test_probe_selection_on_corpus() -> None:
     mk = read(m("009"))  # minikube listens on 8443
-    assert (mk.probe.source, mk.probe.port, mk.probe.scheme, mk.probe.path) == ("readinessProbe", 8443, "HTTPS", "/readyz")
+    probe = (mk.probe.source, mk.probe.port, mk.probe.scheme, mk.probe.path)
+    assert probe == ("readinessProbe", 8443, "HTTPS", "/readyz")
     hk = read(m("018"))  # named probe port "local"
     assert (hk.probe.port, hk.probe.scheme, hk.probe.host) == (8080, "HTTP", "127.0.0.1")
     old = read(m("003"))  # liveness only
