@@ -30,7 +30,8 @@ def open_transport(target: Target, ssh: SSHOptions) -> Transport:
     if target.kind == "ssh":
         from installer.transport.ssh import SSHTransport
 
-        transport = SSHTransport(target, ssh)
+        identity = getattr(target, "identity_file", None)  # inventory hosts carry their own key
+        transport = SSHTransport(target, replace(ssh, identity_file=identity) if identity else ssh)
         transport.connect()
         return transport
     from installer import flavors
