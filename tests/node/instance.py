@@ -229,8 +229,13 @@ def start_up(pod: podspec.Pod) -> dict[str, Any]:
         else:
             mount = pod.resolve(lpath)
             host = pod.host_path(lpath)
+            owned = any(host == o or host.startswith(o.rstrip("/") + "/") for o in SPEC.get("owned", [])) \
+                if host else False
             if host is None:  # the container's throwaway layer: it runs, the events are lost
                 info["events_lost"] = True
+            elif not owned:  # never write into the host's own files; count it as lost
+                info["events_lost"] = True
+                info["audit_log_outside_node"] = host
             elif mount is not None and mount.read_only:
                 raise Fatal(f"ensureLogFile: open {lpath}: read-only file system")
             else:

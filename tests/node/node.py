@@ -26,8 +26,10 @@ from . import records, seed
 HERE = Path(__file__).resolve().parent
 SUDO_PASSWORD = "kaudit-sudo-pw"
 # Directories and files of the host that each node replaces with its own (bind mounts).
-NODE_DIRS = ("/etc/kubernetes", "/var/log/kubernetes", "/var/log/pods", "/var/lib/kaudit", "/var/lib/kubelet",
-             "/var/lib/minikube", "/home", "/etc/sudoers.d", "/run/sudo")
+# /var/log as a whole (it holds /var/log/kubernetes and /var/log/pods): manifests such as kops' mount
+# /var/log itself, and the simulator must never write into the host's.
+NODE_DIRS = ("/etc/kubernetes", "/var/log", "/var/lib/kaudit", "/var/lib/kubelet", "/var/lib/minikube", "/home",
+             "/etc/sudoers.d", "/run/sudo")
 NODE_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group")
 USERS = ("root", "kadmin", "kpw", "ktty", "knosudo")
 DEFAULT_STATIC_POD_PATH = "/etc/kubernetes/manifests"
@@ -124,8 +126,10 @@ class TestNode:
               knobs: dict[str, Any]) -> None:
         self.ctl.mkdir(parents=True, exist_ok=True)
         (self.ctl / "run").mkdir(exist_ok=True)
+        for stale in ("records.jsonl", "sshd.log", "init.log"):  # a reused directory starts clean
+            (self.ctl / stale).unlink(missing_ok=True)
         self.ssh_port, self.api_port = free_port(), free_port()
-        for d in NODE_DIRS:
+        for d in (*NODE_DIRS, "/var/log/kubernetes", "/var/log/pods", "/etc/kubernetes/manifests"):
             self.path(d).mkdir(parents=True, exist_ok=True)
         # sshd and the test client: own host key, own key pair, known_hosts for [127.0.0.1]:PORT.
         for f in ("ssh_host_ed25519_key", "id_ed25519"):

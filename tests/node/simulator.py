@@ -251,7 +251,7 @@ class Kubelet:
         spec = {
             "seq": self.seq, "argv": pod.argv, "file": pod.file, "records": str(RECORDS), "container_log": container_log,
             "started_at": now, "knobs": self.knobs, "fail": fail, "cert": self.cert, "key": self.key,
-            "token": self.token, "default_port": self.default_port,
+            "token": self.token, "default_port": self.default_port, "owned": self.owned,
         }
         # The parsed pod, not the file: it may have changed since the scan.
         spec["manifest"] = json.dumps(pod.doc, default=str)
