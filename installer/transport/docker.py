@@ -59,8 +59,8 @@ class DockerExecTransport(Transport):
             raise NodeError(f"command timed out after {timeout} s", node=self.name) from None
         except OSError as exc:
             raise NodeError(f"cannot run {self.engine}: {exc.strerror or exc}", node=self.name) from None
-        if proc.returncode in (125, 126, 127) and _engine_failed(proc.stderr):
-            # 125: the engine itself failed (no such container, daemon down); not the script's exit code.
+        if proc.returncode != 0 and _engine_failed(proc.stderr):
+            # The engine itself failed (daemon down, no such container, container stopped): not the script.
             raise NodeError(f"{self.engine} exec failed: {_first_line(proc.stderr)}", node=self.name)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -70,14 +70,17 @@ def _first_line(data: bytes) -> str:
     return text.splitlines()[0] if text else "no output"
 
 
+_ENGINE_ERRORS = (
+    "error response from daemon",
+    "error: no such container",
+    "cannot connect to the docker daemon",
+    "permission denied while trying to connect to the docker daemon",
+    "oci runtime exec failed",
+    "error: can only exec into running containers",  # podman
+)
+
+
 def _engine_failed(stderr: bytes) -> bool:
-    text = stderr.decode("utf-8", "replace").lower()
-    markers = (
-        "no such container",
-        "is not running",
-        "cannot connect to the docker daemon",
-        "error response from daemon",
-        "permission denied while trying to connect",
-        "oci runtime exec failed",
-    )
-    return any(m in text for m in markers)
+    """The engine's own errors come first on stderr; a script's messages do not start like these."""
+    head = stderr.decode("utf-8", "replace").lstrip().lower()
+    return head.startswith(_ENGINE_ERRORS)
