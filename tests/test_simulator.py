@@ -274,9 +274,12 @@ def test_audit_events_follow_the_policy(node_factory) -> None:  # type: ignore[n
     assert by == [
         ("create", "secrets", "RequestReceived", "Metadata"), ("create", "secrets", "ResponseComplete", "Metadata"),
         ("get", "pods", "ResponseComplete", "RequestResponse"),
-        ("create", "configmaps", "RequestReceived", "Request"), ("create", "configmaps", "ResponseComplete", "Request"),
-        ("get", "/readyz?verbose", "RequestReceived", "Metadata"), ("get", "/readyz?verbose", "ResponseComplete", "Metadata"),
-        ("delete", "configmaps", "RequestReceived", "Metadata"), ("delete", "configmaps", "ResponseComplete", "Metadata"),
+        ("create", "configmaps", "RequestReceived", "Request"),
+        ("create", "configmaps", "ResponseComplete", "Request"),
+        ("get", "/readyz?verbose", "RequestReceived", "Metadata"),
+        ("get", "/readyz?verbose", "ResponseComplete", "Metadata"),
+        ("delete", "configmaps", "RequestReceived", "Metadata"),
+        ("delete", "configmaps", "ResponseComplete", "Metadata"),
     ]
     sec = evs[1]
     assert "requestObject" not in sec and "responseObject" not in sec  # Metadata: no bodies
@@ -311,7 +314,7 @@ def test_corpus_minikube_manifest_rewritten(node_factory) -> None:  # type: igno
     text = node.path(MANIFEST).read_text()
     assert "192.168." not in text and "8443" not in text
     inst = node.wait_ready(10)
-    assert f"--advertise-address=127.0.0.1" in inst["argv"]
+    assert "--advertise-address=127.0.0.1" in inst["argv"]
     assert node.request("/livez")[0] == 200
 
 

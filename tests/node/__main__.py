@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
   manifest (host):   {node.path(node.manifest_path)}
   simulator records: {node.ctl / 'records.jsonl'}
   sshd log:          {node.ctl / 'sshd.log'}
-  instance:          {'pid %s, ready' % cur['pid'] if cur and cur['ready_at'] else cur}
+  instance:          {'pid {}, ready'.format(cur['pid']) if cur and cur['ready_at'] else cur}
   try:  ssh -i {node.key_path} -o UserKnownHostsFile={node.known_hosts} -p {node.ssh_port} kadmin@127.0.0.1
 Ctrl-C stops the node.""", flush=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -6,6 +6,7 @@ table are this node's alone and nothing of it outlives this process (killing PID
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,18 +29,16 @@ def main() -> int:
         return 1
     children: dict[int, str] = {}
     sshd = subprocess.Popen(cfg["sshd"], stdin=subprocess.DEVNULL,
-                            stdout=open(ctl / "sshd.out", "wb"), stderr=subprocess.STDOUT)
+                            stdout=open(ctl / "sshd.out", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 (handed to a child process)
     children[sshd.pid] = "sshd"
     sim = subprocess.Popen([sys.executable, cfg["simulator"], str(ctl)], stdin=subprocess.DEVNULL,
-                           stdout=open(ctl / "simulator.out", "wb"), stderr=subprocess.STDOUT)
+                           stdout=open(ctl / "simulator.out", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 (handed to a child process)
     children[sim.pid] = "simulator"
 
     def term(*_: object) -> None:
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         time.sleep(0.2)
         os._exit(0)  # PID 1 exiting takes the whole namespace with it
 

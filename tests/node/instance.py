@@ -36,10 +36,11 @@ def set_cmdline(argv: list[str]) -> None:
         pass
 
 
-SPEC = json.loads(open(os.environ["SIM_SPEC"]).read())
+SPEC = json.loads(open(os.environ["SIM_SPEC"]).read())  # noqa: SIM115 (handed to a child process)
 set_cmdline(SPEC["argv"])
 
 # ruff: noqa: E402  (imports after the cmdline rewrite: the process is visible as soon as it exists)
+import contextlib
 import hashlib
 import signal
 import ssl
@@ -321,10 +322,8 @@ class Handler(BaseHTTPRequestHandler):
             ev.update(stage="ResponseComplete", stageTimestamp=ts(time.time()),
                       responseStatus={"metadata": {}, "code": code})
             if level in ("Request", "RequestResponse") and body and attrs.resource_request:
-                try:
+                with contextlib.suppress(ValueError):
                     ev["requestObject"] = json.loads(body)
-                except ValueError:
-                    pass
             if level == "RequestResponse" and attrs.resource_request and isinstance(resp, dict):
                 ev["responseObject"] = resp
             State.sink.write(ev)

@@ -4,6 +4,7 @@ in its own mount and PID namespaces, so kaudit works on the real default paths. 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -233,7 +234,7 @@ class TestNode:
             os.makedirs(d, exist_ok=True)
         for f in ("init.ready", "init.error"):
             (self.ctl / f).unlink(missing_ok=True)
-        out = open(self.ctl / "init.out", "wb")
+        out = open(self.ctl / "init.out", "wb")  # noqa: SIM115 (handed to a child process)
         # A lifeline: init exits when this process dies without calling stop() (no orphan nodes).
         r, self._lifeline = os.pipe()
         self._proc = subprocess.Popen(
@@ -283,10 +284,8 @@ class TestNode:
                 return True
             return any(r["event"] in ("crash", "manifest-invalid", "start-failed", "pod-ignored")
                        for r in self.sim_log())
-        try:
+        with contextlib.suppress(TimeoutError):
             self.wait_for(settled, timeout)
-        except TimeoutError:
-            pass
 
     def stop(self) -> None:
         """Kill PID 1 of the node: the kernel kills every process in its PID namespace, and the mount
@@ -295,10 +294,8 @@ class TestNode:
             return
         self._stopped = True
         if self.init_pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.init_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self._proc is not None:
             try:
                 self._proc.wait(5)

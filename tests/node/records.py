@@ -5,6 +5,7 @@ Small O_APPEND writes are atomic, so several processes can append to one file wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -31,10 +32,8 @@ def read(path: str | Path) -> list[dict[str, Any]]:
     out = []
     for line in text.splitlines():
         if line.strip():
-            try:
+            with contextlib.suppress(json.JSONDecodeError):  # a line being written right now
                 out.append(json.loads(line))
-            except json.JSONDecodeError:  # a line being written right now
-                pass
     return out
 
 

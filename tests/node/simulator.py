@@ -6,6 +6,7 @@ contains "kube-apiserver", so only instances look like one in the process table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -80,10 +81,8 @@ class Kubelet:
 
     # --- inputs ---------------------------------------------------------------------------------
     def read_knobs(self) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             self.knobs = {**DEFAULT_KNOBS, **json.loads(KNOBS.read_text())}
-        except (OSError, ValueError):
-            pass
 
     def static_pod_dir(self) -> str:
         try:
@@ -249,7 +248,8 @@ class Kubelet:
             fail, self.fail_consumed = True, token
         RUN.mkdir(exist_ok=True)
         spec = {
-            "seq": self.seq, "argv": pod.argv, "file": pod.file, "records": str(RECORDS), "container_log": container_log,
+            "seq": self.seq, "argv": pod.argv, "file": pod.file, "records": str(RECORDS),
+            "container_log": container_log,
             "started_at": now, "knobs": self.knobs, "fail": fail, "cert": self.cert, "key": self.key,
             "token": self.token, "default_port": self.default_port, "owned": self.owned,
         }
@@ -261,7 +261,7 @@ class Kubelet:
         base = [sys.executable, str(INSTANCE)]
         want = len(b"\0".join(a.encode() for a in pod.argv)) + 1
         pad = max(0, want - sum(len(a.encode()) + 1 for a in base) - 1)
-        out = open(RUN / f"instance-{self.seq}.out", "wb")  # python tracebacks, if any
+        out = open(RUN / f"instance-{self.seq}.out", "wb")  # python tracebacks, if any  # noqa: SIM115 (handed to a child process)
         proc = subprocess.Popen([*base, "x" * pad], env={**os.environ, "SIM_SPEC": str(spec_path)},
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd="/", start_new_session=True)
