@@ -40,6 +40,7 @@ GROUP_KEYS = {"hosts", "children", "vars"}
 _REFUSED = (
     "ansible_password", "ansible_ssh_pass", "ansible_become_password", "ansible_become_pass", "ansible_sudo_pass",
 )
+_ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user"}
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
 
 
@@ -106,7 +107,7 @@ class _Reader:
         group_vars = body.get("vars") or {}
         if not isinstance(group_vars, dict):
             raise self.fail(f"{where}.vars", f"must be a mapping, not {_kind(group_vars)}")
-        variables = {**inherited, **group_vars}
+        variables = {**inherited, **_normalize(group_vars)}
         hosts = body.get("hosts")
         if hosts is not None:
             if not isinstance(hosts, dict):
@@ -137,7 +138,7 @@ class _Reader:
             nodes = self.clusters.setdefault(group, [])
             if any(n.inventory_name == name for n in nodes):
                 continue
-            nodes.append(self.target(name, {**inherited, **(host_vars or {})}, where))
+            nodes.append(self.target(name, {**inherited, **_normalize(host_vars or {})}, where))
 
     def target(self, name: str, v: dict[str, Any], where: str) -> InventoryTarget:
         refused = [k for k in _REFUSED if k in v]
@@ -147,9 +148,9 @@ class _Reader:
             )
         if str(v.get("ansible_connection", "ssh")) == "local":
             return InventoryTarget(raw=name, kind="local", inventory_name=name, source=self.path)
-        host = v.get("ansible_host", v.get("ansible_ssh_host", name))
-        user = v.get("ansible_user", v.get("ansible_ssh_user"))
-        port = v.get("ansible_port", v.get("ansible_ssh_port"))
+        host = v.get("ansible_host", name)
+        user = v.get("ansible_user")
+        port = v.get("ansible_port")
         key = v.get("ansible_ssh_private_key_file")
         if not isinstance(host, str) or not host.strip():
             raise self.fail(where, f"ansible_host must be a host name or address, not {host!r}")
@@ -168,13 +169,16 @@ class _Reader:
         except InputError:
             raise self.fail(where, f"{host!r} is not a valid host name or address") from None
         if key is not None:
-            key = os.path.expanduser(key)
-            if not os.path.isabs(key):
-                key = os.path.join(os.path.dirname(os.path.abspath(self.path)), key)
+            key = os.path.expanduser(key)  # relative paths stay relative to the working directory, as in Ansible
         return InventoryTarget(
             raw=name, kind="ssh", host=host, user=user, port=port, identity_file=key, inventory_name=name,
             source=self.path,
         )
+
+
+def _normalize(variables: dict[Any, Any]) -> dict[str, Any]:
+    """Ansible's old ansible_ssh_* names are aliases: at one level, either spelling sets the variable."""
+    return {_ALIASES.get(str(k), str(k)): v for k, v in variables.items()}
 
 
 def _kind(value: Any) -> str:
@@ -215,7 +219,7 @@ def parse_inventory(text: str, path: str = "inventory") -> list[Cluster]:
     all_group = data.get("all")
     all_vars: dict[str, Any] = {}
     if isinstance(all_group, dict) and isinstance(all_group.get("vars"), dict):
-        all_vars = dict(all_group["vars"])
+        all_vars = _normalize(all_group["vars"])
     ungrouped: Any = None
     for name, body in data.items():
         name = str(name)
