@@ -325,3 +325,45 @@ def test_several_nodes_run_at_once(node_factory) -> None:  # type: ignore[no-unt
     for n in nodes:
         assert n.request("/readyz")[0] == 200
     assert len(pids) >= 1  # pids are per PID namespace: they may well be equal
+
+
+# --- the simulator's own matcher, without a node ----------------------------------------------------
+
+def _level(policy: bytes, method: str, path: str, user: str = "u", groups: tuple[str, ...] = ("g",)) -> str:
+    from tests.node import auditpolicy as ap
+
+    pol = ap.load_policy(policy)
+    return ap.evaluate(pol, ap.request_attributes(method, path, {}, user, list(groups)))[0]
+
+
+@pytest.mark.parametrize("rule, method, path, expected", [
+    ('{level: Metadata, verbs: ["*"]}', "GET", "/api/v1/pods", "None"),  # verbs have no wildcard
+    ('{level: Metadata, resources: [{group: "", resources: ["pods/*"]}]}', "GET",
+     "/api/v1/namespaces/a/pods/p", "Metadata"),
+    ('{level: Metadata, resources: [{group: "", resources: ["pods/*"]}]}', "GET",
+     "/api/v1/namespaces/a/pods/p/log", "Metadata"),
+    ('{level: Metadata, resources: [{group: "", resources: ["pods"]}]}', "GET",
+     "/api/v1/namespaces/a/pods/p/log", "None"),
+    ('{level: Metadata, resources: [{group: "apps", resources: ["*/scale"]}]}', "PUT",
+     "/apis/apps/v1/namespaces/a/deployments/d/scale", "Metadata"),
+    ('{level: Metadata, resources: [{group: "", resources: ["configmaps"], resourceNames: ["x"]}]}', "GET",
+     "/api/v1/namespaces/a/configmaps", "None"),  # a list has no name
+    ('{level: Metadata, namespaces: [""]}', "GET", "/api/v1/nodes/n1", "Metadata"),  # cluster-scoped
+    ('{level: Metadata, namespaces: ["kube-system"]}', "GET", "/api/v1/namespaces/default/pods", "None"),
+    ('{level: Metadata, nonResourceURLs: ["/healthz*"]}', "GET", "/healthz/etcd", "Metadata"),
+    ('{level: Metadata, nonResourceURLs: ["/healthz*"]}', "GET", "/api/v1/pods", "None"),
+    ('{level: Metadata, users: ["system:anonymous"]}', "GET", "/readyz", "None"),
+    ('{level: Metadata, userGroups: ["g"]}', "DELETE", "/api/v1/namespaces/a/pods", "Metadata"),
+    ('{level: Metadata, verbs: ["deletecollection"]}', "DELETE", "/api/v1/namespaces/a/pods", "Metadata"),
+    ('{level: Metadata, verbs: ["watch"]}', "GET", "/api/v1/watch/pods", "Metadata"),
+])
+def test_matcher(rule: str, method: str, path: str, expected: str) -> None:
+    policy = f"apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- {rule}\n".encode()
+    assert _level(policy, method, path) == expected
+
+
+def test_unknown_fields_are_dropped_like_the_lenient_loader() -> None:
+    from tests.node import auditpolicy as ap
+
+    pol = ap.load_policy(b"apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resource: [x]\n")
+    assert pol.warnings and pol.rules[0].resources == []  # a typo makes the rule match everything
