@@ -33,6 +33,9 @@ if [ -f "$m" ]; then
 else
   echo "manifest_missing=1"
 fi
+if [ -e "$4/lock" ] && ! flock -n "$4/lock" true 2>/dev/null; then
+  echo "lock_holder=$(cat -- "$4/lock.holder" 2>/dev/null || echo 'an unknown process')"
+fi
 g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
 echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
 for p in /proc/[0-9]*; do
@@ -76,6 +79,7 @@ class NodeFacts:
     now: float
     free_kb: int | None
     guard_pid: int | None = None
+    lock_holder: str | None = None
     processes: list[Process] = field(default_factory=list)
 
     def newest_process(self) -> Process | None:
@@ -123,6 +127,7 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         manifest_problem=problem,
         now=float(values.get("now") or 0),
         free_kb=int(free) if free.isdigit() else None,
+        lock_holder=values.get("lock_holder"),
         guard_pid=int(values["guard_pid"]) if values.get("guard_pid", "").isdigit() else None,
         processes=processes,
     )

@@ -65,6 +65,9 @@ def _common_enable(
                 inp.webhook_config = Path(webhook_config).read_bytes()
             except OSError as exc:
                 raise InputError(f"cannot read --webhook-config {webhook_config}: {exc}") from None
+            from installer.webhook import check_kubeconfig
+
+            check_kubeconfig(inp.webhook_config, webhook_config)
     except KauditError as exc:
         typer.echo(f"kaudit: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

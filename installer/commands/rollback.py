@@ -69,7 +69,7 @@ def backups(
                 items = list_backups(t)
             finally:
                 t.close()
-            nodes.append({"node": t.name, "ok": True, "backups": [{"id": b.id, **b.meta} for b in items]})
+            nodes.append({"node": t.name, "ok": True, "backups": [{**b.meta, "id": b.id} for b in items]})
         except KauditError as exc:
             code = 2
             nodes.append({"node": exc.node or raw, "ok": False, "error": exc.message})

@@ -36,6 +36,7 @@ from installer.transport import Session, Transport, open_session
 
 MIN_FREE_KB = 10 * 1024
 KEEP_BACKUPS = 10
+RESTORE_WAIT = 60.0
 
 
 @dataclass
@@ -144,6 +145,8 @@ class NodeChange:
             raise NodeError(f"preflight: {facts.manifest_problem}", node=self.t.name)
         if facts.free_kb is not None and facts.free_kb < MIN_FREE_KB:
             raise NodeError(f"preflight: only {facts.free_kb} KiB free on {facts.static_pod_path}", node=self.t.name)
+        if facts.lock_holder and not self.options.break_lock:
+            raise self._lock_error(facts.lock_holder)
         if facts.guard_pid is not None:
             raise NodeError(
                 f"preflight: a previous kaudit change is still unconfirmed (guard pid {facts.guard_pid} will restore "
@@ -162,12 +165,16 @@ class NodeChange:
         line = session.readline()
         if line != "locked":
             session.close()
-            held = line.removeprefix("held ").strip() or "another process"
-            raise NodeError(f"lock: another kaudit run holds the node's lock ({held}); use --break-lock only if "
-                            "that run is gone", node=self.t.name)
+            raise self._lock_error(line.removeprefix("held ").strip() or "another process")
         self.lock = session
 
-    def apply(self, facts: nodefacts.NodeFacts, info: Any, desired: Desired, backup_id: str) -> float:
+    def _lock_error(self, holder: str) -> NodeError:
+        return NodeError(f"lock: another kaudit run holds the node's lock ({holder}); use --break-lock only if "
+                         "that run is gone", node=self.t.name)
+
+    def apply(self, facts: nodefacts.NodeFacts, info: Any, desired: Desired, backup_id: str
+              ) -> tuple[float, float]:
+        """Returns when the manifest was renamed into place: (epoch, seconds since boot), node clock."""
         assert facts.manifest is not None
         before = hashlib.sha256(facts.manifest).hexdigest()
         record = {"id": backup_id, "op": desired.op, "state": "begin", "at": facts.now, "summary": desired.summary,
@@ -196,15 +203,18 @@ class NodeChange:
             steps = [line[5:] for line in res.text.splitlines() if line.startswith("step=")]
             failed = steps[-1] if steps else "journal"
             raise NodeError(f"{failed}: {res.err or 'failed'}; the manifest was not changed", node=self.t.name)
-        return float(values["applied"])
+        epoch, uptime = values["applied"].split()
+        return float(epoch), float(uptime)
 
-    def await_instance(self, since: float, manifest_bytes: bytes) -> dict[str, str] | list[str]:
-        """Wait on the node; returns the ready line's fields, or the log lines explaining the timeout."""
+    def await_instance(self, since_uptime: float, manifest_bytes: bytes, timeout: float | None = None
+                       ) -> dict[str, str] | list[str]:
+        """Wait on the node for an instance started after `since_uptime` (seconds since boot); returns
+        the ready line's fields, or the lines explaining the timeout."""
         from installer import manifest
 
         probe = manifest.read(manifest_bytes).probe
         tokens = audit_tokens(manifest_bytes)
-        args = [f"{since:.3f}", str(int(self.options.timeout)), probe.url, layout.ADMIN_KUBECONFIG,
+        args = [f"{since_uptime:.2f}", str(int(timeout or self.options.timeout)), probe.url, layout.ADMIN_KUBECONFIG,
                 "present" if tokens else "absent", *tokens]
         session = open_session(self.t, scripts.AWAIT, args)
         timeout_lines: list[str] = []
@@ -264,8 +274,9 @@ class NodeChange:
             if res.rc != 0:
                 raise RestoreFailed(f"ROLLBACK FAILED: {res.err or res.text.strip()}; restore "
                                     f"{self.layout.backups_dir}/{backup_id}/manifest by hand", node=self.t.name)
-            since = float(dict(line.partition("=")[::2] for line in res.text.splitlines())["restored"])
-            back = self.await_instance(since, facts.manifest)
+            since = float(dict(line.partition("=")[::2] for line in res.text.splitlines())["restored"].split()[1])
+            # The API server is down anyway: give the old configuration time, the kubelet may be backing off.
+            back = self.await_instance(since, facts.manifest, max(self.options.timeout, RESTORE_WAIT))
         except NodeError as exc:
             raise RestoreFailed(f"ROLLBACK FAILED ({exc.message}); the node's guard will restore "
                                 f"{self.layout.backups_dir}/{backup_id} if the manifest is still the new one",
@@ -321,14 +332,14 @@ class NodeChange:
         backup_id = datetime.fromtimestamp(facts.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{desired.op}"
         backup_id += "-" + secrets.token_hex(2)
         r.backup = backup_id
-        changed_at = self._step("apply", lambda: self.apply(facts, info, desired, backup_id))
+        changed_at, changed_uptime = self._step("apply", lambda: self.apply(facts, info, desired, backup_id))
         r.changed = True
         if same_pod(facts.manifest, desired.manifest):
             self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
             r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, desired.op, f"{desired.summary} (no restart needed)"
             return
         try:
-            ready = self._step("await", lambda: self.await_instance(changed_at, desired.manifest))
+            ready = self._step("await", lambda: self.await_instance(changed_uptime, desired.manifest))
         except KeyboardInterrupt:
             with contextlib.suppress(OperationFailed):
                 self.restore(facts, backup_id, "interrupted", [])

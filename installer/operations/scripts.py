@@ -21,6 +21,8 @@ put() {
 }
 sha() { if [ -f "$1" ]; then sha256sum < "$1" | cut -d' ' -f1; else echo absent; fi; }
 now() { date +%s.%N; }
+# Seconds since boot: the clock process start times are measured in (btime is whole seconds only).
+up() { cut -d' ' -f1 /proc/uptime; }
 """
 
 # The lock: held by this process for as long as kaudit's connection lives (stdin open).
@@ -126,20 +128,19 @@ cp -- "$work/manifest" "$t"; chmod 600 -- "$t"; sync -- "$t" 2>/dev/null || sync
 if [ "$(sha "$manifest")" != "$expect" ]; then
   rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; echo "conflict=$(sha "$manifest")"; exit 65
 fi
-at=$(now)
+at="$(now) $(up)"
 mv -f -- "$t" "$manifest" || { rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; exit 1; }
 sync -- "$d" 2>/dev/null || sync
 echo "applied=$at"
 """
 
 # Wait on the node for a kube-apiserver started after $1 that carries the expected argv tokens.
-# $1 changed-at (node clock), $2 timeout s, $3 probe URL, $4 admin kubeconfig, $5 mode
+# $1 changed-at (seconds since boot), $2 timeout s, $3 probe URL, $4 admin kubeconfig, $5 mode
 # (present: every token below must be in argv; absent: no --audit-* flag at all), $6.. tokens.
 AWAIT = PROBE_FUNCTION + r"""
 set -u
 since=$1 timeout=$2 url=$3 kc=$4 mode=$5
 shift 5
-btime=$(sed -n 's/^btime //p' /proc/stat)
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
 start=$(date +%s)
 last=""
@@ -152,8 +153,9 @@ while :; do
     case "$first" in *kube-apiserver|*go-runner) ;; *) continue ;; esac
     ticks=$(sed 's/^.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
     [ -n "$ticks" ] || continue
-    st=$(awk -v b="$btime" -v t="$ticks" -v c="$clk" 'BEGIN { printf "%.2f", b + t / c }')
-    awk -v a="$st" -v b="$since" 'BEGIN { exit !(a + 0.01 >= b - (1 / 100)) }' || continue
+    st=$(awk -v t="$ticks" -v c="$clk" 'BEGIN { printf "%.2f", t / c }')
+    # Started after the change: both in seconds since boot, to the kernel's tick.
+    awk -v a="$st" -v b="$since" 'BEGIN { exit !(a + 0.02 >= b) }' || continue
     ok=1
     if [ "$mode" = absent ]; then
       printf '%s\n' "$c" | grep -q '^--audit-' && ok=0
@@ -215,7 +217,7 @@ for f in "$b"/files/*; do
   dest=$(cat -- "$f.path")
   [ "$(sha "$dest")" = "$(sha "$f")" ] || put "$f" "$dest" 600 || exit 1
 done
-at=$(now)
+at="$(now) $(up)"
 put "$b/manifest" "$manifest" 600 || exit 1
 g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
 rm -f -- "$state/guard.pid"

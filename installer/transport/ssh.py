@@ -160,7 +160,8 @@ class SSHTransport(Transport):
             err = probe.err.lower() or probe.text.lower()
         if "password is required" in err or "a terminal is required" in err:
             raise NodeError(
-                f"sudo for {self.user} wants a password: give it with --sudo-password-stdin", node=self.name
+                f"sudo for {self.user} wants a password (or {self.user} may not use sudo at all): give the password "
+                "with --sudo-password-stdin", node=self.name
             )
         if "incorrect password" in err or "sorry, try again" in err:
             raise NodeError(f"sudo for {self.user}: incorrect password", node=self.name)
