@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import pwd
+import random
 import secrets
 import shutil
 import signal
@@ -50,16 +51,65 @@ _port_lock = threading.Lock()
 _ports_handed_out: set[int] = set()
 
 
-def free_port() -> int:
-    """A port nobody listens on now; never the same twice in this process (nodes start concurrently)."""
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+PORT_CLAIMS = Path("/tmp/kaudit-testnode-ports")
+
+
+def _claim(port: int) -> bool:
+    """Claim a port across processes (xdist workers, other test runs): a file naming the owner pid."""
+    PORT_CLAIMS.mkdir(exist_ok=True)
+    f = PORT_CLAIMS / str(port)
+    for _ in range(2):
+        try:
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(f.read_text() or "0")
+            except (OSError, ValueError):
+                return False
+            if owner and Path(f"/proc/{owner}").exists():
+                return False
+            f.unlink(missing_ok=True)  # the owner is gone: a stale claim
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def release_port(port: int) -> None:
     with _port_lock:
-        for _ in range(100):
+        _ports_handed_out.discard(port)
+    (PORT_CLAIMS / str(port)).unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    """A port nobody listens on now, never handed out twice by this process, and outside the
+    ephemeral range: there, the source port of any outgoing connection (ssh, curl, the tests' own
+    requests) could take it before the instance binds, and the instance would crash-loop."""
+    lo, hi = _ephemeral_range()
+    candidates = [(10000, lo - 1)] if lo > 11000 else [(hi + 1, 65535)]
+    with _port_lock:
+        for _ in range(200):
+            start, end = candidates[0]
+            port = random.randint(start, end)
+            if port in _ports_handed_out or not _claim(port):
+                continue
             with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = int(s.getsockname()[1])
-            if port not in _ports_handed_out:
-                _ports_handed_out.add(port)
-                return port
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    (PORT_CLAIMS / str(port)).unlink(missing_ok=True)
+                    continue
+            _ports_handed_out.add(port)
+            return port
     raise RuntimeError("no free port")
 
 
@@ -110,18 +160,25 @@ class TestNode:
         reason = missing_requirements()
         if reason:
             raise RuntimeError(reason)
-        node = cls(Path(base_dir).resolve())
-        try:
-            node._seed(manifest, kubelet_static_pod_path, rewrite, extra_files or {},
-                       dict(linger=linger, restart_delay=restart_delay, start_delay=start_delay,
-                            crash_backoff=crash_backoff))
-            node._boot()
-            if ready_timeout:
-                node._wait_settled(ready_timeout)
-        except BaseException:
-            node.stop()
-            raise
-        return node
+        for attempt in range(3):
+            node = cls(Path(base_dir).resolve())
+            try:
+                node._seed(manifest, kubelet_static_pod_path, rewrite, extra_files or {},
+                           dict(linger=linger, restart_delay=restart_delay, start_delay=start_delay,
+                                crash_backoff=crash_backoff))
+                node._boot()
+                if ready_timeout:
+                    node._wait_settled(ready_timeout)
+                return node
+            except (RuntimeError, TimeoutError) as e:
+                node.stop()
+                # Another process took the port between our check and sshd's bind: new ports.
+                if attempt == 2 or not any(m in str(e) for m in ("Address already in use", "Cannot bind")):
+                    raise
+            except BaseException:
+                node.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def _seed(self, manifest: bytes | None, spp: str | None, rewrite: bool, extra: dict[str, bytes],
               knobs: dict[str, Any]) -> None:
@@ -251,6 +308,8 @@ class TestNode:
                 raise RuntimeError(f"test node init exited: {self._diag()}")
             if (self.ctl / "init.error").exists():
                 raise RuntimeError(f"test node init failed: {self._diag()}")
+            if (self.ctl / "init.log").exists() and "sshd" in (self.ctl / "init.log").read_text():
+                raise RuntimeError(f"test node sshd exited: {self._diag()}")
             if self.init_pid is None:
                 try:
                     first = children.read_text().split()
@@ -264,7 +323,7 @@ class TestNode:
 
     def _diag(self) -> str:
         parts = []
-        for f in ("init.out", "init.error", "sshd.out", "sshd.log", "simulator.out"):
+        for f in ("init.out", "init.error", "init.log", "sshd.out", "sshd.log", "simulator.out"):
             p = self.ctl / f
             if p.exists():
                 parts.append(f"--- {f}:\n{p.read_text(errors='replace')[-2000:]}")
@@ -305,6 +364,9 @@ class TestNode:
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
+        for port in (self.ssh_port, self.api_port):
+            if port:
+                release_port(port)
 
     def __enter__(self) -> TestNode:
         return self
@@ -394,7 +456,7 @@ class TestNode:
         running = [i for i in self.instances() if i["stopped_at"] is None and i["started_at"] is not None]
         return running[-1] if running else None
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02,
                  what: str = "") -> T:
         deadline = time.time() + timeout
         while True:

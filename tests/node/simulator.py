@@ -146,9 +146,9 @@ class Kubelet:
             files.setdefault(parsed.key, []).append(path)
             pods.setdefault(parsed.key, parsed)  # first file (sorted) wins
         dups = {k: v for k, v in files.items() if len(v) > 1}
-        for k, v in dups.items():
-            if self.dup_state.get(k) != v:
-                rec("duplicate", pod=k, files=v, winner=v[0])
+        for key, dup_files in dups.items():
+            if self.dup_state.get(key) != dup_files:
+                rec("duplicate", pod=key, files=dup_files, winner=dup_files[0])
         self.dup_state = dups
         if len(self.parse_cache) > 500:
             self.parse_cache.clear()
