@@ -8,8 +8,10 @@ ground truth every flavor has.
 from __future__ import annotations
 
 import base64
+import json
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 from installer import layout
 from installer.errors import NodeError
@@ -35,6 +37,10 @@ else
 fi
 if [ -e "$4/lock" ] && ! flock -n "$4/lock" true 2>/dev/null; then
   echo "lock_holder=$(cat -- "$4/lock.holder" 2>/dev/null || echo 'an unknown process')"
+fi
+if [ -f "$4/journal" ]; then
+  last=$(grep '"state": "confirmed"' "$4/journal" | tail -n 1)
+  [ -n "$last" ] && echo "last_confirmed=$(printf %s "$last" | base64 | tr -d '\n')"
 fi
 g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
 echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
@@ -80,10 +86,21 @@ class NodeFacts:
     free_kb: int | None
     guard_pid: int | None = None
     lock_holder: str | None = None
+    last_confirmed: dict[str, Any] | None = None  # kaudit's last completed operation on this node
     processes: list[Process] = field(default_factory=list)
 
     def newest_process(self) -> Process | None:
         return max(self.processes, key=lambda p: p.started_at, default=None)
+
+
+def _json_b64(value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        doc = json.loads(base64.b64decode(value))
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> NodeFacts:
@@ -128,6 +145,7 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         now=float(values.get("now") or 0),
         free_kb=int(free) if free.isdigit() else None,
         lock_holder=values.get("lock_holder"),
+        last_confirmed=_json_b64(values.get("last_confirmed")),
         guard_pid=int(values["guard_pid"]) if values.get("guard_pid", "").isdigit() else None,
         processes=processes,
     )

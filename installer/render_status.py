@@ -16,7 +16,8 @@ def _when(epoch: float | None) -> str:
 def render_text(s: NodeStatus) -> str:
     if not s.ok:
         return f"{s.node}: ERROR {s.error}"
-    lines = [f"{s.node}: {s.manifest_path} (Kubernetes {s.kubernetes_version or 'version unknown'})"]
+    flavor = f", {s.flavor}" if s.flavor else ""
+    lines = [f"{s.node}: {s.manifest_path} (Kubernetes {s.kubernetes_version or 'version unknown'}{flavor})"]
     if not s.audit_enabled:
         lines.append("  auditing: off (no --audit-* flags in the manifest)")
     else:

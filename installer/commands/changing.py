@@ -18,6 +18,9 @@ GUARD_GRACE = typer.Option(
     30.0, "--guard-grace", help="seconds after --timeout before the node-side guard restores the backup by itself."
 )
 BREAK_LOCK = typer.Option(False, "--break-lock", help="end a lock holder left behind by a run that is gone.")
+PARALLEL = typer.Option(
+    1, "--parallel", min=1, help="clusters changed at the same time (the nodes of one cluster: always one at a time)."
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ChangeFlags:
     break_lock: bool
     output: str
     conn: common.Connection
+    parallel: int = 1
 
 
 def _confirm(yes: bool, output: str) -> Any:
@@ -77,7 +81,7 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                       break_lock=flags.break_lock)
     results = run_rollout(
         targets, lambda t: open_transport(t, ssh), planner, plan_input, options,
-        _confirm(flags.yes, flags.output), _progress(flags.output),
+        _confirm(flags.yes, flags.output), _progress(flags.output), flags.parallel,
     )
     for w in warnings or []:
         typer.echo(f"kaudit: {w}", err=True)
@@ -97,4 +101,27 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                 typer.echo(f"  kube-apiserver: {line}")
             if r.backup and r.ok:
                 typer.echo(f"  backup: {r.backup} (kaudit rollback {r.node} undoes this)")
+        for caveat in dict.fromkeys(r.caveat for r in results if r.caveat and r.changed):
+            typer.echo(f"note: {caveat}")
+        if len({r.cluster for r in results}) > 1:
+            typer.echo(summary_table(results))
     raise typer.Exit(worst_exit(results))
+
+
+def summary_table(results: list[Any]) -> str:
+    """One row per cluster: how many nodes changed, were already so, failed, or were left alone."""
+    rows: dict[str, dict[str, int]] = {}
+    for r in results:
+        row = rows.setdefault(r.cluster or "-", {"changed": 0, "unchanged": 0, "failed": 0, "not changed": 0})
+        if r.ok:
+            row["changed" if r.changed else "unchanged"] += 1
+        elif r.action == "not-changed":
+            row["not changed"] += 1
+        else:
+            row["failed"] += 1
+    width = max(len("cluster"), *(len(c) for c in rows))
+    lines = [f"{'cluster':<{width}}  changed  unchanged  failed  not changed"]
+    for cluster, row in rows.items():
+        lines.append(f"{cluster:<{width}}  {row['changed']:>7}  {row['unchanged']:>9}  {row['failed']:>6}  "
+                     f"{row['not changed']:>11}")
+    return "\n".join(lines)

@@ -14,8 +14,9 @@ SCHEMA_VERSION = 1
 TARGETS = typer.Argument(
     ...,
     metavar="TARGET",
-    help="user@host[:port], ssh://user@host:port, an ~/.ssh/config alias, or local. "
-    "Several targets are the control-plane nodes of one cluster.",
+    help="user@host[:port], ssh://user@host:port, an ~/.ssh/config alias, local, kind://[cluster][/node], "
+    "minikube://[profile][/node], or an Ansible YAML inventory file (each group one cluster). "
+    "ssh targets named together are the control-plane nodes of one cluster.",
 )
 OUTPUT = typer.Option("text", "--output", "-o", help="text, or json (schema in docs/output.md).")
 SSH_CONFIG = typer.Option(None, "-F", "--ssh-config", help="ssh config file (default ~/.ssh/config).")

@@ -116,6 +116,7 @@ def enable(
     timeout: float = changing.TIMEOUT,
     guard_grace: float = changing.GUARD_GRACE,
     break_lock: bool = changing.BREAK_LOCK,
+    parallel: int = changing.PARALLEL,
     output: str = common.OUTPUT,
     ssh_config: str | None = common.SSH_CONFIG,
     identity: str | None = common.IDENTITY,
@@ -126,7 +127,7 @@ def enable(
     """Turn auditing on (or converge to another profile), wait for the new API server, roll back on failure."""
     flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
                                  common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
-                                                   sudo_password_stdin))
+                                                   sudo_password_stdin), parallel)
     _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
                    log_compress, webhook_config, webhook_mode, adopt, force, flags, switch_only=False)
 
@@ -151,6 +152,7 @@ def switch(
     timeout: float = changing.TIMEOUT,
     guard_grace: float = changing.GUARD_GRACE,
     break_lock: bool = changing.BREAK_LOCK,
+    parallel: int = changing.PARALLEL,
     output: str = common.OUTPUT,
     ssh_config: str | None = common.SSH_CONFIG,
     identity: str | None = common.IDENTITY,
@@ -161,6 +163,6 @@ def switch(
     """Like enable, but refuses a node where auditing is off."""
     flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
                                  common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
-                                                   sudo_password_stdin))
+                                                   sudo_password_stdin), parallel)
     _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
                    log_compress, webhook_config, webhook_mode, adopt, force, flags, switch_only=True)

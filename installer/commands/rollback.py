@@ -21,6 +21,7 @@ def rollback(
     timeout: float = changing.TIMEOUT,
     guard_grace: float = changing.GUARD_GRACE,
     break_lock: bool = changing.BREAK_LOCK,
+    parallel: int = changing.PARALLEL,
     output: str = common.OUTPUT,
     ssh_config: str | None = common.SSH_CONFIG,
     identity: str | None = common.IDENTITY,
@@ -38,7 +39,7 @@ def rollback(
 
     flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
                                  common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
-                                                   sudo_password_stdin))
+                                                   sudo_password_stdin), parallel)
     changing.run(flags, targets, plan_rollback, plan_input)
 
 

@@ -78,6 +78,9 @@ class NodeResult:
     verify: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
+    cluster: str | None = None
+    flavor: str | None = None
+    caveat: str | None = None  # what will undo this change later, and how to make it permanent
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +133,7 @@ class NodeChange:
         self.layout = node_layout
         self.result = NodeResult(node=transport.name, ok=False, exit_code=EXIT_REFUSED, action="refused", message="")
         self.lock: Session | None = None
+        self.flavor: Any = None  # flavors.Flavor when the target says (kind://, minikube://), else detected
 
     # -- steps ------------------------------------------------------------------------------
     def _step(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -259,8 +263,11 @@ class NodeChange:
                                              f"{log.host_path} within 3 s: the policy may not record it"}
 
     def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired) -> None:
+        from installer import manifest
+
+        audit_after = bool(manifest.read(desired.manifest).audit.managed)
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
-                             "summary": desired.summary, "profile": desired.profile})
+                             "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after})
         self.t.check(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
                                        record, str(KEEP_BACKUPS)], what="confirm")
 
@@ -314,6 +321,10 @@ class NodeChange:
             info = manifest.read(facts.manifest)
         except manifest.ManifestError as exc:
             raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
+        from installer import flavors
+
+        flavor = self.flavor or flavors.detect_flavor(info)
+        r.flavor = flavor.name
         desired: Desired = self._step("plan", lambda: self.planner(facts, self.plan_input))
         r.profile = desired.profile
         r.policy_file = desired.policy[0] if desired.policy else None
@@ -337,6 +348,7 @@ class NodeChange:
         if same_pod(facts.manifest, desired.manifest):
             self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
             r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, desired.op, f"{desired.summary} (no restart needed)"
+            r.caveat = flavor.caveat()
             return
         try:
             ready = self._step("await", lambda: self.await_instance(changed_uptime, desired.manifest))
@@ -357,6 +369,7 @@ class NodeChange:
             r.verify = self._step("verify", lambda: self.verify(desired.manifest, backup_id))
         self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
         r.ok, r.exit_code = True, EXIT_OK
+        r.caveat = flavor.caveat()
         r.action = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollback": "rolled-back"}.get(
             desired.op, desired.op)
         r.message = f"{desired.summary}: new kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s " \

@@ -1,20 +1,24 @@
-"""Changing the control-plane nodes of one cluster: one at a time, each healthy before the next.
+"""Rolling a change out: clusters in parallel, the nodes of one cluster one at a time.
 
-Every node is reached before any is changed; a node is started only while the other API servers
-are healthy; the first failure stops the rollout, and the nodes after it are left untouched.
+Within a cluster, every node is reached before any is changed; a node is started only while
+the other API servers are healthy; the first failure stops that cluster's rollout and leaves
+the nodes after it untouched. One failing cluster never stops the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from installer import health, nodefacts
 from installer.errors import EXIT_OK, EXIT_REFUSED, KauditError
 from installer.operations.change import Confirm, NodeChange, NodeResult, Options, Planner, Progress
+from installer.targets import Cluster, Target
 from installer.transport import Transport
 
 PlanInput = Callable[[Transport], Any]
+Connect = Callable[[Target], Transport]
 
 
 def worst_exit(results: list[NodeResult]) -> int:
@@ -38,58 +42,110 @@ def _healthy(transport: Transport) -> str | None:
     return None if result.ready else result.describe()
 
 
-def run_rollout(
-    raw_targets: list[str],
-    connect: Callable[[Any], Transport],
+def _not_changed(name: str, cluster: str, why: str) -> NodeResult:
+    return NodeResult(node=name, ok=False, exit_code=EXIT_REFUSED, action="not-changed", message=why,
+                      cluster=cluster)
+
+
+def run_cluster(
+    cluster: Cluster,
+    connect: Connect,
     planner: Planner,
     plan_input: PlanInput,
     options: Options,
     confirm: Confirm,
     progress: Progress,
 ) -> list[NodeResult]:
-    from installer.targets import parse_target
+    """One cluster's nodes, one at a time."""
+    from installer import flavors
 
     results: list[NodeResult] = []
-    transports: list[Transport] = []
+    transports: list[tuple[Target, Transport]] = []
+    name = cluster.name
     try:
-        # Reach every node before changing any: an unreachable node refuses the whole rollout.
-        for raw in raw_targets:
+        try:
+            cluster = flavors.expand_cluster(cluster)
+        except KauditError as exc:
+            return [NodeResult(node=exc.node or name, ok=False, exit_code=exc.exit_code, action="refused",
+                               message=exc.message, cluster=name)]
+        # Reach every node before changing any: an unreachable node refuses the whole cluster.
+        for target in cluster.nodes:
             try:
-                transports.append(connect(parse_target(raw)))
+                transports.append((target, connect(target)))
             except KauditError as exc:
-                results.append(NodeResult(node=exc.node or raw, ok=False, exit_code=exc.exit_code,
-                                          action="refused", message=exc.message))
+                results.append(NodeResult(node=exc.node or target.display, ok=False, exit_code=exc.exit_code,
+                                          action="refused", message=exc.message, cluster=name))
         if results:
-            for t in transports:
-                results.append(NodeResult(node=t.name, ok=False, exit_code=EXIT_REFUSED, action="not-changed",
-                                          message="not changed: another node of this cluster cannot be reached"))
-            return results
-        for i, t in enumerate(transports):
-            sick = [(o.name, why) for o in transports if o is not t and (why := _healthy(o)) is not None]
+            return results + [_not_changed(t.name, name, "not changed: another node of this cluster cannot be "
+                                           "reached") for _, t in transports]
+        for i, (target, t) in enumerate(transports):
+            rest = [o.name for _, o in transports[i + 1:]]
+            sick = [(o.name, why) for _, o in transports if o is not t and (why := _healthy(o)) is not None]
             if sick and not options.dry_run:
-                results.append(NodeResult(node=t.name, ok=False, exit_code=EXIT_REFUSED, action="not-changed",
-                                          message=f"not changed: {sick[0][0]} is not healthy ({sick[0][1]})"))
-                _skip_rest(results, transports[i + 1:], t.name)
+                results.append(_not_changed(t.name, name, f"not changed: {sick[0][0]} is not healthy "
+                                                          f"({sick[0][1]})"))
+                results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
                 break
             try:
                 inp = plan_input(t)
             except KauditError as exc:
                 results.append(NodeResult(node=t.name, ok=False, exit_code=exc.exit_code, action="refused",
-                                          message=exc.message))
-                _skip_rest(results, transports[i + 1:], t.name)
+                                          message=exc.message, cluster=name))
+                results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
                 break
-            result = NodeChange(t, planner, inp, options, confirm, progress).run()
+            flavor = flavors.flavor_of_target(target)
+            change = NodeChange(t, planner, inp, options, confirm, progress, flavor.layout)
+            if target.kind in ("kind", "minikube"):
+                change.flavor = flavor
+            result = change.run()
+            result.cluster = name
             results.append(result)
             if not result.ok:
-                _skip_rest(results, transports[i + 1:], t.name)
+                results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
                 break
         return results
     finally:
-        for t in transports:
+        for _, t in transports:
             t.close()
 
 
-def _skip_rest(results: list[NodeResult], rest: list[Transport], failed: str) -> None:
-    for t in rest:
-        results.append(NodeResult(node=t.name, ok=False, exit_code=EXIT_REFUSED, action="not-changed",
-                                  message=f"not changed: the rollout stopped at {failed}"))
+def run_fleet(
+    clusters: list[Cluster],
+    connect: Connect,
+    planner: Planner,
+    plan_input: PlanInput,
+    options: Options,
+    confirm: Confirm,
+    progress: Progress,
+    parallel: int = 1,
+) -> list[NodeResult]:
+    """Every cluster, `parallel` at a time; results in the clusters' order."""
+
+    def one(cluster: Cluster) -> list[NodeResult]:
+        return run_cluster(cluster, connect, planner, plan_input, options, confirm, progress)
+
+    if parallel <= 1 or len(clusters) <= 1:
+        return [r for c in clusters for r in one(c)]
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="kaudit-cluster") as pool:
+        return [r for rs in pool.map(one, clusters) for r in rs]
+
+
+def run_rollout(
+    raw_targets: list[str],
+    connect: Connect,
+    planner: Planner,
+    plan_input: PlanInput,
+    options: Options,
+    confirm: Confirm,
+    progress: Progress,
+    parallel: int = 1,
+) -> list[NodeResult]:
+    """Targets as typed (inventory files included) to results, one per node."""
+    from installer.inventory import expand_targets
+
+    try:
+        clusters = expand_targets(raw_targets)
+    except KauditError as exc:
+        return [NodeResult(node=exc.node or " ".join(raw_targets), ok=False, exit_code=exc.exit_code,
+                           action="refused", message=exc.message)]
+    return run_fleet(clusters, connect, planner, plan_input, options, confirm, progress, parallel)

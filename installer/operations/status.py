@@ -71,16 +71,20 @@ class NodeStatus:
     problems: list[str] = field(default_factory=list)
     api_server: ApiServerStatus | None = None
     readyz: dict[str, Any] | None = None
+    flavor: str | None = None
+    cluster: str | None = None
+    reverted: bool = False  # kaudit enabled auditing, and something rewrote the manifest since
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def node_status(transport: Transport) -> NodeStatus:
+def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT,
+                flavor: Any = None) -> NodeStatus:
     """Status of one connected node. Raises KauditError when the manifest cannot be read or parsed."""
-    from installer import manifest
+    from installer import flavors, manifest
 
-    facts = nodefacts.gather(transport)
+    facts = nodefacts.gather(transport, node_layout)
     if facts.manifest is None:
         raise KauditError(facts.manifest_problem or "no manifest", node=transport.name)
     try:
@@ -132,7 +136,13 @@ def node_status(transport: Transport) -> NodeStatus:
     probe = health.ProbeResult(probe_url, code, probe_fields[1] if len(probe_fields) > 1 else "anonymous")
     status.readyz = {"url": probe.url, "code": probe.code, "via": probe.via, "ready": probe.ready}
     status.api_server = _api_server(facts, info.audit.flags, status.paths)
+    status.flavor = (flavor or flavors.detect_flavor(info)).name
     status.problems = _problems(status)
+    last = facts.last_confirmed
+    if last and last.get("auditAfter") and not info.audit.managed:
+        # kaudit's journal says auditing is on; the manifest says otherwise: a tool rewrote it.
+        status.reverted = True
+        status.problems.insert(0, (flavor or flavors.detect_flavor(info)).reverted_message())
     return status
 
 
@@ -188,19 +198,32 @@ def _problems(status: NodeStatus) -> list[str]:
 
 def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
     """Status of every node; a node that cannot be read gets ok=False and one line saying why."""
+    from installer import flavors
     from installer.connect import open_transport
-    from installer.targets import parse_target
+    from installer.inventory import expand_targets
 
+    try:
+        clusters = expand_targets(raw_targets)
+    except KauditError as exc:
+        return [NodeStatus(node=exc.node or " ".join(raw_targets), ok=False, error=exc.message)]
     results: list[NodeStatus] = []
-    for raw in raw_targets:
-        transport: Transport | None = None
+    for cluster in clusters:
         try:
-            target = parse_target(raw)
-            transport = open_transport(target, ssh)
-            results.append(node_status(transport))
+            targets = flavors.expand_cluster(cluster).nodes
         except KauditError as exc:
-            results.append(NodeStatus(node=exc.node or raw, ok=False, error=exc.message))
-        finally:
-            if transport is not None:
-                transport.close()
+            results.append(NodeStatus(node=exc.node or cluster.name, ok=False, error=exc.message, cluster=cluster.name))
+            continue
+        for target in targets:
+            transport: Transport | None = None
+            flavor = flavors.flavor_of_target(target)
+            try:
+                transport = open_transport(target, ssh)
+                status = node_status(transport, flavor.layout, flavor if target.kind in ("kind", "minikube") else None)
+            except KauditError as exc:
+                status = NodeStatus(node=exc.node or target.display, ok=False, error=exc.message)
+            finally:
+                if transport is not None:
+                    transport.close()
+            status.cluster = cluster.name
+            results.append(status)
     return results
