@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `sudo .venv/bin/python -m bench`. See bench/README.md."""
