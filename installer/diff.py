@@ -20,11 +20,14 @@ def unified_diff(old: bytes, new: bytes, name: str, *, color: bool, context: int
     """The change from `old` to `new` as a unified diff; empty when they are equal."""
     if old == new:
         return ""
-    lines = list(difflib.unified_diff(_lines(old), _lines(new), f"a/{name}", f"b/{name}", n=context))
-    if not color:
-        return "".join(lines)
+    text = "".join(difflib.unified_diff(_lines(old), _lines(new), f"a/{name}", f"b/{name}", n=context))
+    return colorize(text) if color else text
+
+
+def colorize(diff: str) -> str:
+    """ANSI colours for a plain unified diff (for a terminal)."""
     out = []
-    for ln in lines:
+    for ln in diff.splitlines(keepends=True):
         if ln.startswith(("+++", "---")):
             out.append(f"{_BOLD}{ln.rstrip(chr(10))}{_RESET}\n")
         elif ln.startswith("@@"):

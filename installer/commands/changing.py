@@ -40,15 +40,21 @@ def _confirm(yes: bool, output: str) -> Any:
         if yes:
             return True
         try:
-            tty = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115 - closed below
+            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
         except OSError:
             from installer.errors import InputError
 
             raise InputError("no terminal to ask on: pass --yes to apply the change", node=node) from None
-        with tty:
-            tty.write(f"\n{node}:\n{diff}\nApply this change to {node}? [y/N] ")
-            tty.flush()
-            return tty.readline().strip().lower() in ("y", "yes")
+        try:
+            from installer.diff import colorize
+
+            os.write(fd, f"\n{node}:\n{colorize(diff)}\nApply this change to {node}? [y/N] ".encode())
+            answer = b""
+            while not answer.endswith(b"\n") and (chunk := os.read(fd, 64)):
+                answer += chunk
+            return answer.decode(errors="replace").strip().lower() in ("y", "yes")
+        finally:
+            os.close(fd)
 
     return confirm
 
@@ -92,7 +98,12 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
             if flags.dry_run and r.diff is not None:
                 if policy_text:
                     typer.echo(f"# policy for {r.node}:\n{policy_text()}")
-                typer.echo(r.diff)
+                if sys.stdout.isatty():
+                    from installer.diff import colorize
+
+                    typer.echo(colorize(r.diff))
+                else:
+                    typer.echo(r.diff)
             mark = {0: "ok", 1: "FAILED (restored)", 2: "refused", 3: "FAILED, NOT RESTORED", 130: "interrupted"}
             typer.echo(f"{r.node}: {mark.get(r.exit_code, 'error')}: {r.message}")
             if r.verify:
