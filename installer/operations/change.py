@@ -59,6 +59,7 @@ class Options:
     dry_run: bool = False
     break_lock: bool = False
     verify: bool = True
+    settle: float = 1.0  # seconds a ready new instance must stay up: one that crashes right away is no success
 
 
 @dataclass
@@ -133,6 +134,7 @@ class NodeChange:
         self.layout = node_layout
         self.result = NodeResult(node=transport.name, ok=False, exit_code=EXIT_REFUSED, action="refused", message="")
         self.lock: Session | None = None
+        self.applied_at = 0.0  # node clock, epoch: when the new manifest was renamed into place
         self.flavor: Any = None  # flavors.Flavor when the target says (kind://, minikube://), else detected
 
     # -- steps ------------------------------------------------------------------------------
@@ -169,6 +171,9 @@ class NodeChange:
         line = session.readline()
         if line != "locked":
             session.close()
+            if not line:
+                raise NodeError("lock: the connection was lost before the lock was taken; nothing was changed",
+                                node=self.t.name)
             raise self._lock_error(line.removeprefix("held ").strip() or "another process")
         self.lock = session
 
@@ -219,15 +224,14 @@ class NodeChange:
         probe = manifest.read(manifest_bytes).probe
         tokens = audit_tokens(manifest_bytes)
         args = [f"{since_uptime:.2f}", str(int(timeout or self.options.timeout)), probe.url, layout.ADMIN_KUBECONFIG,
-                "present" if tokens else "absent", *tokens]
+                "present" if tokens else "absent", str(int(self.options.settle * 10)), *tokens]
         session = open_session(self.t, scripts.AWAIT, args)
         timeout_lines: list[str] = []
         try:
             while True:
                 line = session.readline()
                 if not line:
-                    raise NodeError("await: the connection was lost while waiting; the node's guard restores the "
-                                    "backup unless the new instance was confirmed", node=self.t.name)
+                    raise NodeError("await: the connection was lost while waiting", node=self.t.name)
                 key, _, value = line.partition("=")
                 if key == "progress":
                     self.progress(self.t.name, value)
@@ -268,8 +272,15 @@ class NodeChange:
         audit_after = bool(manifest.read(desired.manifest).audit.managed)
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
                              "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after})
-        self.t.check(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
-                                       record, str(KEEP_BACKUPS)], what="confirm")
+        res = self.t.run(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
+                                           record, str(KEEP_BACKUPS), hashlib.sha256(desired.manifest).hexdigest()])
+        if res.rc == 67:
+            self.result.changed = False
+            raise OperationFailed(f"confirm: the node's guard had already restored backup {backup_id}: its time "
+                                  "(--timeout + --guard-grace) was up before kaudit could confirm; re-run with a "
+                                  "longer --guard-grace", node=self.t.name)
+        if res.rc != 0:
+            raise NodeError(f"confirm failed: {res.err or f'exit code {res.rc}'}", node=self.t.name)
 
     def restore(self, facts: nodefacts.NodeFacts, backup_id: str, why: str, log_lines: list[str]) -> None:
         """Automatic rollback: put the backup back and wait for the old configuration to be healthy."""
@@ -295,6 +306,14 @@ class NodeChange:
         raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy",
                               node=self.t.name)
 
+    def _guard_pending(self, exc: NodeError) -> RestoreFailed:
+        """The manifest was written but kaudit lost the node before confirming: the guard decides now."""
+        secs = int(self.options.timeout + self.options.guard_grace)
+        when = datetime.fromtimestamp(self.applied_at + secs, timezone.utc).strftime("%H:%M:%SZ")
+        return RestoreFailed(f"{exc.message}. The new manifest was written and is not confirmed: the node's guard "
+                             f"restores backup {self.result.backup} at {when} (node clock) unless it was confirmed; "
+                             "check with `kaudit status` after that time", node=self.t.name)
+
     # -- the whole operation --------------------------------------------------------------------
     def run(self) -> NodeResult:
         r = self.result
@@ -303,6 +322,8 @@ class NodeChange:
         except KeyboardInterrupt:
             r.exit_code, r.action, r.message = EXIT_INTERRUPTED, "interrupted", "interrupted"
         except KauditError as exc:
+            if isinstance(exc, NodeError) and r.changed:
+                exc = self._guard_pending(exc)
             r.exit_code, r.message = exc.exit_code, exc.message
             r.action = {EXIT_FAILED_RESTORED: "failed-restored", EXIT_NOT_RESTORED: "NOT-RESTORED"}.get(
                 exc.exit_code, "refused")
@@ -344,7 +365,7 @@ class NodeChange:
         backup_id += "-" + secrets.token_hex(2)
         r.backup = backup_id
         changed_at, changed_uptime = self._step("apply", lambda: self.apply(facts, info, desired, backup_id))
-        r.changed = True
+        r.changed, self.applied_at = True, changed_at
         if same_pod(facts.manifest, desired.manifest):
             self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
             r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, desired.op, f"{desired.summary} (no restart needed)"

@@ -1,0 +1,66 @@
+"""What kaudit keeps on a node over many operations, and how it reaches nodes that need more than a bare target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import NodeFactory
+from tests.kaudit_cli import change, kaudit, on
+
+MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+
+
+def test_backups_rotate_keeping_the_pinned_original_and_unreferenced_policies_go(node_factory: NodeFactory) -> None:
+    node = node_factory(linger=0.0, restart_delay=0.0, start_delay=0.0)
+    original = node.path(MANIFEST).read_bytes()
+    stray = node.path("/etc/kubernetes/audit/policy-000000000000.yaml")
+    profiles = ["minimal", "cis"] * 5 + ["minimal"]  # 11 changes: one more than is kept
+    for i, profile in enumerate(profiles):
+        run = change(node, "enable", "--profile", profile)
+        assert run.code == 0, run.out
+        if i == 0:
+            stray.write_text("someone else's file, named like kaudit's\n")
+    backups = sorted(p.name for p in node.path("/var/lib/kaudit/backups").iterdir())
+    assert "original" in backups
+    assert len([b for b in backups if b != "original"]) == 10
+    assert node.path("/var/lib/kaudit/backups/original/manifest").read_bytes() == original
+    # Only policies that the manifest or a backup refers to are kept.
+    policies = sorted(p.name for p in node.path("/etc/kubernetes/audit").glob("policy-*.yaml"))
+    assert "policy-000000000000.yaml" not in policies
+    assert len(policies) == 2  # minimal and cis, both referenced
+    for p in node.path("/etc/kubernetes/audit").glob("policy-*.yaml"):
+        assert oct(p.stat().st_mode & 0o777) == "0o600"
+    # The pinned original still restores byte for byte.
+    assert change(node, "rollback", "--to", "original").code == 0
+    assert node.path(MANIFEST).read_bytes() == original
+
+
+def test_readyz_without_anonymous_auth_uses_the_admin_kubeconfig(node_factory: NodeFactory) -> None:
+    seeded = node_factory(ready_timeout=10)
+    manifest = seeded.path(MANIFEST).read_text()
+    seeded.stop()
+    locked = manifest.replace("    - --allow-privileged=true\n", "    - --allow-privileged=true\n"
+                              "    - --anonymous-auth=false\n")
+    assert locked != manifest
+    node = node_factory(locked.encode(), rewrite=False)
+    status = on(node, "status", "--output", "json")
+    assert status.code == 0
+    assert status.node["readyz"]["ready"] and status.node["readyz"]["via"] == "admin-token"
+    run = change(node, "enable", "--profile", "minimal")
+    assert run.code == 0, run.out
+    assert run.node["verify"]["verified"] is True
+
+
+def test_ssh_config_alias_through_an_include(node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory()
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "cp.conf").write_text(
+        f"Host cp-test\n  HostName {node.host}\n  Port {node.ssh_port}\n  User kadmin\n"
+        f"  IdentityFile {node.key_path}\n  UserKnownHostsFile {node.known_hosts}\n"
+    )
+    config = tmp_path / "config"
+    config.write_text(f"Include {tmp_path}/conf.d/*.conf\n\nHost *\n  ServerAliveInterval 30\n")
+    run = kaudit("status", "cp-test", "-F", str(config), "--output", "json")
+    assert run.code == 0, run.out + run.err
+    assert run.node["ok"] and run.node["node"] == "cp-test"
+
