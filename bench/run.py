@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,6 +48,32 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def cpu_stat() -> tuple[float, float]:
+    """Machine-wide (busy, total) jiffies from /proc/stat."""
+    with open("/proc/stat", encoding="utf-8") as f:
+        vals = [float(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + vals[4]
+    return sum(vals) - idle, sum(vals)
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Usage:
+    """CPU used by the tool (its process tree, once reaped) and by the whole machine during a run."""
+
+    def __enter__(self) -> Usage:
+        self.c0, (self.b0, self.t0) = children_cpu(), cpu_stat()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        b1, t1 = cpu_stat()
+        self.tool_cpu = children_cpu() - self.c0
+        self.machine_busy = (b1 - self.b0) / max(t1 - self.t0, 1.0)
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -79,10 +106,11 @@ def kaudit_enable(node: Any, extra: list[str] | None = None) -> Run:
 
     argv = [KAUDIT, "enable", node.target("kadmin"), "--profile", "minimal", "--yes", "--output", "json",
             "-i", str(node.key_path), "--known-hosts", str(node.known_hosts), "--timeout", "60", *(extra or [])]
-    start = time.time()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    end = time.time()
-    detail: dict[str, Any] = {"rc": proc.returncode}
+    with Usage() as usage:
+        start = time.time()
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        end = time.time()
+    detail: dict[str, Any] = {"rc": proc.returncode, "cpu": usage.tool_cpu, "busy": usage.machine_busy}
     ok = proc.returncode == 0
     pid = None
     try:
@@ -120,17 +148,18 @@ def ansible_playbook(node: Any, tool: str, config: Path, workdir: Path) -> Run:
            "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir),
            "ANSIBLE_NOCOLOR": "1", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-    start = time.time()
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(PLAYBOOK)],
-                          capture_output=True, text=True, env=env, check=False, cwd=run_dir)
-    end = time.time()
+    with Usage() as usage:
+        start = time.time()
+        proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(PLAYBOOK)],
+                              capture_output=True, text=True, env=env, check=False, cwd=run_dir)
+        end = time.time()
     # End the ControlPersist master (its connection was already counted at the sshd).
     for sock in cp_dir.iterdir():
         subprocess.run(["ssh", "-O", "exit", "-S", str(sock), "node"], capture_output=True, check=False)
     inst = new_audited_instance(node)
     counts = sshd_counts(node)
     ok = proc.returncode == 0 and inst is not None
-    detail: dict[str, Any] = {"rc": proc.returncode}
+    detail: dict[str, Any] = {"rc": proc.returncode, "cpu": usage.tool_cpu, "busy": usage.machine_busy}
     if not ok:
         detail["output"] = (proc.stdout + proc.stderr)[-3000:]
         log(f"{tool} FAILED: {detail['output']}")
@@ -154,6 +183,7 @@ def bench_enable(workdir: Path, reps: int, warmup: bool) -> dict[str, list[Run]]
             if rep >= 0:
                 runs[tool].append(r)
             log(f"{'warm-up' if rep < 0 else f'rep {rep + 1}/{reps}'} {tool}: {r.wall:.2f} s ok={r.ok} "
+                f"cpu={r.detail.get('cpu', 0):.2f} s busy={r.detail.get('busy', 0):.0%} "
                 f"conn={r.connections} cmds={r.commands} sftp={r.subsystems} "
                 f"ready->exit={r.ready_to_exit if r.ready_to_exit is None else round(r.ready_to_exit, 3)}")
     return runs
@@ -201,6 +231,16 @@ def bench_help(runs: int) -> dict[str, Any]:
 
 
 # -- fleets ----------------------------------------------------------------------------------------
+PY_SPY = False
+
+
+def py_spy(name: str) -> list[str]:
+    """Prefix: sample the kaudit process (all threads, active samples only) into bench/results/NAME.pyspy.txt."""
+    RESULTS.mkdir(exist_ok=True)
+    return [str(VENV_BIN / "py-spy"), "record", "--threads", "-r", "100", "--format", "raw",
+            "-o", str(RESULTS / f"{name}.pyspy.txt"), "--"]
+
+
 def fleet_inventory(path: Path, nodes: list[Any]) -> Path:
     """One single-node cluster (group) per node; a combined known_hosts next to it."""
     known = path.parent / "known_hosts"
@@ -223,20 +263,30 @@ def kaudit_fleet(workdir: Path, size: int, parallel: int) -> dict[str, Any]:
         inv = run_dir / "fleet.yml"
         known = fleet_inventory(inv, fleet)
         time.sleep(0.5)
-        argv = [KAUDIT, "enable", str(inv), "--parallel", str(parallel), "--profile", "minimal", "--yes",
+        idle0 = cpu_stat()
+        time.sleep(2.0)
+        idle1 = cpu_stat()
+        idle_busy = (idle1[0] - idle0[0]) / max(idle1[1] - idle0[1], 1.0)
+        argv = [*(py_spy(f"fleet{size}") if PY_SPY else []), KAUDIT, "enable", str(inv), "--parallel", str(parallel),
+                "--profile", "minimal", "--yes",
                 "--output", "json", "--known-hosts", str(known), "--timeout", "120"]
-        start = time.time()
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        wall = time.time() - start
-        res: dict[str, Any] = {"size": size, "wall": wall, "rc": proc.returncode}
+        with Usage() as usage:
+            start = time.time()
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            wall = time.time() - start
+        res: dict[str, Any] = {"size": size, "wall": wall, "rc": proc.returncode, "cpu": usage.tool_cpu,
+                               "busy": usage.machine_busy, "idle_busy": idle_busy}
         if "No such option" in proc.stderr or "no such option" in proc.stderr.lower():
             res["unsupported"] = proc.stderr.strip()[-300:]
             return res
         try:
-            doc = json.loads(proc.stdout)
+            # py-spy prints lines before and after it
+            doc = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]
             results = doc["nodes"]
             res["ok_nodes"] = sum(1 for r in results if r.get("ok"))
             res["ready_seconds"] = [r.get("ready_seconds") for r in results]
+            res["failures"] = [f"{r.get('node')}: {r.get('action')}: {r.get('message')}" for r in results
+                               if not r.get("ok")]
         except (ValueError, KeyError):
             res["ok_nodes"] = 0
             res["stdout"] = proc.stdout[-1000:]
@@ -246,7 +296,8 @@ def kaudit_fleet(workdir: Path, size: int, parallel: int) -> dict[str, Any]:
         res["max_commands"] = max(c.commands for c in counts)
         if not res["ok"]:
             res["stderr"] = proc.stderr[-2000:]
-            log(f"fleet {size} FAILED: {res.get('stderr')} {res.get('stdout', '')}")
+            log(f"fleet {size} FAILED (rc {proc.returncode}): {res.get('failures')} {res.get('stderr')} "
+                f"{res.get('stdout', '')}")
         return res
 
 
@@ -256,7 +307,8 @@ def bench_fleet(workdir: Path, sizes: list[int], parallel: int, base_reps: int) 
     for size in sizes:
         for _ in range(base_reps if size == 1 else 1):
             r = kaudit_fleet(workdir, size, parallel)
-            log(f"fleet {size}: {r['wall']:.2f} s rc={r['rc']} ok={r.get('ok')} "
+            log(f"fleet {size}: {r['wall']:.2f} s rc={r['rc']} ok={r.get('ok')} kaudit cpu={r['cpu']:.1f} s "
+                f"machine busy={r['busy']:.0%} (idle nodes: {r['idle_busy']:.0%}) "
                 f"conn/node<={r.get('max_connections')} cmds/node<={r.get('max_commands')}")
             out["runs"].append(r)
             if "unsupported" in r:
@@ -307,6 +359,11 @@ def report(data: dict[str, Any], command: str) -> str:
             ratio = aw / kw
             lines.append(f"| 1 | enable, one node, wall (median of {reps}) vs {tool} | {kw:.2f} s | {aw:.2f} s | "
                          f"{ratio:.1f}× faster | ≥ 5× | {verdict(ratio >= TARGETS['enable'])} |")
+        kcpu = median([r.detail["cpu"] for r in k])
+        for tool in ANSIBLE_CONFIGS:
+            acpu = median([r.detail["cpu"] for r in enable[tool]])
+            lines.append(f"| 1 | enable, one node, CPU time of the tool's local process tree vs {tool} | "
+                         f"{kcpu:.2f} s | {acpu:.2f} s | {acpu / kcpu:.1f}× less | | |")
         kc = max(r.connections for r in k)
         kx = max(r.commands for r in k)
         for tool in ANSIBLE_CONFIGS:
@@ -322,7 +379,8 @@ def report(data: dict[str, Any], command: str) -> str:
         ar = [r.ready_to_exit for r in enable["ansible (pipelining)"] if r.ready_to_exit is not None]
         lines.append(f"| 3 | new instance ready → success reported (median, max of {len(kr)}) | "
                      f"{median(kr):.2f} s (max {max(kr):.2f}) | {median(ar):.2f} s (ansible, pipelining) | "
-                     f"{median(ar) / median(kr):.1f}× sooner | ≤ 1 s | {verdict(max(kr) <= TARGETS['ready_to_exit'])} |")
+                     f"{median(ar) / median(kr):.1f}× sooner | ≤ 1 s | "
+                     f"{verdict(max(kr) <= TARGETS['ready_to_exit'])} |")
     hp = data.get("help")
     if hp:
         kh, ph = hp["median"]["kaudit --help"], hp["median"]["python -c pass"]
@@ -349,13 +407,16 @@ def report(data: dict[str, Any], command: str) -> str:
                 if r["size"] == 1:
                     label += f" (median of {len(ones)})"
                 lines.append(f"| 5 | fleet: {label}, --parallel {fleet['parallel']}, restart 3 s, linger 1 s; "
-                             f"SSH conn / cmds per node ≤ {r.get('max_connections')} / {r.get('max_commands')}"
+                             f"SSH conn / cmds per node ≤ {r.get('max_connections')} / {r.get('max_commands')}; "
+                             f"kaudit CPU {r['cpu']:.1f} s; machine busy {r['idle_busy']:.0%} before, "
+                             f"{r['busy']:.0%} during"
                              f"{status} | {wall:.2f} s | {one:.2f} s (1 cluster) | {wall / one:.2f}× | {target} | "
                              f"{v} |")
     if hp:
+        forbidden = set(hp["heavy"]) & {"paramiko", "ruamel", "jinja2"}
         lines += ["", f"`kaudit --help` imports {hp['modules_count']} modules beyond the interpreter's own; "
                   f"heavy ones among them: {', '.join(hp['heavy']) or 'none'} "
-                  f"(paramiko, ruamel.yaml, jinja2: {'none' if not set(hp['heavy']) & {'paramiko', 'ruamel', 'jinja2'} else 'PRESENT'}). "
+                  f"(paramiko, ruamel.yaml, jinja2: {', '.join(sorted(forbidden)) or 'none'}). "
                   f"Top-level packages: {', '.join(hp['top_level'])}."]
     if enable:
         k = enable["kaudit"]
@@ -379,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fleet-base-reps", type=int, default=3, help="repetitions of the 1-cluster rollout")
     ap.add_argument("--parallel", type=int, default=10)
     ap.add_argument("--only", default="enable,help,fleet", help="which measurements: enable, help, fleet")
+    ap.add_argument("--py-spy", action="store_true", help="record fleet runs with py-spy into bench/results/")
     ap.add_argument("--workdir", default=None, help="where nodes live (default: a temporary directory)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -389,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {VENV_BIN / tool} is missing: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
             return 2
     only = set(args.only.split(","))
+    global PY_SPY
+    PY_SPY = args.py_spy
     command = "sudo .venv/bin/python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kaudit-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
