@@ -59,8 +59,14 @@ while [ "$(date +%s)" -lt "$end" ]; do
   [ -e "$state/confirm.$id" ] && { rm -f -- "$state/confirm.$id" "$state/guard.pid"; exit 0; }
   sleep 0.5
 done
+# Time is up. Under the guard lock (CONFIRM takes it too), so a late confirmation either lands
+# before this restore (and stands the guard down) or sees that the guard has restored.
+exec 8>>"$state/guard.lock"
+flock 8
+[ -e "$state/confirm.$id" ] && { rm -f -- "$state/confirm.$id" "$state/guard.pid"; exit 0; }
 if [ "$(sha "$manifest")" = "$new" ]; then
   for f in "$state/backups/$id"/files/*; do
+    case "$f" in *.path) continue ;; esac
     [ -e "$f" ] || continue
     dest=$(cat -- "$f.path"); [ -e "$dest" ] || put "$f" "$dest" 600
   done
@@ -81,7 +87,8 @@ trap '' HUP PIPE
 state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9
 shift 9
 umask 077
-step() { echo "step=$1"; }
+# Progress lines must not stop the change half-way when kaudit's connection is gone (EPIPE).
+step() { echo "step=$1" 2>/dev/null || :; }
 mkdir -p -- "$state"
 work=$(mktemp -d "$state/.work.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
@@ -136,11 +143,13 @@ echo "applied=$at"
 
 # Wait on the node for a kube-apiserver started after $1 that carries the expected argv tokens.
 # $1 changed-at (seconds since boot), $2 timeout s, $3 probe URL, $4 admin kubeconfig, $5 mode
-# (present: every token below must be in argv; absent: no --audit-* flag at all), $6.. tokens.
+# (present: every token below must be in argv; absent: no --audit-* flag at all), $6 settle: tenths
+# of a second the ready instance must stay up (one that crashes right after ready is not success),
+# $7.. tokens.
 AWAIT = PROBE_FUNCTION + r"""
 set -u
-since=$1 timeout=$2 url=$3 kc=$4 mode=$5
-shift 5
+since=$1 timeout=$2 url=$3 kc=$4 mode=$5 settle=$6
+shift 6
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
 start=$(date +%s)
 last=""
@@ -166,8 +175,14 @@ while :; do
   done
   if [ -n "$found" ]; then
     r=$(probe "$url" "$kc")
-    if [ "${r%% *}" = 200 ]; then echo "ready=$found $(date +%s.%N) ${r#* }"; exit 0; fi
-    state="new instance ${found%% *} up, $url answers ${r%% *}"
+    if [ "${r%% *}" = 200 ]; then
+      at=$(date +%s.%N) pid=${found%% *} i=0
+      while [ $i -lt "$settle" ] && [ -d "/proc/$pid" ]; do sleep 0.1; i=$((i + 1)); done
+      if [ -d "/proc/$pid" ]; then echo "ready=$found $at ${r#* }"; exit 0; fi
+      state="new instance $pid exited right after it became ready"
+    else
+      state="new instance ${found%% *} up, $url answers ${r%% *}"
+    fi
   else
     state="waiting for a new kube-apiserver instance"
   fi
@@ -183,13 +198,20 @@ done
 """
 
 # Confirm: the guard stands down; then record, rotate backups, and remove unreferenced policies.
-# $1 state dir, $2 manifest, $3 backup id, $4 audit dir, $5 journal line, $6 keep N backups
+# $1 state dir, $2 manifest, $3 backup id, $4 audit dir, $5 journal line, $6 keep N backups,
+# $7 sha of the manifest being confirmed. Exit 67: the guard's time was up and it restored first.
 CONFIRM = COMMON + r"""
 set -u
-state=$1 manifest=$2 id=$3 audit=$4 record=$5 keep=$6
+state=$1 manifest=$2 id=$3 audit=$4 record=$5 keep=$6 new=$7
+exec 8>>"$state/guard.lock"
+flock 8
 touch -- "$state/confirm.$id"
 g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
 rm -f -- "$state/guard.pid" "$state/confirm.$id"
+if grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null \
+   && [ "$(sha "$manifest")" != "$new" ]; then
+  echo "guard-restored"; exit 67
+fi
 printf '%s\n' "$record" >> "$state/journal"
 sync -- "$state/journal" 2>/dev/null || sync
 ls -1d "$state"/backups/2* 2>/dev/null | sort -r | tail -n +$((keep + 1)) \

@@ -7,6 +7,7 @@ user gives is ever interpreted by a shell. A node needs only sh, coreutils, sudo
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,12 +129,16 @@ class _StreamSession(Session):
         self._closer = closer
 
     def readline(self) -> str:
-        line = self._stream.readline()
+        try:
+            line = self._stream.readline()
+        except (OSError, EOFError):  # the connection is gone: the command's output ends here
+            return ""
         text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
         return text.rstrip("\r\n") if text else ""
 
     def close(self) -> None:
-        self._closer()
+        with contextlib.suppress(OSError, EOFError):  # gone with the connection: nothing left to close
+            self._closer()
 
 
 def open_session(transport: Transport, script: str, args: Sequence[str] = ()) -> Session:

@@ -118,6 +118,8 @@ class SSHTransport(Transport):
             raise NodeError(f"cannot connect to {where}: timed out", node=self.name) from None
         except socket.gaierror as exc:
             raise NodeError(f"cannot resolve host {host}: {exc.strerror}", node=self.name) from None
+        except paramiko.ssh_exception.NoValidConnectionsError:
+            raise NodeError(f"cannot connect to {where}: connection refused", node=self.name) from None
         except (OSError, paramiko.SSHException) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise NodeError(f"cannot connect to {where}: {reason.lower()}", node=self.name) from None
@@ -197,6 +199,8 @@ class SSHTransport(Transport):
         return self._exec(f"{self._wrap(command)} < {path}; rc=$?; rm -f {path}; exit $rc", None, timeout)
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float | None, *, sudo_pty: bool = True) -> Result:
+        import paramiko
+
         if self._client is None:
             raise NodeError("not connected", node=self.name)
         transport = self._client.get_transport()
@@ -223,8 +227,8 @@ class SSHTransport(Transport):
             chan.close()
         except TimeoutError:
             raise NodeError(f"remote command timed out after {timeout} s", node=self.name) from None
-        except (OSError, EOFError) as exc:
-            raise NodeError(f"the SSH connection was lost: {exc}", node=self.name) from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise NodeError(_lost(exc), node=self.name) from None
         if rc == -1:
             raise NodeError("the SSH connection was lost", node=self.name)
         if pty:
@@ -234,15 +238,20 @@ class SSHTransport(Transport):
     def _open(self, command: str) -> Session:
         if self._client is None or (transport := self._client.get_transport()) is None or not transport.is_active():
             raise NodeError("the SSH connection was lost", node=self.name)
-        chan = transport.open_session(timeout=self.options.connect_timeout)
-        pty = self._sudo_mode == "pty"
-        if pty:
-            chan.get_pty(term="dumb", width=4000)
-        chan.exec_command(self._wrap(command))
-        if self._sudo_mode == "password" and self.options.sudo_password is not None:
-            chan.sendall(self.options.sudo_password.encode() + b"\n")
-        if pty and self.options.sudo_password is not None:
-            self._answer_prompt(chan, 30.0)
+        import paramiko
+
+        try:
+            chan = transport.open_session(timeout=self.options.connect_timeout)
+            pty = self._sudo_mode == "pty"
+            if pty:
+                chan.get_pty(term="dumb", width=4000)
+            chan.exec_command(self._wrap(command))
+            if self._sudo_mode == "password" and self.options.sudo_password is not None:
+                chan.sendall(self.options.sudo_password.encode() + b"\n")
+            if pty and self.options.sudo_password is not None:
+                self._answer_prompt(chan, 30.0)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise NodeError(_lost(exc), node=self.name) from None
         return _StreamSession(chan.makefile("rb"), chan.close)
 
     def _answer_prompt(self, chan: Any, timeout: float | None) -> None:
@@ -271,6 +280,11 @@ class SSHTransport(Transport):
         """For fault-injection tests: drop the TCP connection without a goodbye."""
         if self._client is not None and (transport := self._client.get_transport()) is not None:
             transport.sock.close()
+
+
+def _lost(exc: BaseException) -> str:
+    detail = str(exc).strip()
+    return f"the SSH connection was lost ({detail})" if detail else "the SSH connection was lost"
 
 
 def _read_all(stream: Any) -> bytes:
