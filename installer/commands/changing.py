@@ -106,6 +106,8 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                     typer.echo(r.diff)
             mark = {0: "ok", 1: "FAILED (restored)", 2: "refused", 3: "FAILED, NOT RESTORED", 130: "interrupted"}
             typer.echo(f"{r.node}: {mark.get(r.exit_code, 'error')}: {r.message}")
+            for note in r.notes:
+                typer.echo(f"  {note}")
             if r.verify:
                 typer.echo(f"  audit check: {'ok' if r.verify['verified'] else 'not confirmed'}: {r.verify['reason']}")
             for line in r.log_lines:

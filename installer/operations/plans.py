@@ -94,6 +94,12 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
         webhook_mode=inp.webhook_mode if webhook_path else None,
     )
     new = manifest.patch(facts.manifest, config, adopt=inp.adopt)
+    notes = []
+    if config.log_path and config.log_path != "-" and config.maxsize is not None and config.maxbackup is not None:
+        from installer.policy import LATEST_KNOWN_VERSION, log_budget
+
+        notes.append("audit log: " + log_budget(config.maxsize, config.maxbackup,
+                                                _version_of(info) or LATEST_KNOWN_VERSION))
     problems = manifest.validate_pod(new, _version_of(info))
     if problems:
         raise NodeError(f"the patched manifest would not be valid: {'; '.join(problems)}")
@@ -113,6 +119,7 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
         policy=(policy_path, policy_bytes),
         webhook=(webhook_path, inp.webhook_config) if webhook_path and inp.webhook_config else None,
         policy_text=text,
+        notes=notes,
     )
 
 
