@@ -122,7 +122,7 @@ def test_connection_killed_at_random_moments(node_factory: NodeFactory) -> None:
     rng = random.Random(7)
     tries = survived = lost = 0
     enabled: bytes | None = None
-    for i in range(6):
+    for i in range(4):
         command = ("enable", "--profile", "minimal") if i % 2 == 0 else ("disable",)
         before = manifest_of(node)
         box: dict[str, Any] = {}

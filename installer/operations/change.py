@@ -208,6 +208,10 @@ class NodeChange:
         if res.rc == 65:
             raise NodeError(f"write manifest: {facts.manifest_path} was changed by someone else since kaudit read "
                             "it; nothing was written, re-run to see the new diff", node=self.t.name)
+        if res.rc == 68:
+            raise NodeError(f"backup: {values.get('tampered')} was changed by someone else (its content no longer "
+                            "matches the hash in its name); nothing was written. Compare it with the profile "
+                            "(`kaudit render`) and remove or restore it, then re-run", node=self.t.name)
         if res.rc != 0 or "applied" not in values:
             steps = [line[5:] for line in res.text.splitlines() if line.startswith("step=")]
             failed = steps[-1] if steps else "journal"

@@ -99,6 +99,16 @@ for part in manifest policy webhook journal meta; do
 done
 [ "$(sha "$manifest")" = "$expect" ] || { echo "conflict=$(sha "$manifest")"; exit 65; }
 new=$(sha "$work/manifest")
+# Content-addressed files must still hold what their names say: a replaced one would be backed up
+# (and later restored) as if it were kaudit's.
+for f in "$@"; do
+  [ -f "$f" ] || continue
+  case "$(basename -- "$f")" in
+    policy-*.yaml|webhook-*.kubeconfig)
+      n=$(basename -- "$f"); n=${n#*-}; n=${n%%.*}
+      case "$(sha "$f")" in "$n"*) ;; *) echo "tampered=$f"; exit 68 ;; esac ;;
+  esac
+done
 step journal
 cat -- "$work/journal" >> "$state/journal"
 sync -- "$state/journal" 2>/dev/null || sync
