@@ -50,6 +50,7 @@ class Desired:
     policy: tuple[str, bytes] | None = None  # (node path, content)
     webhook: tuple[str, bytes] | None = None
     policy_text: str | None = None  # shown by --dry-run
+    notes: list[str] = field(default_factory=list)  # facts worth a line: the log's disk budget
 
 
 @dataclass
@@ -82,6 +83,7 @@ class NodeResult:
     cluster: str | None = None
     flavor: str | None = None
     caveat: str | None = None  # what will undo this change later, and how to make it permanent
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -296,9 +298,10 @@ class NodeChange:
             if res.rc != 0:
                 raise RestoreFailed(f"ROLLBACK FAILED: {res.err or res.text.strip()}; restore "
                                     f"{self.layout.backups_dir}/{backup_id}/manifest by hand", node=self.t.name)
-            since = float(dict(line.partition("=")[::2] for line in res.text.splitlines())["restored"].split()[1])
-            # The API server is down anyway: give the old configuration time, the kubelet may be backing off.
-            back = self.await_instance(since, facts.manifest, max(self.options.timeout, RESTORE_WAIT))
+            # Any instance with the old configuration will do, even one that never stopped: when the
+            # manifest is put back before the kubelet replaced the old instance, it just keeps running.
+            # The API server may be down: give it time, the kubelet may be backing off.
+            back = self.await_instance(0.0, facts.manifest, max(self.options.timeout, RESTORE_WAIT))
         except NodeError as exc:
             raise RestoreFailed(f"ROLLBACK FAILED ({exc.message}); the node's guard will restore "
                                 f"{self.layout.backups_dir}/{backup_id} if the manifest is still the new one",
@@ -352,6 +355,7 @@ class NodeChange:
         r.flavor = flavor.name
         desired: Desired = self._step("plan", lambda: self.planner(facts, self.plan_input))
         r.profile = desired.profile
+        r.notes = desired.notes
         r.policy_file = desired.policy[0] if desired.policy else None
         if desired.manifest == facts.manifest:
             r.ok, r.exit_code, r.action = True, EXIT_OK, "unchanged"
