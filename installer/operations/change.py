@@ -60,7 +60,7 @@ class Options:
     dry_run: bool = False
     break_lock: bool = False
     verify: bool = True
-    settle: float = 1.0  # seconds a ready new instance must stay up: one that crashes right away is no success
+    settle: float = 0.5  # seconds a ready new instance must stay up: one that crashes right away is no success
 
 
 @dataclass
