@@ -13,8 +13,9 @@ WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(enable)
-    app.command()(switch)
+    app.command("enable")(enable)
+    # The same command, but it refuses a node where auditing is off (typer tells them apart by name).
+    app.command("switch", help="Like enable, but refuses a node where auditing is off.")(enable)
 
 
 def _common_enable(
@@ -24,7 +25,7 @@ def _common_enable(
     flags: changing.ChangeFlags, switch_only: bool,
 ) -> None:
     from installer.errors import InputError, KauditError
-    from installer.operations.plans import EnableInput, plan_enable
+    from installer.operations.plans import EnableInput, plan_enable, render_policy
 
     try:
         if (profile is None) == (policy_file is None):
@@ -49,7 +50,6 @@ def _common_enable(
             webhook_mode=webhook_mode, adopt=adopt, force=force, switch_only=switch_only,
         )
         if profile is not None:
-            from installer.operations.plans import render_policy
             from installer.profiles import parse_sets
 
             inp.sets = parse_sets(sets)
@@ -74,8 +74,6 @@ def _common_enable(
     inp.warnings.clear()
 
     def policy_text() -> str:
-        from installer.operations.plans import render_policy
-
         return render_policy(inp, None)[0]
 
     changing.run(flags, targets, plan_enable, lambda _t: inp, policy_text=policy_text, warnings=inp.warnings)
@@ -97,6 +95,7 @@ FORCE = typer.Option(False, "--force", help="accept a --policy-file that records
 
 
 def enable(
+    ctx: typer.Context,
     targets: list[str] = common.TARGETS,
     profile: str | None = PROFILE,
     sets: list[str] = SETS,
@@ -129,40 +128,5 @@ def enable(
                                  common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
                                                    sudo_password_stdin), parallel)
     _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
-                   log_compress, webhook_config, webhook_mode, adopt, force, flags, switch_only=False)
-
-
-def switch(
-    targets: list[str] = common.TARGETS,
-    profile: str | None = PROFILE,
-    sets: list[str] = SETS,
-    policy_file: str | None = POLICY_FILE,
-    log_path: str = LOG_PATH,
-    log_maxage: int | None = MAXAGE,
-    log_maxbackup: int | None = MAXBACKUP,
-    log_maxsize: int | None = MAXSIZE,
-    log_format: str | None = LOG_FORMAT,
-    log_compress: bool | None = LOG_COMPRESS,
-    webhook_config: str | None = WEBHOOK,
-    webhook_mode: str | None = WEBHOOK_MODE,
-    adopt: bool = ADOPT,
-    force: bool = FORCE,
-    yes: bool = changing.YES,
-    dry_run: bool = changing.DRY_RUN,
-    timeout: float = changing.TIMEOUT,
-    guard_grace: float = changing.GUARD_GRACE,
-    break_lock: bool = changing.BREAK_LOCK,
-    parallel: int = changing.PARALLEL,
-    output: str = common.OUTPUT,
-    ssh_config: str | None = common.SSH_CONFIG,
-    identity: str | None = common.IDENTITY,
-    known_hosts: str | None = common.KNOWN_HOSTS,
-    accept_new_host_key: bool = common.ACCEPT_NEW,
-    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
-) -> None:
-    """Like enable, but refuses a node where auditing is off."""
-    flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
-                                 common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
-                                                   sudo_password_stdin), parallel)
-    _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
-                   log_compress, webhook_config, webhook_mode, adopt, force, flags, switch_only=True)
+                   log_compress, webhook_config, webhook_mode, adopt, force, flags,
+                   switch_only=ctx.info_name == "switch")
