@@ -191,10 +191,11 @@ def bench_enable(workdir: Path, reps: int, warmup: bool) -> dict[str, list[Run]]
 
 # -- start-up ------------------------------------------------------------------------------------
 MODULES_PROBE = r"""
-import sys, io, contextlib
+import sys, io, contextlib, importlib
 base = set(sys.modules)
 sys.argv = ["kaudit", "--help"]
-from installer.cli import main
+module, _, func = ENTRY.partition(":")
+main = getattr(importlib.import_module(module), func)
 with contextlib.redirect_stdout(io.StringIO()):
     try:
         main()
@@ -204,6 +205,15 @@ new = sorted(m for m in sys.modules if m not in base)
 import json
 print(json.dumps(new))
 """
+
+
+def kaudit_entry_point() -> str:
+    """`module:function` of the installed `kaudit` console script (what `kaudit --help` really runs)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="console_scripts", name="kaudit"):
+        return str(ep.value)
+    return "installer.cli:main"
 
 
 def bench_help(runs: int) -> dict[str, Any]:
@@ -217,12 +227,15 @@ def bench_help(runs: int) -> dict[str, Any]:
             start = time.perf_counter()
             subprocess.run(argv, capture_output=True, check=True)
             times[name].append(time.perf_counter() - start)
-    out = subprocess.run([PYTHON, "-c", MODULES_PROBE], capture_output=True, text=True, check=True, cwd=ROOT)
+    entry = kaudit_entry_point()
+    probe = f"ENTRY = {entry!r}\n" + MODULES_PROBE
+    out = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     modules = json.loads(out.stdout.strip().splitlines()[-1])
     tops = sorted({m.split(".")[0] for m in modules})
     return {
         "times": times,
         "median": {k: median(v) for k, v in times.items()},
+        "entry_point": entry,
         "modules_count": len(modules),
         "top_level": tops,
         "heavy": [h for h in HEAVY if h in tops],
@@ -414,7 +427,8 @@ def report(data: dict[str, Any], command: str) -> str:
                              f"{v} |")
     if hp:
         forbidden = set(hp["heavy"]) & {"paramiko", "ruamel", "jinja2"}
-        lines += ["", f"`kaudit --help` imports {hp['modules_count']} modules beyond the interpreter's own; "
+        lines += ["", f"`kaudit --help` ({hp['entry_point']}) imports {hp['modules_count']} modules beyond the "
+                  "interpreter's own; "
                   f"heavy ones among them: {', '.join(hp['heavy']) or 'none'} "
                   f"(paramiko, ruamel.yaml, jinja2: {', '.join(sorted(forbidden)) or 'none'}). "
                   f"Top-level packages: {', '.join(hp['top_level'])}."]
