@@ -17,7 +17,11 @@ from installer import layout
 from installer.errors import NodeError
 from installer.transport import Transport
 
-# $1 default manifests dir, $2 kubelet config, $3 manifest file name, $4 state dir
+# A kube-apiserver manifest is a few KiB; anything this big is not one (and is not worth fetching).
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+# $1 default manifests dir, $2 kubelet config, $3 manifest file name, $4 state dir, $5 largest manifest (bytes),
+# $6 audit dir (its content-addressed files are hashed: a replaced one is found)
 GATHER = r"""
 set -u
 dir=""
@@ -31,7 +35,9 @@ echo "btime=$(sed -n 's/^btime //p' /proc/stat)"
 echo "clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
 m="$dir/$3"
 if [ -f "$m" ]; then
-  if [ -r "$m" ]; then echo "manifest=$(base64 < "$m" | tr -d '\n')"; else echo "manifest_unreadable=1"; fi
+  if [ ! -r "$m" ]; then echo "manifest_unreadable=1"
+  elif [ "$(wc -c < "$m")" -gt "$5" ]; then echo "manifest_too_large=$(wc -c < "$m")"
+  else echo "manifest=$(base64 < "$m" | tr -d '\n')"; fi
 else
   echo "manifest_missing=1"
 fi
@@ -43,6 +49,9 @@ if [ -f "$4/journal" ]; then
   [ -n "$last" ] && echo "last_confirmed=$(printf %s "$last" | base64 | tr -d '\n')"
 fi
 g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
+for f in "$6"/policy-*.yaml "$6"/webhook-*.kubeconfig; do
+  [ -f "$f" ] && echo "audit_file=$(sha256sum < "$f" | cut -d' ' -f1) $(date -r "$f" +%s) $f"
+done
 echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
 for p in /proc/[0-9]*; do
   c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
@@ -88,6 +97,7 @@ class NodeFacts:
     lock_holder: str | None = None
     last_confirmed: dict[str, Any] | None = None  # kaudit's last completed operation on this node
     processes: list[Process] = field(default_factory=list)
+    audit_files: dict[str, tuple[str, float]] = field(default_factory=dict)  # path -> (sha256, mtime epoch)
 
     def newest_process(self) -> Process | None:
         return max(self.processes, key=lambda p: p.started_at, default=None)
@@ -105,16 +115,22 @@ def _json_b64(value: str | None) -> dict[str, Any] | None:
 
 def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> NodeFacts:
     result = transport.run(
-        GATHER, [node_layout.manifests_dir, layout.KUBELET_CONFIG, node_layout.manifest_name, node_layout.state_dir]
+        GATHER, [node_layout.manifests_dir, layout.KUBELET_CONFIG, node_layout.manifest_name, node_layout.state_dir,
+                     str(MAX_MANIFEST_BYTES), node_layout.audit_dir]
     )
     if result.rc != 0:
         raise NodeError(f"cannot inspect the node: {result.err}", node=transport.name)
     values: dict[str, str] = {}
     procs: list[str] = []
+    audit_files: dict[str, tuple[str, float]] = {}
     for line in result.text.splitlines():
         key, _, value = line.partition("=")
         if key == "proc":
             procs.append(value)
+        elif key == "audit_file":
+            sha, mtime, path = [*value.split(" ", 2), "", ""][:3]
+            if path:
+                audit_files[path] = (sha, float(mtime) if mtime.isdigit() else 0.0)
         else:
             values[key] = value
     btime = float(values.get("btime") or 0)
@@ -136,6 +152,9 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         problem = f"no manifest at {manifest_path}"
     elif "manifest_unreadable" in values:
         problem = f"{manifest_path} is not readable"
+    elif "manifest_too_large" in values:
+        problem = (f"{manifest_path} is {values['manifest_too_large']} bytes: too large for a kube-apiserver "
+                   f"manifest (kaudit reads at most {MAX_MANIFEST_BYTES // 1024} KiB); nothing was changed")
     free = values.get("free_kb", "")
     return NodeFacts(
         static_pod_path=spp,
@@ -148,4 +167,5 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         last_confirmed=_json_b64(values.get("last_confirmed")),
         guard_pid=int(values["guard_pid"]) if values.get("guard_pid", "").isdigit() else None,
         processes=processes,
+        audit_files=audit_files,
     )

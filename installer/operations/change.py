@@ -118,6 +118,30 @@ def same_pod(a: bytes, b: bytes) -> bool:
         return False
 
 
+def stale_files(facts: nodefacts.NodeFacts, desired: Desired) -> list[str]:
+    """The desired content-addressed files that the node lacks or holds with other content."""
+    out = []
+    for item in (desired.policy, desired.webhook):
+        if item is not None:
+            path, data = item
+            have = facts.audit_files.get(path)
+            if have is None or have[0] != hashlib.sha256(data).hexdigest():
+                out.append(path)
+    return out
+
+
+def _stale_note(facts: nodefacts.NodeFacts, stale: list[str]) -> str:
+    """Whether the running API server read the right file: it reads its policy only when it starts."""
+    proc = facts.newest_process()
+    replaced = [facts.audit_files[p][1] for p in stale if p in facts.audit_files]
+    if proc is None or not replaced:  # none running, or the file is missing (no server starts without it)
+        return ""
+    if max(replaced) >= int(proc.started_at):
+        return " (the running kube-apiserver started before the file was replaced: it uses the right policy)"
+    return ("; WARNING: the running kube-apiserver started after the file was replaced and may be using the "
+            "replaced content: restart it (e.g. `kaudit disable`, then `kaudit enable`)")
+
+
 def _b64(data: bytes) -> bytes:
     return base64.b64encode(data) + b"\n"
 
@@ -192,8 +216,10 @@ class NodeChange:
                   "before": before, "after": hashlib.sha256(desired.manifest).hexdigest()}
         meta = {"id": backup_id, "op": desired.op, "created": facts.now, "manifestSha256": before,
                 "profile": info.audit.profile, "auditOn": bool(info.audit.flags), "summary": desired.summary}
-        backed_up = [p.host_path for p in info.audit.paths
-                     if p.host_path and p.flag in ("--audit-policy-file", "--audit-webhook-config-file")]
+        # A file being repaired is not kaudit's content any more: it is replaced, not backed up.
+        skip = set(stale_files(facts, desired)) if desired.manifest == facts.manifest else set()
+        backed_up = [p.host_path for p in info.audit.paths if p.host_path and p.host_path not in skip
+                     and p.flag in ("--audit-policy-file", "--audit-webhook-config-file")]
         stdin = b"".join([
             _b64(desired.manifest),
             _b64(desired.policy[1] if desired.policy else b""),
@@ -221,18 +247,25 @@ class NodeChange:
         epoch, uptime = values["applied"].split()
         return float(epoch), float(uptime)
 
-    def await_instance(self, since_uptime: float, manifest_bytes: bytes, timeout: float | None = None
-                       ) -> dict[str, str] | list[str]:
+    def await_instance(self, since_uptime: float, manifest_bytes: bytes, timeout: float | None = None,
+                       verify_marker: str | None = None) -> dict[str, str] | list[str]:
         """Wait on the node for an instance started after `since_uptime` (seconds since boot); returns
-        the ready line's fields, or the lines explaining the timeout."""
+        the ready line's fields (with "verify": found/missing when a marker was given), or the lines
+        explaining the timeout."""
         from installer import manifest
 
-        probe = manifest.read(manifest_bytes).probe
+        info = manifest.read(manifest_bytes)
         tokens = audit_tokens(manifest_bytes)
-        args = [f"{since_uptime:.2f}", str(int(timeout or self.options.timeout)), probe.url, layout.ADMIN_KUBECONFIG,
-                "present" if tokens else "absent", str(int(self.options.settle * 10)), *tokens]
+        log_path = self._verifiable_log(info) if verify_marker else None
+        verify_url = (health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
+                      + f"/api/v1/namespaces/default/configmaps?limit=1&kaudit-verify={verify_marker}"
+                      if log_path else "")
+        args = [f"{since_uptime:.2f}", str(int(timeout or self.options.timeout)), info.probe.url,
+                layout.ADMIN_KUBECONFIG, "present" if tokens else "absent", str(int(self.options.settle * 10)),
+                verify_url, f"kaudit-verify={verify_marker}", log_path or "", *tokens]
         session = open_session(self.t, scripts.AWAIT, args)
         timeout_lines: list[str] = []
+        verified = ""
         try:
             while True:
                 line = session.readline()
@@ -241,9 +274,12 @@ class NodeChange:
                 key, _, value = line.partition("=")
                 if key == "progress":
                     self.progress(self.t.name, value)
+                elif key == "verify":
+                    verified = value
                 elif key == "ready":
                     pid, started, ready_at, *via = value.split()
-                    return {"pid": pid, "started": started, "ready_at": ready_at, "via": " ".join(via)}
+                    return {"pid": pid, "started": started, "ready_at": ready_at, "via": " ".join(via),
+                            "verify": verified}
                 elif key == "timeout":
                     timeout_lines.append(value)
                     # Read the remaining log lines, then stop.
@@ -254,7 +290,15 @@ class NodeChange:
         finally:
             session.close()
 
-    def verify(self, manifest_bytes: bytes, marker: str) -> dict[str, Any]:
+    @staticmethod
+    def _verifiable_log(info: Any) -> str | None:
+        """The host path of the audit log when kaudit can look for events in it."""
+        log = next((p for p in info.audit.paths if p.flag == "--audit-log-path"), None)
+        return None if log is None or log.container_path == "-" else log.host_path
+
+    @staticmethod
+    def verify_result(manifest_bytes: bytes, found: str) -> dict[str, Any]:
+        """What the verification request during the settle time showed, for people."""
         from installer import manifest
 
         info = manifest.read(manifest_bytes)
@@ -265,9 +309,7 @@ class NodeChange:
             return {"verified": False, "reason": "events go to the API server's stdout"}
         if log.host_path is None:
             return {"verified": False, "reason": f"{log.container_path} is not mounted: events are lost"}
-        base = health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
-        res = self.t.run(scripts.VERIFY, [base, layout.ADMIN_KUBECONFIG, marker, log.host_path], timeout=30)
-        if res.text.strip() == "found":
+        if found == "found":
             return {"verified": True, "reason": f"a test request's event was found in {log.host_path}"}
         return {"verified": False, "reason": f"no event for a test request (list configmaps) appeared in "
                                              f"{log.host_path} within 3 s: the policy may not record it"}
@@ -357,10 +399,16 @@ class NodeChange:
         r.profile = desired.profile
         r.notes = desired.notes
         r.policy_file = desired.policy[0] if desired.policy else None
-        if desired.manifest == facts.manifest:
+        stale = stale_files(facts, desired) if desired.manifest == facts.manifest else []
+        if desired.manifest == facts.manifest and not stale:
             r.ok, r.exit_code, r.action = True, EXIT_OK, "unchanged"
             r.message = f"already so ({desired.summary}): nothing changed, nothing restarted"
             return
+        if stale:
+            # The manifest is as wanted but a policy (or webhook config) file it names was replaced or
+            # removed: put the right content back. No restart: the manifest does not change.
+            desired.summary = f"re-upload {', '.join(stale)} (replaced or removed by someone else)"
+            desired.op = "repair"
         r.diff = manifest.unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
         if self.options.dry_run:
             r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
@@ -377,10 +425,16 @@ class NodeChange:
         if same_pod(facts.manifest, desired.manifest):
             self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
             r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, desired.op, f"{desired.summary} (no restart needed)"
+            if stale:
+                r.action = "repaired"
+                r.message = f"{desired.summary}; the manifest is unchanged, nothing restarted"
+                r.message += _stale_note(facts, stale)
             r.caveat = flavor.caveat()
             return
         try:
-            ready = self._step("await", lambda: self.await_instance(changed_uptime, desired.manifest))
+            marker = backup_id if self.options.verify and desired.op != "disable" else None
+            ready = self._step("await", lambda: self.await_instance(changed_uptime, desired.manifest,
+                                                                    verify_marker=marker))
         except KeyboardInterrupt:
             with contextlib.suppress(OperationFailed):
                 self.restore(facts, backup_id, "interrupted", [])
@@ -395,7 +449,7 @@ class NodeChange:
         r.new_instance_pid = int(ready["pid"])
         r.ready_seconds = round(float(ready["ready_at"]) - changed_at, 3)
         if self.options.verify and desired.op != "disable":
-            r.verify = self._step("verify", lambda: self.verify(desired.manifest, backup_id))
+            r.verify = self.verify_result(desired.manifest, ready.get("verify", ""))
         self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
         r.ok, r.exit_code = True, EXIT_OK
         r.caveat = flavor.caveat()

@@ -102,6 +102,10 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
                                                 _version_of(info) or LATEST_KNOWN_VERSION))
     problems = manifest.validate_pod(new, _version_of(info))
     if problems:
+        already = [p for p in problems if p in manifest.validate_pod(facts.manifest, _version_of(info))]
+        if already:  # not kaudit's doing: say where the problem is
+            raise NodeError(f"the manifest on the node is not valid as it is, kaudit leaves it alone: "
+                            f"{'; '.join(already)}")
         raise NodeError(f"the patched manifest would not be valid: {'; '.join(problems)}")
     what = f"profile {inp.profile}" if inp.profile else f"policy {inp.policy_file}"
     if info.audit.managed:

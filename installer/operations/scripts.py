@@ -91,7 +91,25 @@ umask 077
 step() { echo "step=$1" 2>/dev/null || :; }
 mkdir -p -- "$state"
 work=$(mktemp -d "$state/.work.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
+# Whatever fails after the journal entry and before the manifest is written undoes this run's
+# traces: its backup (and a just-pinned original), uploaded files, the guard; the journal says so.
+journaled=0 written=0 pinned=0 up_policy="" up_webhook=""
+undo() {
+  rc=$?
+  trap - EXIT
+  if [ "$journaled" = 1 ] && [ "$written" = 0 ]; then
+    g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
+    rm -f -- "$state/guard.pid"
+    [ -n "$up_policy" ] && rm -f -- "$up_policy"
+    [ -n "$up_webhook" ] && rm -f -- "$up_webhook"
+    rm -rf -- "$state/backups/$id" "$state/backups/.$id.tmp" "$state/backups/.original.tmp"
+    [ "$pinned" = 1 ] && rm -rf -- "$state/backups/original"
+    printf '{"id":"%s","state":"failed","at":%s}\n' "$id" "$(now)" >> "$state/journal" 2>/dev/null
+  fi
+  rm -rf -- "$work"
+  exit "$rc"
+}
+trap undo EXIT
 chmod 700 -- "$state"
 for part in manifest policy webhook journal meta; do
   IFS= read -r line || line=""
@@ -110,6 +128,7 @@ for f in "$@"; do
   esac
 done
 step journal
+journaled=1
 cat -- "$work/journal" >> "$state/journal"
 sync -- "$state/journal" 2>/dev/null || sync
 step backup
@@ -127,12 +146,23 @@ sync
 mv -- "$b" "$state/backups/$id"
 if [ "$pin" = 1 ] && [ ! -e "$state/backups/original" ]; then
   cp -a -- "$state/backups/$id" "$state/backups/.original.tmp" \
-    && mv -- "$state/backups/.original.tmp" "$state/backups/original"
+    && mv -- "$state/backups/.original.tmp" "$state/backups/original" && pinned=1
 fi
 sync -- "$state/backups" 2>/dev/null || sync
 step upload
-if [ -n "$policy" ] && [ "$(sha "$policy")" != "$(sha "$work/policy")" ]; then put "$work/policy" "$policy" 600; fi
-if [ -n "$webhook" ] && [ "$(sha "$webhook")" != "$(sha "$work/webhook")" ]; then put "$work/webhook" "$webhook" 600; fi
+if [ -n "$policy" ] && [ "$(sha "$policy")" != "$(sha "$work/policy")" ]; then
+  [ -e "$policy" ] || up_policy=$policy
+  put "$work/policy" "$policy" 600
+fi
+if [ -n "$webhook" ] && [ "$(sha "$webhook")" != "$(sha "$work/webhook")" ]; then
+  [ -e "$webhook" ] || up_webhook=$webhook
+  put "$work/webhook" "$webhook" 600
+fi
+if [ "$new" = "$expect" ]; then  # only files were repaired: the manifest stays, nothing restarts
+  written=1
+  echo "applied=$(now) $(up)"
+  exit 0
+fi
 step guard
 rm -f -- "$state/confirm.$id"
 setsid sh -c "$guard_script" guard "$state" "$manifest" "$id" "$new" "$guard_secs" </dev/null >/dev/null 2>&1 &
@@ -147,6 +177,7 @@ if [ "$(sha "$manifest")" != "$expect" ]; then
 fi
 at="$(now) $(up)"
 mv -f -- "$t" "$manifest" || { rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; exit 1; }
+written=1
 sync -- "$d" 2>/dev/null || sync
 echo "applied=$at"
 """
@@ -155,19 +186,23 @@ echo "applied=$at"
 # $1 changed-at (seconds since boot), $2 timeout s, $3 probe URL, $4 admin kubeconfig, $5 mode
 # (present: every token below must be in argv; absent: no --audit-* flag at all), $6 settle: tenths
 # of a second the ready instance must stay up (one that crashes right after ready is not success),
-# $7.. tokens.
+# $7 verify URL ('' for none: a request whose event must reach the log), $8 marker in that URL,
+# $9 the log's host path, $10.. tokens. The verification runs during the settle time.
 AWAIT = PROBE_FUNCTION + r"""
 set -u
-since=$1 timeout=$2 url=$3 kc=$4 mode=$5 settle=$6
-shift 6
+since=$1 timeout=$2 url=$3 kc=$4 mode=$5 settle=$6 vurl=$7 marker=$8 vlog=$9
+shift 9
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
 start=$(date +%s)
 last=""
+found_in_log() { [ -f "$vlog" ] && grep -q -- "$marker" "$vlog"; }
 while :; do
   found=""
   for p in /proc/[0-9]*; do
+    # The name first, with a builtin: forking for each of a node's hundreds of processes is costly.
+    read -r comm 2>/dev/null < "$p/comm" || continue
+    case "$comm" in kube-apiserver|go-runner) ;; *) continue ;; esac
     c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
-    case "$c" in *kube-apiserver*) ;; *) continue ;; esac
     first=$(printf '%s\n' "$c" | head -n 1)
     case "$first" in *kube-apiserver|*go-runner) ;; *) continue ;; esac
     ticks=$(sed 's/^.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
@@ -186,9 +221,20 @@ while :; do
   if [ -n "$found" ]; then
     r=$(probe "$url" "$kc")
     if [ "${r%% *}" = 200 ]; then
-      at=$(date +%s.%N) pid=${found%% *} i=0
-      while [ $i -lt "$settle" ] && [ -d "/proc/$pid" ]; do sleep 0.1; i=$((i + 1)); done
-      if [ -d "/proc/$pid" ]; then echo "ready=$found $at ${r#* }"; exit 0; fi
+      at=$(date +%s.%N) pid=${found%% *} i=0 seen=""
+      [ -n "$vurl" ] && probe "$vurl" "$kc" >/dev/null
+      while [ $i -lt "$settle" ] && [ -d "/proc/$pid" ]; do
+        [ -n "$vurl" ] && [ -z "$seen" ] && found_in_log && seen=1
+        sleep 0.1; i=$((i + 1))
+      done
+      if [ -d "/proc/$pid" ]; then
+        if [ -n "$vurl" ]; then
+          i=0
+          while [ -z "$seen" ] && [ $i -lt 25 ]; do found_in_log && seen=1 || { sleep 0.1; i=$((i + 1)); }; done
+          if [ -n "$seen" ]; then echo verify=found; else echo verify=missing; fi
+        fi
+        echo "ready=$found $at ${r#* }"; exit 0
+      fi
       state="new instance $pid exited right after it became ready"
     else
       state="new instance ${found%% *} up, $url answers ${r%% *}"
@@ -203,7 +249,7 @@ while :; do
     [ -n "$log" ] && tail -n 5 -- "$log" | sed 's/^/log=/'
     exit 1
   fi
-  sleep 0.2
+  sleep 0.1
 done
 """
 
@@ -275,17 +321,4 @@ for f in "$b"/files/*; do
   [ -e "$f" ] || continue
   printf 'file\t%s\t%s\n' "$(cat -- "$f.path")" "$(base64 < "$f" | tr -d '\n')"
 done
-"""
-
-# Verify auditing works: a request with a unique marker, then look for its event in the log.
-# $1 base URL, $2 admin kubeconfig, $3 marker, $4 log host path
-VERIFY = PROBE_FUNCTION + r"""
-set -u
-probe "$1/api/v1/namespaces/default/configmaps?limit=1&kaudit-verify=$3" "$2" >/dev/null
-i=0
-while [ $i -lt 15 ]; do
-  if [ -f "$4" ] && grep -q -- "kaudit-verify=$3" "$4"; then echo found; exit 0; fi
-  i=$((i + 1)); sleep 0.2
-done
-echo missing
 """
