@@ -42,6 +42,7 @@ def _where(path: Any) -> str:
     return out or "<root>"
 
 
+@functools.lru_cache(maxsize=16)  # kubernetes_validate lists its schema directory on every call
 def _version_key(version: tuple[int, int] | None) -> str:
     from kubernetes_validate import utils
 

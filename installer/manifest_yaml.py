@@ -40,11 +40,12 @@ def compose(text: str) -> Node:
     """The single document of `text` as a composed node graph (marks kept).
 
     Cached: patch() reads the same text several times, and nobody mutates the nodes."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from installer.yamlio import reader
+
     try:
-        docs = list(YAML(typ="safe", pure=True).compose_all(text))
+        docs = list(reader("safe").compose_all(text))
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

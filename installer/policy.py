@@ -86,6 +86,7 @@ def _compose(text: str) -> tuple[list[Node], Finding | None]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    # A fresh reader each time: a reused one forgets the 1.1 version after its first document.
     yaml = YAML(typ="rt", pure=True)
     yaml.version = (1, 1)  # the API server's go-yaml reads YAML 1.1 scalars
     try:

@@ -109,9 +109,9 @@ def _definition_error(source: str, message: str) -> InputError:
 
 
 def _parse_definition(source: str, text: str) -> Profile:
-    from ruamel.yaml import YAML
+    from installer.yamlio import reader
 
-    data = YAML(typ="safe", pure=True).load(text)
+    data = reader("safe").load(text)
     if not isinstance(data, dict):
         raise _definition_error(source, "expected a mapping")
     try:

@@ -32,6 +32,7 @@ class EnableInput:
     force: bool = False  # accept a custom policy whose lint finds sensitive bodies recorded
     switch_only: bool = False  # `kaudit switch`: refuse when auditing is off
     warnings: list[str] = field(default_factory=list)
+    rendered: dict[tuple[int, int] | None, tuple[str, tuple[int, int, int]]] = field(default_factory=dict)
 
 
 def _version_of(info: Any) -> tuple[int, int] | None:
@@ -40,7 +41,15 @@ def _version_of(info: Any) -> tuple[int, int] | None:
 
 
 def render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
-    """The validated policy text and the log rotation defaults (maxage, maxbackup, maxsize)."""
+    """The validated policy text and the log rotation defaults (maxage, maxbackup, maxsize).
+
+    Every node of a fleet gets the same policy: rendered and checked once per Kubernetes version."""
+    if version not in inp.rendered:
+        inp.rendered[version] = _render_policy(inp, version)
+    return inp.rendered[version]
+
+
+def _render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
     from installer import policy, profiles
 
     if inp.policy_text is not None:
