@@ -158,7 +158,21 @@ def list_profiles() -> list[Profile]:
     return list(_all_profiles())
 
 
+@cache
+def _one_profile(name: str) -> Profile | None:
+    """Just the named profile's definition: reading all of them costs a YAML parse each."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+        return None
+    entry = profiles_dir() / f"{name}.yaml"
+    if not entry.is_file():
+        return None
+    profile = _parse_definition(entry.name, entry.read_text(encoding="utf-8"))
+    return profile if profile.name == name else None
+
+
 def load_profile(name: str) -> Profile:
+    if (profile := _one_profile(name)) is not None:
+        return profile
     for profile in _all_profiles():
         if profile.name == name:
             return profile

@@ -33,6 +33,7 @@ class EnableInput:
     switch_only: bool = False  # `kaudit switch`: refuse when auditing is off
     warnings: list[str] = field(default_factory=list)
     rendered: dict[tuple[int, int] | None, tuple[str, tuple[int, int, int]]] = field(default_factory=dict)
+    profile_text: tuple[str, tuple[int, int, int]] | None = None
 
 
 def _version_of(info: Any) -> tuple[int, int] | None:
@@ -55,16 +56,16 @@ def _render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[s
     if inp.policy_text is not None:
         text = inp.policy_text
         defaults = (30, 10, 100)
-        report = policy.check(text, kubernetes_version=version, own_profile=False)
         name = inp.policy_file or "the policy file"
     else:
         assert inp.profile is not None
-        rendered = profiles.render(inp.profile, inp.sets)
-        text = rendered.text
-        log = rendered.profile.log
-        defaults = (log.maxage, log.maxbackup, log.maxsize)
-        report = policy.check(text, kubernetes_version=version, own_profile=True)
+        if inp.profile_text is None:  # the text does not depend on the node: render once
+            rendered = profiles.render(inp.profile, inp.sets)
+            log = rendered.profile.log
+            inp.profile_text = (rendered.text, (log.maxage, log.maxbackup, log.maxsize))
+        text, defaults = inp.profile_text
         name = f"profile {inp.profile}"
+    report = policy.check(text, kubernetes_version=version, own_profile=inp.policy_text is None)
     if report.errors:
         details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in report.errors)
         raise InputError(f"{name} is not a valid audit policy for this API server: {details}")
