@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import posixpath
 import secrets
 import time
 from collections.abc import Callable
@@ -227,10 +228,14 @@ class NodeChange:
             _b64(json.dumps(record).encode() + b"\n"),
             _b64(json.dumps(meta).encode()),
         ])
+        from installer import manifest
+
+        new_log = next((p for p in manifest.read(desired.manifest).audit.paths if p.flag == "--audit-log-path"), None)
+        log_dir = posixpath.dirname(new_log.host_path) if new_log and new_log.host_path else ""
         guard_secs = int(self.options.timeout + self.options.guard_grace)
         args = [self.layout.state_dir, facts.manifest_path, before, backup_id, "0" if info.audit.managed else "1",
                 desired.policy[0] if desired.policy else "", desired.webhook[0] if desired.webhook else "",
-                str(guard_secs), scripts.GUARD, *backed_up]
+                str(guard_secs), scripts.GUARD, log_dir, *backed_up]
         res = self.t.run(scripts.APPLY, args, stdin=stdin, timeout=120)
         values = dict(line.partition("=")[::2] for line in res.text.splitlines())
         if res.rc == 65:
@@ -431,8 +436,8 @@ class NodeChange:
                 r.message += _stale_note(facts, stale)
             r.caveat = flavor.caveat()
             return
+        marker = backup_id if self.options.verify and desired.op != "disable" else None
         try:
-            marker = backup_id if self.options.verify and desired.op != "disable" else None
             ready = self._step("await", lambda: self.await_instance(changed_uptime, desired.manifest,
                                                                     verify_marker=marker))
         except KeyboardInterrupt:

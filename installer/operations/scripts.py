@@ -79,13 +79,13 @@ rm -f -- "$state/guard.pid"
 # Apply a change in one command. Arguments:
 # $1 state dir, $2 manifest path, $3 expected current sha, $4 backup id, $5 pin original (1/0),
 # $6 policy dest ('' none), $7 webhook dest ('' none), $8 guard seconds, $9 the guard script,
-# $10.. files to back up.
+# $10 audit log directory to create 0700 when missing ('' none), $11.. files to back up.
 # stdin lines (base64): new manifest, policy, webhook config, journal record, backup meta.
 APPLY = COMMON + r"""
 set -eu
 trap '' HUP PIPE
-state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9
-shift 9
+state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9 logdir=${10}
+shift 10
 umask 077
 # Progress lines must not stop the change half-way when kaudit's connection is gone (EPIPE).
 step() { echo "step=$1" 2>/dev/null || :; }
@@ -93,7 +93,7 @@ mkdir -p -- "$state"
 work=$(mktemp -d "$state/.work.XXXXXX")
 # Whatever fails after the journal entry and before the manifest is written undoes this run's
 # traces: its backup (and a just-pinned original), uploaded files, the guard; the journal says so.
-journaled=0 written=0 pinned=0 up_policy="" up_webhook=""
+journaled=0 written=0 pinned=0 up_policy="" up_webhook="" made_logdir=""
 undo() {
   rc=$?
   trap - EXIT
@@ -102,6 +102,7 @@ undo() {
     rm -f -- "$state/guard.pid"
     [ -n "$up_policy" ] && rm -f -- "$up_policy"
     [ -n "$up_webhook" ] && rm -f -- "$up_webhook"
+    [ -n "$made_logdir" ] && rmdir -- "$made_logdir" 2>/dev/null
     rm -rf -- "$state/backups/$id" "$state/backups/.$id.tmp" "$state/backups/.original.tmp"
     [ "$pinned" = 1 ] && rm -rf -- "$state/backups/original"
     printf '{"id":"%s","state":"failed","at":%s}\n' "$id" "$(now)" >> "$state/journal" 2>/dev/null
@@ -157,6 +158,11 @@ fi
 if [ -n "$webhook" ] && [ "$(sha "$webhook")" != "$(sha "$work/webhook")" ]; then
   [ -e "$webhook" ] || up_webhook=$webhook
   put "$work/webhook" "$webhook" 600
+fi
+# The log directory: created 0700 by kaudit (the kubelet's DirectoryOrCreate would make it 0755);
+# an existing directory is the operator's and is left as it is.
+if [ -n "$logdir" ] && [ ! -e "$logdir" ]; then
+  mkdir -p -- "$(dirname -- "$logdir")" && mkdir -m 700 -- "$logdir" && made_logdir=$logdir
 fi
 if [ "$new" = "$expect" ]; then  # only files were repaired: the manifest stays, nothing restarts
   written=1
