@@ -160,7 +160,8 @@ def test_sudo_with_password_on_stdin(module_node: TestNode) -> None:
     [
         (None, f"no manifest at {MANIFEST}"),
         (b"kind: Pod\napiVersion: v1\nmetadata: {name: x\n", "not valid YAML"),
-        (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n", "not a v1 Pod (apiVersion 'v1', kind 'ConfigMap')"),
+        (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+         "not a v1 Pod (apiVersion 'v1', kind 'ConfigMap')"),
         (b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\nspec:\n  containers:\n  - name: etcd\n"
          b"    image: registry.k8s.io/etcd:3.5.12-0\n    command: [etcd]\n", "no container runs kube-apiserver"),
     ],
