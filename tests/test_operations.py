@@ -264,3 +264,25 @@ def test_dry_run_prints_policy_and_diff_and_changes_nothing(node_factory: NodeFa
     assert "+    - --audit-policy-file=/etc/kubernetes/audit/policy-" in run.out
     assert manifest_bytes(node) == before
     assert not node.path("/var/lib/kaudit/backups").exists()
+
+
+def test_a_rollback_that_cannot_be_written_is_the_loudest_error(node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory()
+    before = manifest_bytes(node)
+    webhook = tmp_path / "falco.kubeconfig"
+    webhook.write_text(WEBHOOK_WITHOUT_SERVER)  # the new API server will crash-loop
+    node.run("mount --bind /etc/kubernetes/manifests /etc/kubernetes/manifests")
+    result: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: result.update(run=change(
+        node, "enable", "--profile", "minimal", "--webhook-config", str(webhook), timeout=4)))
+    thread.start()
+    node.wait_for(lambda: manifest_bytes(node) != before, 20, what="the new manifest")
+    # The disk under the manifests goes read-only while kaudit waits: its rollback cannot be written.
+    node.run("mount -o remount,bind,ro /etc/kubernetes/manifests")
+    thread.join()
+    node.run("mount -o remount,bind,rw /etc/kubernetes/manifests")
+    run = result["run"]
+    assert run.code == 3, run.out  # type: ignore[attr-defined]
+    assert run.node["action"] == "NOT-RESTORED"  # type: ignore[attr-defined]
+    assert "ROLLBACK FAILED" in run.node["message"] and "by hand" in run.node["message"]  # type: ignore[attr-defined]
+    assert "THE CONTROL PLANE WAS NOT RESTORED" in run.err  # type: ignore[attr-defined]

@@ -91,6 +91,10 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
     )
     for w in warnings or []:
         typer.echo(f"kaudit: {w}", err=True)
+    for r in results:
+        if r.exit_code == 3:  # the loudest error kaudit has, whatever the output format
+            typer.secho(f"\n!!! {r.node}: THE CONTROL PLANE WAS NOT RESTORED. {r.message}\n", err=True,
+                        fg="red", bold=True)
     if flags.output == "json":
         common.print_json("change", [r.to_json() for r in results], dryRun=flags.dry_run)
     else:
