@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from installer.manifest import ManifestError, read
-
-CORPUS = Path("/work/shared/corpus/manifests")
-if not CORPUS.is_dir():
-    CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "manifests"
+from tests.corpus_files import MANIFESTS as CORPUS
 
 
 def m(prefix: str) -> bytes:

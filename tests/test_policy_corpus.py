@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 
 import pytest
 
 from installer.policy import check
+from tests.corpus_files import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not CORPUS.is_dir():  # the corpus lives beside the repository checkout
-    CORPUS = Path("/work/shared/corpus")
 VERDICTS = CORPUS / "policy-verdicts.tsv"
 
-pytestmark = pytest.mark.skipif(not VERDICTS.is_file(), reason=f"corpus not found at {CORPUS}")
 
 
 def _rows() -> list[tuple[str, str, str]]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.corpus_files import MANIFESTS as CORPUS
 from tests.node import TestNode
 from tests.node.seed import DEFAULT_MANIFEST
 
-CORPUS = Path("/work/shared/corpus/manifests")
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 POLICY = "/etc/kubernetes/audit/policy.yaml"
 ANCHOR = "    - --tls-private-key-file=/etc/kubernetes/pki/apiserver.key\n"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NodeFactory
+from tests.corpus_files import MANIFESTS as CORPUS
 from tests.kaudit_cli import kaudit, on
 from tests.node.node import TestNode
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "manifests"
 HAND_AUDITED = CORPUS / "002-kubeadm-v1.28-already-audited-inline-comments.yaml"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 POLICY = b"apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"

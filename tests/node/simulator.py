@@ -78,6 +78,8 @@ class Kubelet:
         self.cert, self.key = str(CTL / "tls.crt"), str(CTL / "tls.key")
         self.token = (CTL / "token").read_text().strip() if (CTL / "token").exists() else ""
         self.default_port = int(init.get("api_port", 6443))
+        self._kubelet_config_key: tuple[int, ...] | None = None
+        self._static_pod_dir = DEFAULT_POD_DIR
 
     # --- inputs ---------------------------------------------------------------------------------
     def read_knobs(self) -> None:
@@ -85,14 +87,21 @@ class Kubelet:
             self.knobs = {**DEFAULT_KNOBS, **json.loads(KNOBS.read_text())}
 
     def static_pod_dir(self) -> str:
+        # Parsed again only when the file changes: parsing 20 times a second made idle nodes busy.
         try:
-            y = YAML(typ="safe", pure=True)
-            doc = y.load(Path(KUBELET_CONFIG).read_bytes())
-            if isinstance(doc, dict) and doc.get("staticPodPath"):
-                return str(doc["staticPodPath"])
-        except Exception:
-            pass
-        return DEFAULT_POD_DIR
+            st = os.stat(KUBELET_CONFIG)
+            key: tuple[int, ...] = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = ()
+        if key != self._kubelet_config_key:
+            self._kubelet_config_key, self._static_pod_dir = key, DEFAULT_POD_DIR
+            try:
+                doc = YAML(typ="safe", pure=True).load(Path(KUBELET_CONFIG).read_bytes())
+                if isinstance(doc, dict) and doc.get("staticPodPath"):
+                    self._static_pod_dir = str(doc["staticPodPath"])
+            except Exception:
+                pass
+        return self._static_pod_dir
 
     def scan(self) -> dict[str, podspec.Pod]:
         pod_dir = self.static_pod_dir()
