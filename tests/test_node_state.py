@@ -64,3 +64,23 @@ def test_ssh_config_alias_through_an_include(node_factory: NodeFactory, tmp_path
     assert run.code == 0, run.out + run.err
     assert run.node["ok"] and run.node["node"] == "cp-test"
 
+
+
+def test_proxyjump_through_a_bastion(node_factory: NodeFactory, tmp_path: Path) -> None:
+    """The control plane is reached through a jump host (ProxyJump), as on most private networks."""
+    bastion, cp = node_factory(), node_factory()
+    known = tmp_path / "known_hosts"
+    known.write_text(bastion.known_hosts.read_text() + cp.known_hosts.read_text())
+    config = tmp_path / "config"
+    config.write_text(
+        f"Host bastion\n  HostName {bastion.host}\n  Port {bastion.ssh_port}\n  User kadmin\n"
+        f"  IdentityFile {bastion.key_path}\n\n"
+        f"Host cp1\n  HostName {cp.host}\n  Port {cp.ssh_port}\n  User kadmin\n  IdentityFile {cp.key_path}\n"
+        "  ProxyJump bastion\n"
+    )
+    run = kaudit("status", "cp1", "-F", str(config), "--known-hosts", str(known), "--output", "json")
+    assert run.code == 0, run.out + run.err
+    assert run.node["ok"] and run.node["api_server"]["pid"] == cp.current_instance()["pid"]  # type: ignore[index]
+    # The way in went through the bastion: kaudit logged in there (and only tunnelled through it).
+    assert "Accepted publickey for kadmin" in bastion.sshd_log()
+    assert "Starting session" not in bastion.sshd_log()
