@@ -73,6 +73,7 @@ def test_ctrl_c_during_the_wait_rolls_back_and_exits_130(node_factory: NodeFacto
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, out + err
+    assert "the previous manifest was put back" in out
     assert node.path(MANIFEST).read_bytes() == before
     ready = node.wait_ready(15)
     assert not any(a.startswith("--audit-") for a in ready["argv"])

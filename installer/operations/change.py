@@ -374,7 +374,13 @@ class NodeChange:
         try:
             self._run()
         except KeyboardInterrupt:
-            r.exit_code, r.action, r.message = EXIT_INTERRUPTED, "interrupted", "interrupted"
+            r.exit_code, r.action = EXIT_INTERRUPTED, "interrupted"
+            if r.changed:  # interrupted again, while rolling back: the node's guard finishes the job
+                r.message = self._guard_pending(NodeError("interrupted during the rollback")).message
+            elif r.backup:
+                r.message = "interrupted: the previous manifest was put back"
+            else:
+                r.message = "interrupted before anything changed"
         except KauditError as exc:
             if isinstance(exc, NodeError) and r.changed:
                 exc = self._guard_pending(exc)
