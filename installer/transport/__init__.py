@@ -141,6 +141,26 @@ class _StreamSession(Session):
             self._closer()
 
 
+def popen_session(argv: list[str]) -> Session:
+    """A session that is a local process (local and docker exec transports): its stdin stays open
+    until the session is closed, as an SSH channel's does."""
+    import subprocess
+
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def close() -> None:
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    return _StreamSession(proc.stdout, close)
+
+
 def open_session(transport: Transport, script: str, args: Sequence[str] = ()) -> Session:
     """Start `script` as root; it keeps running (with stdin open) until the session is closed."""
     session = transport._open(sh_command(script, args))

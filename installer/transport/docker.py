@@ -17,7 +17,7 @@ import shutil
 import subprocess
 
 from installer.errors import InputError, NodeError
-from installer.transport import Result, Transport
+from installer.transport import Result, Session, Transport, popen_session
 
 PROVIDERS = ("docker", "podman", "nerdctl")
 
@@ -63,6 +63,9 @@ class DockerExecTransport(Transport):
             # The engine itself failed (daemon down, no such container, container stopped): not the script.
             raise NodeError(f"{self.engine} exec failed: {_first_line(proc.stderr)}", node=self.name)
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def _open(self, command: str) -> Session:
+        return popen_session(self.argv(command))
 
 
 def _first_line(data: bytes) -> str:

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from installer.errors import NodeError
-from installer.transport import Result, Session, Transport, _StreamSession
+from installer.transport import Result, Session, Transport, popen_session
 
 
 class LocalTransport(Transport):
@@ -26,15 +26,4 @@ class LocalTransport(Transport):
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def _open(self, command: str) -> Session:
-        argv = ["sudo", "-n", "--", "sh", "-c", command] if self._sudo else ["sh", "-c", command]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-
-        def close() -> None:
-            assert proc.stdin is not None
-            proc.stdin.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-        return _StreamSession(proc.stdout, close)
+        return popen_session(["sudo", "-n", "--", "sh", "-c", command] if self._sudo else ["sh", "-c", command])
