@@ -69,7 +69,8 @@ def test_enable_switch_disable_on_a_two_control_plane_kind_cluster(node_factory:
 
 
 def test_a_missing_kind_cluster_is_one_clear_line(tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "FAKE_DOCKER_STATE": str(tmp_path / "none")}
+    env = {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}",
+           "FAKE_DOCKER_STATE": str(tmp_path / "none")}
     run = _kaudit(env, "status", "kind://kaudit")
     assert run.returncode == 2
     assert "no kind cluster named kaudit" in run.stdout + run.stderr
