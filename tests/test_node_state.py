@@ -84,3 +84,24 @@ def test_proxyjump_through_a_bastion(node_factory: NodeFactory, tmp_path: Path) 
     # The way in went through the bastion: kaudit logged in there (and only tunnelled through it).
     assert "Accepted publickey for kadmin" in bastion.sshd_log()
     assert "Starting session" not in bastion.sshd_log()
+
+
+def test_local_target_on_the_node_itself(node_factory: NodeFactory) -> None:
+    """`kaudit enable local`, run as root on the control-plane node (no SSH)."""
+    import json
+    import shlex
+    import sys
+
+    node = node_factory()
+    original = node.path(MANIFEST).read_bytes()
+    repo = Path(__file__).resolve().parents[1]
+    kaudit_cmd = f"cd {shlex.quote(str(repo))} && {shlex.quote(sys.executable)} -m installer"
+    run = node.run(f"{kaudit_cmd} enable local --profile minimal --yes --output json --timeout 10 </dev/null",
+                   check=False, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout)["nodes"][0]
+    assert result["node"] == "local" and result["action"] == "enabled"
+    assert result["verify"]["verified"] is True
+    run = node.run(f"{kaudit_cmd} disable local --yes --output json --timeout 10 </dev/null", check=False, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert node.path(MANIFEST).read_bytes() == original
