@@ -39,8 +39,11 @@ def render_text(s: NodeStatus) -> str:
     if api is None or not api.running:
         lines.append("  kube-apiserver: not running")
     else:
-        match = {True: "carries the manifest's audit flags", False: "does NOT carry the manifest's audit flags",
-                 None: "?"}[api.flags_match_manifest]
+        if not s.audit_enabled and not api.audit_flags:
+            match = "runs without audit flags, as the manifest says"
+        else:
+            match = {True: "carries the manifest's audit flags", False: "does NOT carry the manifest's audit flags",
+                     None: "?"}[api.flags_match_manifest]
         lines.append(f"  kube-apiserver: pid {api.pid}, started {_when(api.started_at)}, {match}")
     if s.readyz:
         state = "ready" if s.readyz["ready"] else "NOT ready"

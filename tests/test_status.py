@@ -33,6 +33,7 @@ def test_status_of_an_unaudited_node(module_node: TestNode) -> None:
     assert s["problems"] == []
     text = on(module_node, "status")
     assert "auditing: off" in text.out and "readiness: ready" in text.out
+    assert "runs without audit flags" in text.out
 
 
 def test_status_of_a_hand_audited_node(node_factory: NodeFactory) -> None:
@@ -55,6 +56,7 @@ def test_status_of_a_hand_audited_node(node_factory: NodeFactory) -> None:
     assert api["audit_flags"]["audit-log-maxbackup"] == "1"
     text = on(node, "status")
     assert "configured NOT by kaudit" in text.out
+    assert "carries the manifest's audit flags" in text.out
 
 
 def test_status_flags_a_log_file_mount_and_an_unmounted_policy(node_factory: NodeFactory) -> None:
