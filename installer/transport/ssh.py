@@ -55,7 +55,7 @@ def _host_key_policy(known_hosts: Path, accept_new: bool, node: str) -> Any:
                     "check it and re-run with --accept-new-host-key to record it",
                     node=node,
                 )
-            known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with known_hosts.open("a", encoding="utf-8") as f:
                 f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
