@@ -50,7 +50,7 @@ def test_inventory_fleet_in_parallel_one_failing_cluster(node_factory: NodeFacto
     for n in (a1, a2, c1):
         assert b"--audit-policy-file" in n.path(MANIFEST).read_bytes()
     assert b"--audit-policy-file" not in b1.path(MANIFEST).read_bytes()
-    # The text output ends with one summary row per cluster.
+    # `status` over the same inventory sees the fleet as the rollout left it.
     text = kaudit("status", str(inv), "--known-hosts", str(known))
     assert text.code == 0, text.out + text.err
     assert text.out.count("auditing: on") == 3 and text.out.count("auditing: off") == 1
