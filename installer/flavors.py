@@ -60,9 +60,15 @@ class Flavor:
     make_permanent: str  # the declarative equivalent, via `kaudit export`
     rewritten_by: str  # short name of the tool, for `status`
 
-    def caveat(self) -> str:
-        """The paragraph printed after every change."""
-        return f"{self.undone_by} {self.make_permanent}"
+    def caveat(self, profile: str | None = None, version: tuple[int, int] | None = None) -> str:
+        """The paragraph printed after a change that turns auditing on; with the profile and the
+        Kubernetes version filled into the `kaudit export` command when they are known."""
+        text = f"{self.undone_by} {self.make_permanent}"
+        if profile:
+            text = text.replace("--profile P ", f"--profile {profile} ")
+        if version:
+            text = text.replace("--kubernetes-version X.Y", f"--kubernetes-version {version[0]}.{version[1]}")
+        return text
 
     def reverted_message(self) -> str:
         """For `status`: kaudit's journal says auditing is on, the manifest no longer has it."""

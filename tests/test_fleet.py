@@ -64,7 +64,7 @@ def test_summary_table_and_caveat_in_text_output(node_factory: NodeFactory, tmp_
                  "--known-hosts", str(known), timeout=120)
     assert run.code == 0, run.out + run.err
     assert "kubeadm upgrade" in run.out  # what will undo the change on a kubeadm node
-    assert "kaudit export --profile P --format kubeadm" in run.out
+    assert "kaudit export --profile cis --format kubeadm --kubernetes-version 1.30" in run.out
     table = run.out[run.out.index("cluster  "):].splitlines()
     assert table[1].split() == ["east", "1", "0", "0", "0"]
     assert table[2].split() == ["west", "1", "0", "0", "0"]

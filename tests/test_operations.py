@@ -101,6 +101,7 @@ def test_switch_restarts_with_the_new_policy_and_disable_gives_back_the_original
     assert "--audit-log-maxage=30" in now["argv"]  # type: ignore[index]
     run = change(node, "disable")
     assert run.code == 0 and run.node["action"] == "disabled"
+    assert run.node["caveat"] is None  # nothing left on for a later `kubeadm upgrade` to undo
     assert manifest_bytes(node) == original
     assert not any(a.startswith("--audit-") for a in node.current_instance()["argv"])  # type: ignore[index]
     # Policies and logs are kept after disable (the backups still refer to the policies).

@@ -368,6 +368,16 @@ class NodeChange:
                              f"restores backup {self.result.backup} at {when} (node clock) unless it was confirmed; "
                              "check with `kaudit status` after that time", node=self.t.name)
 
+    @staticmethod
+    def _caveat(flavor: Any, info: Any, desired: Desired) -> str | None:
+        """What will undo a change that leaves auditing on, and how to make it permanent; None when
+        the change turned auditing off (nothing for a later tool to undo)."""
+        from installer import manifest
+
+        if not manifest.read(desired.manifest).audit.managed:
+            return None
+        return str(flavor.caveat(desired.profile, info.kubernetes_version))
+
     # -- the whole operation --------------------------------------------------------------------
     def run(self) -> NodeResult:
         r = self.result
@@ -440,7 +450,7 @@ class NodeChange:
                 r.action = "repaired"
                 r.message = f"{desired.summary}; the manifest is unchanged, nothing restarted"
                 r.message += _stale_note(facts, stale)
-            r.caveat = flavor.caveat()
+            r.caveat = self._caveat(flavor, info, desired)
             return
         marker = backup_id if self.options.verify and desired.op != "disable" else None
         try:
@@ -463,7 +473,7 @@ class NodeChange:
             r.verify = self.verify_result(desired.manifest, ready.get("verify", ""))
         self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
         r.ok, r.exit_code = True, EXIT_OK
-        r.caveat = flavor.caveat()
+        r.caveat = self._caveat(flavor, info, desired)
         r.action = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollback": "rolled-back"}.get(
             desired.op, desired.op)
         r.message = f"{desired.summary}: new kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s " \
