@@ -73,17 +73,6 @@ class Process:
     started_at: float  # epoch seconds, node clock
     argv: list[str]
 
-    def flags(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        args = self.argv
-        for i, arg in enumerate(args):
-            if arg.startswith("--"):
-                name, eq, value = arg[2:].partition("=")
-                if not eq and i + 1 < len(args) and not args[i + 1].startswith("-"):
-                    value = args[i + 1]
-                out[name] = value
-        return out
-
 
 @dataclass
 class NodeFacts:

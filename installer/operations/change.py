@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import posixpath
@@ -95,11 +96,22 @@ Confirm = Callable[[str, str], bool]  # (node, diff) -> go ahead?
 Progress = Callable[[str, str], None]  # (node, message)
 
 
-def audit_tokens(manifest_bytes: bytes) -> list[str]:
-    """The argv tokens a kube-apiserver started from this manifest carries for its audit flags."""
+@functools.lru_cache(maxsize=16)
+def _info(manifest_bytes: bytes) -> Any:
+    """manifest.read, once per manifest: each step asks about the same old and new bytes."""
     from installer import manifest
 
-    argv = manifest.read(manifest_bytes).argv
+    return manifest.read(manifest_bytes)
+
+
+def _audit_log(info: Any) -> Any:
+    """The manifest's --audit-log-path check (container and host path), or None."""
+    return next((p for p in info.audit.paths if p.flag == "--audit-log-path"), None)
+
+
+def audit_tokens(manifest_bytes: bytes) -> list[str]:
+    """The argv tokens a kube-apiserver started from this manifest carries for its audit flags."""
+    argv = _info(manifest_bytes).argv
     tokens: list[str] = []
     for i, tok in enumerate(argv):
         if tok.startswith("--audit-"):
@@ -228,9 +240,7 @@ class NodeChange:
             _b64(json.dumps(record).encode() + b"\n"),
             _b64(json.dumps(meta).encode()),
         ])
-        from installer import manifest
-
-        new_log = next((p for p in manifest.read(desired.manifest).audit.paths if p.flag == "--audit-log-path"), None)
+        new_log = _audit_log(_info(desired.manifest))
         log_dir = posixpath.dirname(new_log.host_path) if new_log and new_log.host_path else ""
         guard_secs = int(self.options.timeout + self.options.guard_grace)
         args = [self.layout.state_dir, facts.manifest_path, before, backup_id, "0" if info.audit.managed else "1",
@@ -257,9 +267,7 @@ class NodeChange:
         """Wait on the node for an instance started after `since_uptime` (seconds since boot); returns
         the ready line's fields (with "verify": found/missing when a marker was given), or the lines
         explaining the timeout."""
-        from installer import manifest
-
-        info = manifest.read(manifest_bytes)
+        info = _info(manifest_bytes)
         tokens = audit_tokens(manifest_bytes)
         log_path = self._verifiable_log(info) if verify_marker else None
         verify_url = (health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
@@ -298,16 +306,13 @@ class NodeChange:
     @staticmethod
     def _verifiable_log(info: Any) -> str | None:
         """The host path of the audit log when kaudit can look for events in it."""
-        log = next((p for p in info.audit.paths if p.flag == "--audit-log-path"), None)
+        log = _audit_log(info)
         return None if log is None or log.container_path == "-" else log.host_path
 
     @staticmethod
     def verify_result(manifest_bytes: bytes, found: str) -> dict[str, Any]:
         """What the verification request during the settle time showed, for people."""
-        from installer import manifest
-
-        info = manifest.read(manifest_bytes)
-        log = next((p for p in info.audit.paths if p.flag == "--audit-log-path"), None)
+        log = _audit_log(_info(manifest_bytes))
         if log is None:
             return {"verified": False, "reason": "events go to a webhook only; kaudit cannot see them on the node"}
         if log.container_path == "-":
@@ -320,9 +325,7 @@ class NodeChange:
                                              f"{log.host_path} within 3 s: the policy may not record it"}
 
     def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired) -> None:
-        from installer import manifest
-
-        audit_after = bool(manifest.read(desired.manifest).audit.managed)
+        audit_after = bool(_info(desired.manifest).audit.managed)
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
                              "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after})
         res = self.t.run(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
@@ -372,9 +375,7 @@ class NodeChange:
     def _caveat(flavor: Any, info: Any, desired: Desired) -> str | None:
         """What will undo a change that leaves auditing on, and how to make it permanent; None when
         the change turned auditing off (nothing for a later tool to undo)."""
-        from installer import manifest
-
-        if not manifest.read(desired.manifest).audit.managed:
+        if not _info(desired.manifest).audit.managed:
             return None
         return str(flavor.caveat(desired.profile, info.kubernetes_version))
 
@@ -409,7 +410,7 @@ class NodeChange:
         facts = self._step("preflight", self.preflight)
         assert facts.manifest is not None
         try:
-            info = manifest.read(facts.manifest)
+            info = _info(facts.manifest)
         except manifest.ManifestError as exc:
             raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
         from installer import flavors

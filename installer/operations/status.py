@@ -152,7 +152,10 @@ def _api_server(
     proc = facts.newest_process()
     if proc is None:
         return ApiServerStatus(running=False)
-    running_flags = {k: v for k, v in proc.flags().items() if k.startswith("audit-")}
+    from installer.manifest_read import parse_flags
+
+    # Read like the manifest's flags, so both forms and bare booleans compare alike.
+    running_flags = {k.removeprefix("--"): v for k, v in parse_flags(proc.argv).items() if k.startswith("--audit-")}
     expected = {k.removeprefix("--"): v for k, v in manifest_flags.items()}
     policy_mtimes = [p.mtime for p in paths if p.flag.endswith("audit-policy-file") and p.mtime is not None]
     return ApiServerStatus(
