@@ -57,6 +57,11 @@ def test_status_of_a_hand_audited_node(node_factory: NodeFactory) -> None:
     text = on(node, "status")
     assert "configured NOT by kaudit" in text.out
     assert "carries the manifest's audit flags" in text.out
+    # Someone edits the policy after the API server started: it still runs the old one (no reload).
+    node.run("touch -d '+10 seconds' /etc/kubernetes/audit/policy.yaml")
+    later = on(node, "status", "--output", "json")
+    assert later.node["api_server"]["started_after_policy"] is False
+    assert any("started before its policy file was written" in p for p in later.node["problems"])
 
 
 def test_status_flags_a_log_file_mount_and_an_unmounted_policy(node_factory: NodeFactory) -> None:

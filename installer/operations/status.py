@@ -146,6 +146,11 @@ def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DE
     return status
 
 
+# /proc/stat's btime and the file's mtime are both whole seconds: a process started in the same second
+# as the write can look up to a second older than the file. Policies rewritten later are still caught.
+START_TIME_SLACK = 1.0
+
+
 def _api_server(
     facts: nodefacts.NodeFacts, manifest_flags: dict[str, str], paths: list[PathStatus]
 ) -> ApiServerStatus:
@@ -164,7 +169,7 @@ def _api_server(
         started_at=proc.started_at,
         audit_flags=running_flags,
         flags_match_manifest=running_flags == expected,
-        started_after_policy=(proc.started_at >= policy_mtimes[0]) if policy_mtimes else None,
+        started_after_policy=(proc.started_at + START_TIME_SLACK >= policy_mtimes[0]) if policy_mtimes else None,
     )
 
 
