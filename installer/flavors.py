@@ -60,12 +60,13 @@ class Flavor:
     make_permanent: str  # the declarative equivalent, via `kaudit export`
     rewritten_by: str  # short name of the tool, for `status`
 
-    def caveat(self, profile: str | None = None, version: tuple[int, int] | None = None) -> str:
-        """The paragraph printed after a change that turns auditing on; with the profile and the
-        Kubernetes version filled into the `kaudit export` command when they are known."""
+    def caveat(self, export_args: str | None = None, version: tuple[int, int] | None = None) -> str:
+        """The paragraph printed after a change that turns auditing on; with the policy's source
+        (`--profile NAME [--set ...]` or `--policy-file PATH`) and the Kubernetes version filled into
+        the `kaudit export` command when they are known."""
         text = f"{self.undone_by} {self.make_permanent}"
-        if profile:
-            text = text.replace("--profile P ", f"--profile {profile} ")
+        if export_args:
+            text = text.replace("--profile P ", f"{export_args} ")
         if version:
             text = text.replace("--kubernetes-version X.Y", f"--kubernetes-version {version[0]}.{version[1]}")
         return text

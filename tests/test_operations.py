@@ -287,3 +287,28 @@ def test_a_rollback_that_cannot_be_written_is_the_loudest_error(node_factory: No
     assert run.node["action"] == "NOT-RESTORED"  # type: ignore[attr-defined]
     assert "ROLLBACK FAILED" in run.node["message"] and "by hand" in run.node["message"]  # type: ignore[attr-defined]
     assert "THE CONTROL PLANE WAS NOT RESTORED" in run.err  # type: ignore[attr-defined]
+
+
+def test_the_caveats_export_command_reproduces_what_was_enabled(node_factory: NodeFactory, tmp_path: Path) -> None:
+    """The `kaudit export` command printed after a change makes exactly that change permanent."""
+    import shlex
+
+    node = node_factory()
+    run = change(node, "enable", "--profile", "minimal", "--set", "exclude_namespaces=ci,staging",
+                 "--log-maxage", "7")
+    assert run.code == 0, run.out + run.err
+    caveat = run.node["caveat"]
+    command = caveat[caveat.index("`kaudit export ") + 1:]
+    command = command[:command.index("`")]
+    assert "--format kubeadm --kubernetes-version 1.30" in command
+    exported = kaudit(*shlex.split(command)[1:], "--out", str(tmp_path))
+    assert exported.code == 0, exported.err
+    on_node = list(node.path("/etc/kubernetes/audit").glob("policy-*.yaml"))
+    assert len(on_node) == 1
+    assert (tmp_path / on_node[0].name).read_bytes() == on_node[0].read_bytes()
+    assert 'audit-log-maxage: "7"' in (tmp_path / "kubeadm-audit.yaml").read_text()
+    # A rollback to that state knows the restored profile by name.
+    assert change(node, "switch", "--profile", "cis").code == 0
+    back = change(node, "rollback")
+    assert back.code == 0, back.out
+    assert "kaudit export --profile minimal --format kubeadm" in back.node["caveat"]

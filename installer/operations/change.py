@@ -53,6 +53,7 @@ class Desired:
     webhook: tuple[str, bytes] | None = None
     policy_text: str | None = None  # shown by --dry-run
     notes: list[str] = field(default_factory=list)  # facts worth a line: the log's disk budget
+    export_args: str | None = None  # `kaudit export` arguments for the same policy, when known
 
 
 @dataclass
@@ -375,9 +376,12 @@ class NodeChange:
     def _caveat(flavor: Any, info: Any, desired: Desired) -> str | None:
         """What will undo a change that leaves auditing on, and how to make it permanent; None when
         the change turned auditing off (nothing for a later tool to undo)."""
-        if not _info(desired.manifest).audit.managed:
+        after = _info(desired.manifest).audit
+        if not after.managed:
             return None
-        return str(flavor.caveat(desired.profile, info.kubernetes_version))
+        # A rollback knows the restored profile's name (from kaudit's annotation), not its variables.
+        args = desired.export_args or (f"--profile {after.profile}" if after.profile else None)
+        return str(flavor.caveat(args, info.kubernetes_version))
 
     # -- the whole operation --------------------------------------------------------------------
     def run(self) -> NodeResult:

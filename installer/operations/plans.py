@@ -41,6 +41,22 @@ def _version_of(info: Any) -> tuple[int, int] | None:
     return (int(v[0]), int(v[1])) if v else None
 
 
+def export_args(inp: EnableInput) -> str:
+    """The `kaudit export` arguments that reproduce this enable's policy and log flags."""
+    import shlex
+
+    args = ["--profile", inp.profile] if inp.profile else ["--policy-file", inp.policy_file or "FILE"]
+    for name, value in inp.sets.items():
+        args += ["--set", f"{name}={value}"]
+    if inp.log_path != layout.LOG_PATH:
+        args += ["--log-path", inp.log_path]
+    for flag, number in (("--log-maxage", inp.maxage), ("--log-maxbackup", inp.maxbackup),
+                         ("--log-maxsize", inp.maxsize)):
+        if number is not None:
+            args += [flag, str(number)]
+    return shlex.join(args)
+
+
 def render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
     """The validated policy text and the log rotation defaults (maxage, maxbackup, maxsize).
 
@@ -134,6 +150,7 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
         webhook=(webhook_path, inp.webhook_config) if webhook_path and inp.webhook_config else None,
         policy_text=text,
         notes=notes,
+        export_args=export_args(inp),
     )
 
 
