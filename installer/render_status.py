@@ -13,6 +13,17 @@ def _when(epoch: float | None) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value = n / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
 def render_text(s: NodeStatus) -> str:
     if not s.ok:
         return f"{s.node}: ERROR {s.error}"
@@ -30,6 +41,10 @@ def render_text(s: NodeStatus) -> str:
             extra = ""
             if p.sha256:
                 extra = f", sha256 {p.sha256[:12]}"
+            elif p.kind == "file" and p.size is not None:
+                extra = f", {_size(p.size)}"
+            elif p.exists is False:
+                extra = ", not there yet" if p.flag.endswith("log-path") else ", MISSING"
             if p.mount_is_directory is not None and p.flag.endswith("log-path"):
                 extra += ", directory mount" if p.mount_is_directory else ", FILE mount (breaks rotation)"
             lines.append(f"    {p.flag}: host {where}{extra}")

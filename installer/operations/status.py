@@ -15,16 +15,19 @@ from installer.errors import KauditError
 from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
 
+# $1 probe URL, $2 admin kubeconfig, then paths, each prefixed "h:" (hash it: a policy or webhook
+# config, a few KiB) or "s:" (size only: the audit log can be hundreds of MB, not worth reading).
 STAT_AND_PROBE = health.PROBE_FUNCTION + r"""
 url=$1 kc=$2
 shift 2
-for f in "$@"; do
+for a in "$@"; do
+  f=${a#?:}
   if [ -e "$f" ]; then
     kind=file; [ -d "$f" ] && kind=dir
-    sum=-; [ "$kind" = file ] && sum=$(sha256sum -- "$f" 2>/dev/null | cut -d' ' -f1)
-    echo "stat=$(stat -c %Y -- "$f") $kind ${sum:--} $f"
+    sum=-; [ "$kind" = file ] && [ "${a%%:*}" = h ] && sum=$(sha256sum -- "$f" 2>/dev/null | cut -d' ' -f1)
+    echo "stat=$(stat -c '%Y %s' -- "$f") $kind ${sum:--} $f"
   else
-    echo "stat=- missing - $f"
+    echo "stat=- - missing - $f"
   fi
 done
 echo "probe=$(probe "$url" "$kc")"
@@ -40,7 +43,8 @@ class PathStatus:
     mount_is_directory: bool | None
     exists: bool | None = None
     kind: str | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # the policy and webhook config; never the log (it can be huge)
+    size: int | None = None  # bytes
     mtime: float | None = None
 
 
@@ -114,21 +118,23 @@ def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DE
         for p in info.audit.paths
     ]
     probe_url = health.url(info.probe.scheme, info.probe.host, info.probe.port, info.probe.path)
-    checked = [p.host_path for p in status.paths if p.host_path and p.container_path != "-"]
+    checked = [f"{'s' if p.flag.endswith('log-path') else 'h'}:{p.host_path}"
+               for p in status.paths if p.host_path and p.container_path != "-"]
     result = transport.run(STAT_AND_PROBE, [probe_url, layout.ADMIN_KUBECONFIG, *checked], timeout=60)
     stats: dict[str, list[str]] = {}
     probe_fields: list[str] = []
     for line in result.text.splitlines():
         key, _, value = line.partition("=")
         if key == "stat":
-            mtime, kind, digest, path = value.split(" ", 3)
-            stats[path] = [mtime, kind, digest]
+            mtime, size, kind, digest, path = value.split(" ", 4)
+            stats[path] = [mtime, size, kind, digest]
         elif key == "probe":
             probe_fields = value.split()
     for p in status.paths:
         if p.host_path in stats:
-            mtime, kind, digest = stats[p.host_path]
+            mtime, size, kind, digest = stats[p.host_path]
             p.exists = kind != "missing"
+            p.size = int(size) if size.isdigit() else None
             p.kind = None if kind == "missing" else kind
             p.sha256 = None if digest == "-" else digest
             p.mtime = None if mtime == "-" else float(mtime)
