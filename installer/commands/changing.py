@@ -13,13 +13,15 @@ from installer.commands import common
 
 YES = typer.Option(False, "--yes", "-y", help="apply without asking (required without a terminal).")
 DRY_RUN = typer.Option(False, "--dry-run", help="show the policy and the manifest diff; change nothing.")
-TIMEOUT = typer.Option(120.0, "--timeout", help="seconds to wait for the new API server, per node.")
+TIMEOUT = typer.Option(120.0, "--timeout", metavar="SECONDS", help="seconds to wait for the new API server, per node.")
 GUARD_GRACE = typer.Option(
-    30.0, "--guard-grace", help="seconds after --timeout before the node-side guard restores the backup by itself."
+    30.0, "--guard-grace", metavar="SECONDS",
+    help="seconds after --timeout before the node-side guard restores the backup by itself."
 )
 BREAK_LOCK = typer.Option(False, "--break-lock", help="end a lock holder left behind by a run that is gone.")
 PARALLEL = typer.Option(
-    1, "--parallel", min=1, help="clusters changed at the same time (the nodes of one cluster: always one at a time)."
+    1, "--parallel", metavar="N", min=1,
+    help="clusters changed at the same time (the nodes of one cluster: always one at a time)."
 )
 
 

@@ -18,10 +18,10 @@ TARGETS = typer.Argument(
     "minikube://[profile][/node], or an Ansible YAML inventory file (each group one cluster). "
     "ssh targets named together are the control-plane nodes of one cluster.",
 )
-OUTPUT = typer.Option("text", "--output", "-o", help="text, or json (schema in docs/output.md).")
-SSH_CONFIG = typer.Option(None, "-F", "--ssh-config", help="ssh config file (default ~/.ssh/config).")
-IDENTITY = typer.Option(None, "-i", "--identity", help="private key file.")
-KNOWN_HOSTS = typer.Option(None, "--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts).")
+OUTPUT = typer.Option("text", "--output", "-o", metavar="[text|json]", help="json: the schema in docs/output.md.")
+SSH_CONFIG = typer.Option(None, "-F", "--ssh-config", metavar="FILE", help="ssh config file (default ~/.ssh/config).")
+IDENTITY = typer.Option(None, "-i", "--identity", metavar="FILE", help="private key file.")
+KNOWN_HOSTS = typer.Option(None, "--known-hosts", metavar="FILE", help="known_hosts file (default ~/.ssh/known_hosts).")
 ACCEPT_NEW = typer.Option(
     False, "--accept-new-host-key", help="accept and record the host key of a host not yet in known_hosts."
 )

@@ -79,17 +79,28 @@ def _common_enable(
     changing.run(flags, targets, plan_enable, lambda _t: inp, policy_text=policy_text, warnings=inp.warnings)
 
 
-PROFILE = typer.Option(None, "--profile", "-p", help="policy profile (see `kaudit profiles`).")
+PROFILE = typer.Option(None, "--profile", "-p", metavar="PROFILE", help="policy profile (see `kaudit profiles`).")
 SETS = typer.Option([], "--set", "-s", metavar="NAME=VALUE", help="profile variable; lists comma-separated.")
-POLICY_FILE = typer.Option(None, "--policy-file", help="a custom audit policy file instead of a profile.")
-LOG_PATH = typer.Option("/var/log/kubernetes/audit/audit.log", "--log-path", help="audit log path on the node.")
-MAXAGE = typer.Option(None, "--log-maxage", help="days to keep rotated logs (default: the profile's).")
-MAXBACKUP = typer.Option(None, "--log-maxbackup", help="rotated files to keep (default: the profile's).")
-MAXSIZE = typer.Option(None, "--log-maxsize", help="MB before rotation (default: the profile's).")
-LOG_FORMAT = typer.Option(None, "--log-format", help="json or legacy.")
+POLICY_FILE = typer.Option(
+    None, "--policy-file", metavar="FILE", help="a custom audit policy file instead of a profile."
+)
+LOG_PATH = typer.Option(
+    "/var/log/kubernetes/audit/audit.log", "--log-path", metavar="PATH", help="audit log path on the node."
+)
+MAXAGE = typer.Option(None, "--log-maxage", metavar="DAYS", help="days to keep rotated logs (default: the profile's).")
+MAXBACKUP = typer.Option(None, "--log-maxbackup", metavar="N", help="rotated files to keep (default: the profile's).")
+MAXSIZE = typer.Option(None, "--log-maxsize", metavar="MB", help="MB before rotation (default: the profile's).")
+LOG_FORMAT = typer.Option(
+    None, "--log-format", metavar="[json|legacy]", help="audit log line format (the API server's default: json)."
+)
 LOG_COMPRESS = typer.Option(None, "--log-compress/--no-log-compress", help="gzip rotated logs.")
-WEBHOOK = typer.Option(None, "--webhook-config", help="kubeconfig of an audit webhook receiver (e.g. Falco).")
-WEBHOOK_MODE = typer.Option(None, "--webhook-mode", help="batch, blocking or blocking-strict.")
+WEBHOOK = typer.Option(
+    None, "--webhook-config", metavar="FILE", help="kubeconfig of an audit webhook receiver (e.g. Falco)."
+)
+WEBHOOK_MODE = typer.Option(
+    None, "--webhook-mode", metavar="[batch|blocking|blocking-strict]",
+    help="how events reach the webhook (the API server's default: batch)."
+)
 ADOPT = typer.Option(False, "--adopt", help="take over audit flags and volumes that kaudit did not add.")
 FORCE = typer.Option(False, "--force", help="accept a --policy-file that records bodies of Secrets or tokens.")
 

@@ -10,20 +10,38 @@ def register(app: typer.Typer) -> None:
 
 
 def export(
-    profile: str | None = typer.Option(None, "--profile", "-p", help="policy profile (see `kaudit profiles`)."),
-    policy_file: str | None = typer.Option(None, "--policy-file", help="export this policy file instead of a profile."),
-    sets: list[str] = typer.Option([], "--set", help="profile variable name=value (lists comma-separated)."),  # noqa: B008
-    fmt: str = typer.Option(..., "--format", "-f", help="kubeadm, minikube or kind."),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", metavar="PROFILE", help="policy profile (see `kaudit profiles`)."
+    ),
+    policy_file: str | None = typer.Option(
+        None, "--policy-file", metavar="FILE", help="export this policy file instead of a profile."
+    ),
+    sets: list[str] = typer.Option(  # noqa: B008
+        [], "--set", "-s", metavar="NAME=VALUE", help="profile variable; lists comma-separated."
+    ),
+    fmt: str = typer.Option(
+        ..., "--format", "-f", metavar="[kubeadm|minikube|kind]", help="the tool the cluster was made with."
+    ),
     kubernetes_version: str | None = typer.Option(
-        None, "--kubernetes-version", help="X.Y of the cluster: picks kubeadm's v1beta3 (< 1.31) or v1beta4 form."
+        None, "--kubernetes-version", metavar="X.Y",
+        help="X.Y of the cluster: picks kubeadm's v1beta3 (< 1.31) or v1beta4 form."
     ),
     log_path: str | None = typer.Option(
-        None, "--log-path", help="audit log path on the node, or - for the API server's stdout (minikube: only -)."
+        None, "--log-path", metavar="PATH",
+        help="audit log path on the node, or - for the API server's stdout (minikube: only -)."
     ),
-    maxage: int | None = typer.Option(None, "--log-maxage", help="days to keep rotated logs (profile default)."),
-    maxbackup: int | None = typer.Option(None, "--log-maxbackup", help="rotated files to keep (profile default)."),
-    maxsize: int | None = typer.Option(None, "--log-maxsize", help="MB before rotation (profile default)."),
-    out: str | None = typer.Option(None, "--out", help="write the files into this directory instead of printing."),
+    maxage: int | None = typer.Option(
+        None, "--log-maxage", metavar="DAYS", help="days to keep rotated logs (profile default)."
+    ),
+    maxbackup: int | None = typer.Option(
+        None, "--log-maxbackup", metavar="N", help="rotated files to keep (profile default)."
+    ),
+    maxsize: int | None = typer.Option(
+        None, "--log-maxsize", metavar="MB", help="MB before rotation (profile default)."
+    ),
+    out: str | None = typer.Option(
+        None, "--out", metavar="DIR", help="write the files into this directory instead of printing."
+    ),
 ) -> None:
     """Print the declarative equivalent of `kaudit enable`, which survives kubeadm upgrade, minikube start
     and kind cluster re-creation: the configuration and the policy file to place beside it."""

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def profiles(
-    output: str = typer.Option("text", "--output", "-o", help="text, or json."),
+    output: str = typer.Option("text", "--output", "-o", metavar="[text|json]", help="text, or json."),
 ) -> None:
     """List the policy profiles: name, description, variables (with type and default) and log flags."""
     from installer.errors import KauditError

@@ -17,7 +17,7 @@ def render(
     profile: str = typer.Argument(..., help="profile name (see `kaudit profiles`)."),
     sets: list[str] = SETS,
     kubernetes_version: str | None = typer.Option(
-        None, "--kubernetes-version", help="check the result against this Kubernetes version (X.Y)."
+        None, "--kubernetes-version", metavar="X.Y", help="check the result against this Kubernetes version (X.Y)."
     ),
 ) -> None:
     """Print the audit policy PROFILE renders to, validated and linted.

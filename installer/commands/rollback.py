@@ -14,8 +14,10 @@ def register(app: typer.Typer) -> None:
 
 def rollback(
     targets: list[str] = common.TARGETS,
-    to: str | None = typer.Option(None, "--to", help="backup id (see `kaudit backups`); default: undo the last "
-                                  "kaudit operation. `original` is the manifest before kaudit first changed it."),
+    to: str | None = typer.Option(
+        None, "--to", metavar="BACKUP", help="backup id (see `kaudit backups`); default: undo the last kaudit "
+        "operation. `original` is the manifest before kaudit first changed it."
+    ),
     yes: bool = changing.YES,
     dry_run: bool = changing.DRY_RUN,
     timeout: float = changing.TIMEOUT,

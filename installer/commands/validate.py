@@ -15,13 +15,14 @@ def register(app: typer.Typer) -> None:
 def validate(
     file: str = typer.Argument(..., metavar="FILE", help="policy file, or - for standard input."),
     kubernetes_version: str | None = typer.Option(
-        None, "--kubernetes-version", help="the API server's version, X.Y (default: the newest kaudit knows)."
+        None, "--kubernetes-version", metavar="X.Y",
+        help="the API server's version, X.Y (default: the newest kaudit knows)."
     ),
     strict: bool = typer.Option(False, "--strict", help="treat warnings as errors."),
     upgrade: bool = typer.Option(
         False, "--upgrade", help="print the file converted from audit.k8s.io/v1beta1 or v1alpha1 to v1."
     ),
-    output: str = typer.Option("text", "--output", "-o", help="text, or json."),
+    output: str = typer.Option("text", "--output", "-o", metavar="[text|json]", help="text, or json."),
 ) -> None:
     """Validate an audit policy file: exit 0 valid, 1 invalid (every error with its place), 2 unreadable.
 
