@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from pathlib import Path
@@ -137,10 +138,27 @@ def test_configuration_the_api_server_rejects_is_rolled_back(node_factory: NodeF
     assert run.code == 1, run.out
     assert "restored" in run.node["message"]
     assert any("audit webhook" in line for line in run.node["log_lines"]), run.node["log_lines"]
+    # The messages, not the CRI log file's "<time> stderr F " prefixes.
+    assert not any(re.match(r"\d{4}-\d\d-\d\dT", line) for line in run.node["log_lines"]), run.node["log_lines"]
     assert manifest_bytes(node) == original
     ready = node.wait_ready(10)
     assert ready["pid"] != old_pid and not any(a.startswith("--audit-") for a in ready["argv"])
     assert manifests_dir_listing(node) == ["kube-apiserver.yaml"]
+
+
+def test_the_api_servers_last_words_come_from_crictl_where_it_is_installed(
+        node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory(crictl=True)
+    webhook = tmp_path / "falco.kubeconfig"
+    webhook.write_text(WEBHOOK_WITHOUT_SERVER)
+    run = change(node, "enable", "--profile", "minimal", "--webhook-config", str(webhook), timeout=3)
+    assert run.code == 1, run.out
+    calls = node.path("/var/log/crictl.calls").read_text().splitlines()
+    assert calls[0] == "ps -a -l --name ^kube-apiserver$ -q"
+    assert re.fullmatch(r"logs --tail 5 [0-9a-f]{13}", calls[1]), calls
+    lines = run.node["log_lines"]
+    assert 0 < len(lines) <= 5 and any("audit webhook" in line for line in lines), lines
+    assert not any(re.match(r"\d{4}-\d\d-\d\dT", line) for line in lines), lines
 
 
 def test_rollback_undoes_the_last_operation_and_to_a_chosen_backup(node_factory: NodeFactory) -> None:

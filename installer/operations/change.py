@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from installer import health, layout, nodefacts
+from installer import containerlog, health, layout, nodefacts
 from installer.errors import (
     EXIT_FAILED_RESTORED,
     EXIT_INTERRUPTED,
@@ -299,7 +299,7 @@ class NodeChange:
                     # Read the remaining log lines, then stop.
                     while (more := session.readline()):
                         if more.startswith("log="):
-                            timeout_lines.append(more[4:])
+                            timeout_lines.append(containerlog.message(more[4:]))
                     return timeout_lines
         finally:
             session.close()

@@ -251,8 +251,18 @@ while :; do
   [ "$state" != "$last" ] && { echo "progress=$state"; last=$state; }
   if [ $(( $(date +%s) - start )) -ge "$timeout" ]; then
     echo "timeout=$state"
-    log=$(ls -t /var/log/pods/*kube-apiserver*/kube-apiserver/*.log 2>/dev/null | head -n 1)
-    [ -n "$log" ] && tail -n 5 -- "$log" | sed 's/^/log=/'
+    # The API server's last words: from the runtime when crictl is there, else the kubelet's log file.
+    lines=""
+    if command -v crictl >/dev/null 2>&1; then
+      t=""; command -v timeout >/dev/null 2>&1 && t="timeout 10"  # an unreachable runtime must not hang us
+      id=$($t crictl ps -a -l --name '^kube-apiserver$' -q 2>/dev/null | head -n 1)
+      [ -n "$id" ] && lines=$($t crictl logs --tail 5 "$id" 2>&1)
+    fi
+    if [ -z "$lines" ]; then
+      log=$(ls -t /var/log/pods/*kube-apiserver*/kube-apiserver/*.log 2>/dev/null | head -n 1)
+      [ -n "$log" ] && lines=$(tail -n 5 -- "$log")
+    fi
+    [ -n "$lines" ] && printf '%s\n' "$lines" | tail -n 5 | sed 's/^/log=/'
     exit 1
   fi
   sleep 0.1

@@ -152,10 +152,13 @@ class TestNode:
     def start(cls, base_dir: Path, manifest: bytes | None = None, *, linger: float = 0.2,
               restart_delay: float = 0.1, start_delay: float = 0.1, crash_backoff: float = 0.2,
               kubelet_static_pod_path: str | None = None, rewrite: bool = True,
-              ready_timeout: float | None = 15.0, extra_files: dict[str, bytes] | None = None) -> TestNode:
+              ready_timeout: float | None = 15.0, extra_files: dict[str, bytes] | None = None,
+              crictl: bool = False) -> TestNode:
         """Seed and boot a node. `manifest`: bytes of a kube-apiserver manifest (default: a commented
         kubeadm one), rewritten to loopback and the node's port unless `rewrite=False`.
         `extra_files`: node path -> bytes, written before boot (e.g. a policy the manifest refers to).
+        `crictl`: put a `crictl` (tests/node/crictl.py, over the simulator's container logs) on the
+        node's PATH, in /usr/local/sbin.
         Waits for sshd, then (ready_timeout) for a ready instance or a first crash/invalid record."""
         reason = missing_requirements()
         if reason:
@@ -165,7 +168,7 @@ class TestNode:
             try:
                 node._seed(manifest, kubelet_static_pod_path, rewrite, extra_files or {},
                            dict(linger=linger, restart_delay=restart_delay, start_delay=start_delay,
-                                crash_backoff=crash_backoff))
+                                crash_backoff=crash_backoff), crictl)
                 node._boot()
                 if ready_timeout:
                     node._wait_settled(ready_timeout)
@@ -181,7 +184,7 @@ class TestNode:
         raise AssertionError("unreachable")
 
     def _seed(self, manifest: bytes | None, spp: str | None, rewrite: bool, extra: dict[str, bytes],
-              knobs: dict[str, Any]) -> None:
+              knobs: dict[str, Any], crictl: bool = False) -> None:
         self.ctl.mkdir(parents=True, exist_ok=True)
         (self.ctl / "run").mkdir(exist_ok=True)
         for stale in ("records.jsonl", "sshd.log", "init.log"):  # a reused directory starts clean
@@ -236,6 +239,13 @@ class TestNode:
         records.write_json_atomic(self.ctl / "knobs.json", {**knobs, "never_ready": False,
                                                              "crash_after_ready": None, "fail_next_start": 0})
         binds = [(str(self.path(d)), d) for d in NODE_DIRS] + [(str(self.path(f)), f) for f in NODE_FILES]
+        if crictl:  # the node's own /usr/local/sbin (empty on the host; on sudo's secure_path)
+            sbin = self.fs / "usr/local/sbin"
+            sbin.mkdir(parents=True, exist_ok=True)
+            tool = sbin / "crictl"
+            tool.write_text(f"#!{sys.executable}\n" + (HERE / "crictl.py").read_text())
+            tool.chmod(0o755)
+            binds.append((str(sbin), "/usr/local/sbin"))
         records.write_json_atomic(self.ctl / "init.json", {
             "binds": binds, "owned": list(NODE_DIRS), "api_port": self.api_port,
             "sshd": ["/usr/sbin/sshd", "-D", "-f", str(self.ctl / "sshd_config"), "-E", str(self.ctl / "sshd.log")],
