@@ -60,6 +60,12 @@ def render_text(s: NodeStatus) -> str:
             match = {True: "carries the manifest's audit flags", False: "does NOT carry the manifest's audit flags",
                      None: "?"}[api.flags_match_manifest]
         lines.append(f"  kube-apiserver: pid {api.pid}, started {_when(api.started_at)}, {match}")
+    last = s.last_change
+    if last:
+        by = f", by {last['by']}" if last.get("by") else ""
+        at = last.get("at")
+        when = _when(at if isinstance(at, (int, float)) else None)
+        lines.append(f"  last kaudit change: {when}, {last.get('summary')} (backup {last.get('id')}{by})")
     if s.readyz:
         state = "ready" if s.readyz["ready"] else "NOT ready"
         answer = s.readyz['code'] or 'no answer'

@@ -193,3 +193,21 @@ def test_bad_manifests_are_reported_and_left_alone(node_factory: NodeFactory, co
     assert sorted(p.name for p in node.path("/etc/kubernetes").rglob("*")) == before
     if content is not None:
         assert path.read_bytes() == content
+
+
+def test_status_names_the_last_kaudit_change_and_who_made_it(node_factory: NodeFactory) -> None:
+    import getpass
+    import socket
+
+    from tests.kaudit_cli import change
+
+    node = node_factory()
+    assert on(node, "status", "--output", "json").node["last_change"] is None
+    run = change(node, "enable", "--profile", "cis")
+    assert run.code == 0, run.out
+    last = on(node, "status", "--output", "json").node["last_change"]
+    assert last["id"] == run.node["backup"] and last["op"] == "enable"
+    assert last["summary"] == "enable auditing with profile cis"
+    assert last["by"] == f"{getpass.getuser()}@{socket.gethostname()}"
+    text = on(node, "status").out
+    assert "last kaudit change: " in text and f"(backup {run.node['backup']}, by {last['by']})" in text

@@ -156,6 +156,14 @@ def _stale_note(facts: nodefacts.NodeFacts, stale: list[str]) -> str:
             "replaced content: restart it (e.g. `kaudit disable`, then `kaudit enable`)")
 
 
+def _operator() -> str:
+    """user@host of whoever runs kaudit: recorded in the lock and the journal."""
+    import getpass
+    import socket
+
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
 def _b64(data: bytes) -> bytes:
     return base64.b64encode(data) + b"\n"
 
@@ -202,10 +210,7 @@ class NodeChange:
         return facts
 
     def take_lock(self) -> None:
-        import getpass
-        import socket
-
-        holder = f"kaudit by {getpass.getuser()}@{socket.gethostname()} since {datetime.now(timezone.utc):%H:%M:%SZ}"
+        holder = f"kaudit by {_operator()} since {datetime.now(timezone.utc):%H:%M:%SZ}"
         mode = "break" if self.options.break_lock else ""
         session = open_session(self.t, scripts.LOCK, [self.layout.lock, holder, mode])
         line = session.readline()
@@ -328,7 +333,8 @@ class NodeChange:
     def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired) -> None:
         audit_after = bool(_info(desired.manifest).audit.managed)
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
-                             "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after})
+                             "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after,
+                             "by": _operator()})
         res = self.t.run(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
                                            record, str(KEEP_BACKUPS), hashlib.sha256(desired.manifest).hexdigest()])
         if res.rc == 67:

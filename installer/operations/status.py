@@ -78,6 +78,7 @@ class NodeStatus:
     flavor: str | None = None
     cluster: str | None = None
     reverted: bool = False  # kaudit enabled auditing, and something rewrote the manifest since
+    last_change: dict[str, Any] | None = None  # kaudit's last confirmed operation: id, op, at, summary, by
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +146,8 @@ def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DE
     status.flavor = (flavor or flavors.detect_flavor(info)).name
     status.problems = _problems(status)
     last = facts.last_confirmed
+    if last:
+        status.last_change = {k: last.get(k) for k in ("id", "op", "at", "summary", "by")}
     if last and last.get("auditAfter") and not info.audit.managed:
         # kaudit's journal says auditing is on; the manifest says otherwise: a tool rewrote it.
         status.reverted = True
