@@ -47,6 +47,10 @@ fi
 if [ -f "$4/journal" ]; then
   last=$(grep '"state": "confirmed"' "$4/journal" | tail -n 1)
   [ -n "$last" ] && echo "last_confirmed=$(printf %s "$last" | base64 | tr -d '\n')"
+  last=$(tail -n 1 "$4/journal")
+  [ -n "$last" ] && echo "last_record=$(printf %s "$last" | base64 | tr -d '\n')"
+  last=$(grep -E '"state": ?"begin"' "$4/journal" | tail -n 1)
+  [ -n "$last" ] && echo "last_begin=$(printf %s "$last" | base64 | tr -d '\n')"
 fi
 g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
 for f in "$6"/policy-*.yaml "$6"/webhook-*.kubeconfig; do
@@ -85,6 +89,8 @@ class NodeFacts:
     guard_pid: int | None = None
     lock_holder: str | None = None
     last_confirmed: dict[str, Any] | None = None  # kaudit's last completed operation on this node
+    last_record: dict[str, Any] | None = None  # the journal's last line, whatever its state
+    last_begin: dict[str, Any] | None = None  # the last operation started (its summary)
     processes: list[Process] = field(default_factory=list)
     audit_files: dict[str, tuple[str, float]] = field(default_factory=dict)  # path -> (sha256, mtime epoch)
 
@@ -154,6 +160,8 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         free_kb=int(free) if free.isdigit() else None,
         lock_holder=values.get("lock_holder"),
         last_confirmed=_json_b64(values.get("last_confirmed")),
+        last_record=_json_b64(values.get("last_record")),
+        last_begin=_json_b64(values.get("last_begin")),
         guard_pid=int(values["guard_pid"]) if values.get("guard_pid", "").isdigit() else None,
         processes=processes,
         audit_files=audit_files,

@@ -13,6 +13,19 @@ def _when(epoch: float | None) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+_ENDINGS = {
+    "begin": "written, not confirmed yet (in progress, or its kaudit run is gone: the node's guard restores "
+             "the backup when its time is up)",
+    "rolled-back": "failed, and kaudit restored the backup",
+    "guard-restored": "not confirmed in time: the node's guard restored the backup",
+    "failed": "failed before the manifest was written; nothing changed",
+}
+
+
+def _when_any(value: object) -> str:
+    return _when(value if isinstance(value, (int, float)) else None)
+
+
 def _size(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
@@ -63,9 +76,14 @@ def render_text(s: NodeStatus) -> str:
     last = s.last_change
     if last:
         by = f", by {last['by']}" if last.get("by") else ""
-        at = last.get("at")
-        when = _when(at if isinstance(at, (int, float)) else None)
+        when = _when_any(last.get("at"))
         lines.append(f"  last kaudit change: {when}, {last.get('summary')} (backup {last.get('id')}{by})")
+    left = s.unfinished
+    if left:
+        lines.append(f"  last kaudit attempt: {_when_any(left.get('at'))}, {left.get('summary') or left.get('id')}: "
+                     f"{_ENDINGS.get(str(left.get('state')), str(left.get('state')))}"
+                     + (f" ({left['why']})" if left.get("why") else "")
+                     + (f"; guard pid {left['guard_pid']}" if left.get("guard_pid") else ""))
     if s.readyz:
         state = "ready" if s.readyz["ready"] else "NOT ready"
         answer = s.readyz['code'] or 'no answer'

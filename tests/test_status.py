@@ -211,3 +211,49 @@ def test_status_names_the_last_kaudit_change_and_who_made_it(node_factory: NodeF
     assert last["by"] == f"{getpass.getuser()}@{socket.gethostname()}"
     text = on(node, "status").out
     assert "last kaudit change: " in text and f"(backup {run.node['backup']}, by {last['by']})" in text
+
+
+def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_factory: NodeFactory) -> None:
+    """The operator's laptop dies mid-change: `status` says the change is pending under the guard,
+    then that the guard restored it; with the guard gone too (a reboot), it is a problem to act on."""
+    import subprocess
+    import sys
+
+    from tests.faults import guard_done
+    from tests.kaudit_cli import change, ssh_args
+
+    node = node_factory()
+    original = node.path(MANIFEST).read_bytes()
+    node.configure(never_ready=True)  # the new instance never becomes ready: kaudit stays in its wait
+
+    def enable_then_die() -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "installer", "enable", node.target(), *ssh_args(node),
+                                 "--profile", "minimal", "--yes", "--timeout", "3", "--guard-grace", "2"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        node.wait_for(lambda: node.path(MANIFEST).read_bytes() != original, 30, what="the manifest to change")
+        proc.kill()
+        proc.wait()
+
+    enable_then_die()
+    pending = on(node, "status", "--output", "json").node
+    left = pending["unfinished"]
+    assert left["state"] == "begin" and left["summary"] == "enable auditing with profile minimal"
+    assert left["guard_pid"] and left["manifest_is_its_result"] is True
+    assert not any("never confirmed" in p for p in pending["problems"])  # the guard has it in hand
+    assert "not confirmed yet" in on(node, "status").out
+    guard_done(node)
+    restored = on(node, "status", "--output", "json").node["unfinished"]
+    assert restored["state"] == "guard-restored" and restored["id"] == left["id"]
+    assert node.path(MANIFEST).read_bytes() == original
+    # Again, and this time the guard dies with it (as in a reboot): nothing will undo the change.
+    enable_then_die()
+    node.run("kill -9 $(cat /var/lib/kaudit/guard.pid)")
+    orphan = on(node, "status", "--output", "json").node
+    assert orphan["unfinished"]["guard_pid"] is None
+    advice = f"kaudit rollback --to {orphan['unfinished']['id']}"
+    assert any("written but never confirmed" in p and advice in p for p in orphan["problems"]), orphan["problems"]
+    node.configure(never_ready=False)
+    undo = change(node, *advice.split()[1:])
+    assert undo.code == 0, undo.out
+    assert node.path(MANIFEST).read_bytes() == original
+    assert on(node, "status", "--output", "json").node["unfinished"] is None

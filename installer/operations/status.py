@@ -79,6 +79,8 @@ class NodeStatus:
     cluster: str | None = None
     reverted: bool = False  # kaudit enabled auditing, and something rewrote the manifest since
     last_change: dict[str, Any] | None = None  # kaudit's last confirmed operation: id, op, at, summary, by
+    # The last operation when it did not end confirmed: id, summary, state, at, why, guard_pid.
+    unfinished: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +146,7 @@ def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DE
     status.readyz = {"url": probe.url, "code": probe.code, "via": probe.via, "ready": probe.ready}
     status.api_server = _api_server(facts, info.audit.flags, status.paths)
     status.flavor = (flavor or flavors.detect_flavor(info)).name
+    status.unfinished = _unfinished(facts)
     status.problems = _problems(status)
     last = facts.last_confirmed
     if last:
@@ -182,8 +185,28 @@ def _api_server(
     )
 
 
+def _unfinished(facts: nodefacts.NodeFacts) -> dict[str, Any] | None:
+    """kaudit's last operation here when it did not end confirmed (in flight, rolled back, restored
+    by the guard, failed), from the journal; None when the last one was confirmed."""
+    rec = facts.last_record
+    if not rec or rec.get("state") == "confirmed":
+        return None
+    begin = facts.last_begin if facts.last_begin and facts.last_begin.get("id") == rec.get("id") else {}
+    written = facts.manifest is not None and hashlib.sha256(facts.manifest).hexdigest() == begin.get("after")
+    return {"id": rec.get("id"), "summary": begin.get("summary"), "state": rec.get("state"),
+            "at": rec.get("at"), "why": rec.get("why"), "guard_pid": facts.guard_pid,
+            "lock_holder": facts.lock_holder, "manifest_is_its_result": written}
+
+
 def _problems(status: NodeStatus) -> list[str]:
     problems: list[str] = []
+    left = status.unfinished
+    if (left and left["state"] == "begin" and left["manifest_is_its_result"] and left["guard_pid"] is None
+            and left["lock_holder"] is None):
+        # Written, never confirmed, and nothing left to restore it (the node rebooted, the guard was killed).
+        problems.append(f"kaudit's change {left['id']} ({left['summary']}) was written but never confirmed, and no "
+                        "guard is waiting to undo it: check the API server; `kaudit rollback --to "
+                        f"{left['id']}` restores the manifest from before it")
     for p in status.paths:
         if p.container_path == "-":
             continue
