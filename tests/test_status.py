@@ -253,6 +253,8 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     advice = f"kaudit rollback --to {orphan['unfinished']['id']}"
     assert any("written but never confirmed" in p and advice in p for p in orphan["problems"]), orphan["problems"]
     node.configure(never_ready=False)
+    plain = change(node, "rollback", "--dry-run")  # "undo the last kaudit operation" means this one too
+    assert plain.code == 0 and f"restore backup {orphan['unfinished']['id']}" in plain.node["message"], plain.out
     undo = change(node, *advice.split()[1:])
     assert undo.code == 0, undo.out
     assert node.path(MANIFEST).read_bytes() == original

@@ -49,14 +49,24 @@ def journal(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> li
 
 
 def last_operation(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> str:
-    """The backup id of the last kaudit operation that completed on this node (its 'before' state)."""
-    records = journal(t, node_layout)
-    done = {r["id"]: r for r in records if r.get("state") == "confirmed"}
-    undone = {r["id"] for r in records if r.get("state") in ("rolled-back", "guard-restored")}
+    """The backup id of the last kaudit operation on this node (its 'before' state)."""
+    found = last_undoable(journal(t, node_layout))
+    if found is None:
+        raise NodeError("no kaudit operation to undo on this node (see `kaudit backups`)", node=t.name)
+    return found
+
+
+def last_undoable(records: list[dict[str, Any]]) -> str | None:
+    """The id of the newest operation that still stands: confirmed and not undone since, or begun and
+    never ended (its kaudit run and guard are gone, e.g. after a reboot; preflight refuses while a
+    guard or a lock holder is still at work). None when there is nothing to undo."""
+    ended = {r.get("id") for r in records if r.get("state") in ("confirmed", "rolled-back", "guard-restored", "failed")}
+    undone = {r.get("id") for r in records if r.get("state") in ("rolled-back", "guard-restored")}
     for record in reversed(records):
-        if record.get("state") == "confirmed" and record["id"] not in undone and record["id"] in done:
-            return str(record["id"])
-    raise NodeError("no completed kaudit operation to undo on this node (see `kaudit backups`)", node=t.name)
+        state, ident = record.get("state"), record.get("id")
+        if (state == "confirmed" and ident not in undone) or (state == "begin" and ident not in ended):
+            return str(ident)
+    return None
 
 
 def read_backup(t: Transport, backup_id: str, node_layout: layout.NodeLayout = layout.DEFAULT) -> RollbackInput:
