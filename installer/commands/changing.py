@@ -37,6 +37,19 @@ class ChangeFlags:
     parallel: int = 1
 
 
+def _change_flags(v: dict[str, Any]) -> ChangeFlags:
+    return ChangeFlags(v["yes"], v["dry_run"], v["timeout"], v["guard_grace"], v["break_lock"], v["output"],
+                       common.connection(v), v["parallel"])
+
+
+# For enable, switch, disable and rollback: the change options, `--output` and the connection
+# options, as `flags: ChangeFlags`.
+change_options = common.shared_options((
+    ("yes", bool, YES), ("dry_run", bool, DRY_RUN), ("timeout", float, TIMEOUT), ("guard_grace", float, GUARD_GRACE),
+    ("break_lock", bool, BREAK_LOCK), ("parallel", int, PARALLEL), *common.NODE_OPTIONS,
+), _change_flags, "flags")
+
+
 def _confirm(yes: bool, output: str) -> Any:
     def confirm(node: str, diff: str) -> bool:
         if yes:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +54,63 @@ class Connection:
             accept_new_host_key=self.accept_new_host_key,
             sudo_password=password,
         )
+
+
+# (parameter name, type, typer option): options several commands take, in the order --help lists them.
+SharedOptions = tuple[tuple[str, Any, Any], ...]
+CONNECTION_OPTIONS: SharedOptions = (
+    ("ssh_config", str | None, SSH_CONFIG),
+    ("identity", str | None, IDENTITY),
+    ("known_hosts", str | None, KNOWN_HOSTS),
+    ("accept_new_host_key", bool, ACCEPT_NEW),
+    ("sudo_password_stdin", bool, SUDO_PASSWORD_STDIN),
+)
+
+
+def shared_options(options: SharedOptions, gather: Callable[[dict[str, Any]], Any], into: str
+                   ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command `options` after its own parameters, and hand it their values gathered into the
+    one keyword argument `into`. typer builds a command's options from its signature, so without
+    this every node command would repeat the same dozen parameters."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        sig = inspect.signature(command, eval_str=True)
+        own = [p for name, p in sig.parameters.items() if name != into]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+                 for name, kind, default in options]
+
+        @functools.wraps(command)
+        def with_options(*args: Any, **kwargs: Any) -> None:
+            values = {name: kwargs.pop(name) for name, _, _ in options}
+            command(*args, **kwargs, **{into: gather(values)})
+
+        params = [*own, *added]
+        with_options.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in params}
+        return with_options
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """What every command that reaches nodes takes: the output format and how to connect."""
+
+    output: str
+    conn: Connection
+
+
+def _node_options(v: dict[str, Any]) -> NodeOptions:
+    return NodeOptions(v["output"], connection(v))
+
+
+def connection(v: dict[str, Any]) -> Connection:
+    return Connection(v["ssh_config"], v["identity"], v["known_hosts"], v["accept_new_host_key"],
+                      v["sudo_password_stdin"])
+
+
+# For status and backups: `--output` and the connection options, as `opts: NodeOptions`.
+NODE_OPTIONS: SharedOptions = (("output", str, OUTPUT), *CONNECTION_OPTIONS)
+node_options = shared_options(NODE_OPTIONS, _node_options, "opts")
 
 
 def check_output(output: str) -> None:

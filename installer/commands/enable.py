@@ -105,6 +105,7 @@ ADOPT = typer.Option(False, "--adopt", help="take over audit flags and volumes t
 FORCE = typer.Option(False, "--force", help="accept a --policy-file that records bodies of Secrets or tokens.")
 
 
+@changing.change_options
 def enable(
     ctx: typer.Context,
     targets: list[str] = common.TARGETS,
@@ -121,23 +122,10 @@ def enable(
     webhook_mode: str | None = WEBHOOK_MODE,
     adopt: bool = ADOPT,
     force: bool = FORCE,
-    yes: bool = changing.YES,
-    dry_run: bool = changing.DRY_RUN,
-    timeout: float = changing.TIMEOUT,
-    guard_grace: float = changing.GUARD_GRACE,
-    break_lock: bool = changing.BREAK_LOCK,
-    parallel: int = changing.PARALLEL,
-    output: str = common.OUTPUT,
-    ssh_config: str | None = common.SSH_CONFIG,
-    identity: str | None = common.IDENTITY,
-    known_hosts: str | None = common.KNOWN_HOSTS,
-    accept_new_host_key: bool = common.ACCEPT_NEW,
-    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+    *,
+    flags: changing.ChangeFlags,
 ) -> None:
     """Turn auditing on (or converge to another profile), wait for the new API server, roll back on failure."""
-    flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
-                                 common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
-                                                   sudo_password_stdin), parallel)
     _common_enable(targets, profile, sets, policy_file, log_path, log_maxage, log_maxbackup, log_maxsize, log_format,
                    log_compress, webhook_config, webhook_mode, adopt, force, flags,
                    switch_only=ctx.info_name == "switch")

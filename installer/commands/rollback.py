@@ -12,24 +12,15 @@ def register(app: typer.Typer) -> None:
     app.command()(backups)
 
 
+@changing.change_options
 def rollback(
     targets: list[str] = common.TARGETS,
     to: str | None = typer.Option(
         None, "--to", metavar="BACKUP", help="backup id (see `kaudit backups`); default: undo the last kaudit "
         "operation. `original` is the manifest before kaudit first changed it."
     ),
-    yes: bool = changing.YES,
-    dry_run: bool = changing.DRY_RUN,
-    timeout: float = changing.TIMEOUT,
-    guard_grace: float = changing.GUARD_GRACE,
-    break_lock: bool = changing.BREAK_LOCK,
-    parallel: int = changing.PARALLEL,
-    output: str = common.OUTPUT,
-    ssh_config: str | None = common.SSH_CONFIG,
-    identity: str | None = common.IDENTITY,
-    known_hosts: str | None = common.KNOWN_HOSTS,
-    accept_new_host_key: bool = common.ACCEPT_NEW,
-    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+    *,
+    flags: changing.ChangeFlags,
 ) -> None:
     """Restore a backup byte for byte: by default the state before the last kaudit operation."""
     from installer.operations.history import last_operation, read_backup
@@ -39,30 +30,20 @@ def rollback(
     def plan_input(t: Transport) -> object:
         return read_backup(t, to or last_operation(t))
 
-    flags = changing.ChangeFlags(yes, dry_run, timeout, guard_grace, break_lock, output,
-                                 common.Connection(ssh_config, identity, known_hosts, accept_new_host_key,
-                                                   sudo_password_stdin), parallel)
     changing.run(flags, targets, plan_rollback, plan_input)
 
 
-def backups(
-    targets: list[str] = common.TARGETS,
-    output: str = common.OUTPUT,
-    ssh_config: str | None = common.SSH_CONFIG,
-    identity: str | None = common.IDENTITY,
-    known_hosts: str | None = common.KNOWN_HOSTS,
-    accept_new_host_key: bool = common.ACCEPT_NEW,
-    sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
-) -> None:
+@common.node_options
+def backups(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) -> None:
     """List the backups kaudit keeps on each node (the pinned original and the last 10)."""
     from installer.connect import open_transport
     from installer.errors import KauditError
     from installer.operations.history import list_backups
     from installer.targets import parse_target
 
+    output = opts.output
     common.check_output(output)
-    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin)
-    ssh = conn.ssh_options()
+    ssh = opts.conn.ssh_options()
     nodes: list[dict[str, object]] = []
     code = 0
     for raw in targets:
