@@ -113,6 +113,17 @@ NODE_OPTIONS: SharedOptions = (("output", str, OUTPUT), *CONNECTION_OPTIONS)
 node_options = shared_options(NODE_OPTIONS, _node_options, "opts")
 
 
+def kubernetes_version(value: str | None, default: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """`--kubernetes-version X.Y` parsed, or one line and exit 2."""
+    from installer.policy import parse_version
+
+    try:
+        return parse_version(value) if value else default
+    except ValueError as exc:
+        typer.echo(f"kaudit: --kubernetes-version: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def check_output(output: str) -> None:
     if output not in ("text", "json"):
         typer.echo(f"kaudit: --output must be text or json, not {output!r}", err=True)

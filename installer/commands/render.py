@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from installer.commands import common
+
 SETS = typer.Option(
     [], "--set", "-s", metavar="NAME=VALUE", help="set a variable; lists comma-separated (a,b). Repeatable."
 )
@@ -25,15 +27,11 @@ def render(
     Exit 2 on an unknown profile or variable, or a value of the wrong type (the valid ones are listed).
     """
     from installer.errors import KauditError
-    from installer.policy import check, parse_version
+    from installer.policy import check
     from installer.profiles import parse_sets
     from installer.profiles import render as render_profile
 
-    try:
-        version = parse_version(kubernetes_version) if kubernetes_version else None
-    except ValueError as exc:
-        typer.echo(f"kaudit: --kubernetes-version: {exc}", err=True)
-        raise typer.Exit(2) from None
+    version = common.kubernetes_version(kubernetes_version)
     try:
         rendered = render_profile(profile, parse_sets(sets))
     except KauditError as exc:

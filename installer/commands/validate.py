@@ -7,6 +7,8 @@ import sys
 
 import typer
 
+from installer.commands import common
+
 
 def register(app: typer.Typer) -> None:
     app.command(name="validate")(validate)
@@ -30,18 +32,13 @@ def validate(
     which the API server drops with a mere warning, are errors here. Lint findings (sensitive
     bodies recorded, no catch-all, shadowed rules, RequestReceived kept) are warnings.
     """
-    from installer.policy import check, format_version, parse_version
+    from installer.policy import check, format_version
     from installer.policy import upgrade as upgrade_text
     from installer.policy_model import LATEST_KNOWN_VERSION
 
-    if output not in ("text", "json"):
-        typer.echo(f"kaudit: --output must be text or json, not {output!r}", err=True)
-        raise typer.Exit(2)
-    try:
-        version = parse_version(kubernetes_version) if kubernetes_version else LATEST_KNOWN_VERSION
-    except ValueError as exc:
-        typer.echo(f"kaudit: --kubernetes-version: {exc}", err=True)
-        raise typer.Exit(2) from None
+    common.check_output(output)
+    version = common.kubernetes_version(kubernetes_version, LATEST_KNOWN_VERSION)
+    assert version is not None
     try:
         if file == "-":
             data = sys.stdin.buffer.read()
