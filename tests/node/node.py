@@ -349,7 +349,8 @@ class TestNode:
     def _wait_settled(self, timeout: float) -> None:
         """Until an instance is ready, or the node shows it will not be (crash, invalid manifest)."""
         def settled() -> bool:
-            if self.current_instance() and self.current_instance().get("ready_at"):  # type: ignore[union-attr]
+            current = self.current_instance()  # once: a crash-looping instance can be gone by a second call
+            if current and current.get("ready_at"):
                 return True
             return any(r["event"] in ("crash", "manifest-invalid", "start-failed", "pod-ignored")
                        for r in self.sim_log())
