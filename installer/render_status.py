@@ -14,12 +14,26 @@ def _when(epoch: float | None) -> str:
 
 
 _ENDINGS = {
-    "begin": "written, not confirmed yet (in progress, or its kaudit run is gone: the node's guard restores "
-             "the backup when its time is up)",
     "rolled-back": "failed, and kaudit restored the backup",
     "guard-restored": "not confirmed in time: the node's guard restored the backup",
     "failed": "failed before the manifest was written; nothing changed",
 }
+
+
+def _unfinished_line(left: dict[str, object]) -> str:
+    state = str(left.get("state"))
+    if state != "begin":
+        ending = _ENDINGS.get(state, state) + (f" ({left['why']})" if left.get("why") else "")
+    elif left.get("lock_holder"):
+        ending = f"in progress ({left['lock_holder']})"
+    elif left.get("guard_pid"):
+        ending = (f"written, not confirmed: the node's guard (pid {left['guard_pid']}) restores the backup "
+                  "unless it is confirmed in time")
+    elif left.get("manifest_is_its_result"):
+        ending = "written and never confirmed, and no guard is left to undo it (see the problem below)"
+    else:
+        ending = "begun and never ended; the manifest is not what it would have written"
+    return f"  last kaudit attempt: {_when_any(left.get('at'))}, {left.get('summary') or left.get('id')}: {ending}"
 
 
 def _when_any(value: object) -> str:
@@ -78,12 +92,8 @@ def render_text(s: NodeStatus) -> str:
         by = f", by {last['by']}" if last.get("by") else ""
         when = _when_any(last.get("at"))
         lines.append(f"  last kaudit change: {when}, {last.get('summary')} (backup {last.get('id')}{by})")
-    left = s.unfinished
-    if left:
-        lines.append(f"  last kaudit attempt: {_when_any(left.get('at'))}, {left.get('summary') or left.get('id')}: "
-                     f"{_ENDINGS.get(str(left.get('state')), str(left.get('state')))}"
-                     + (f" ({left['why']})" if left.get("why") else "")
-                     + (f"; guard pid {left['guard_pid']}" if left.get("guard_pid") else ""))
+    if s.unfinished:
+        lines.append(_unfinished_line(s.unfinished))
     if s.readyz:
         state = "ready" if s.readyz["ready"] else "NOT ready"
         answer = s.readyz['code'] or 'no answer'

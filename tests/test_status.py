@@ -240,7 +240,7 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     assert left["state"] == "begin" and left["summary"] == "enable auditing with profile minimal"
     assert left["guard_pid"] and left["manifest_is_its_result"] is True
     assert not any("never confirmed" in p for p in pending["problems"])  # the guard has it in hand
-    assert "not confirmed yet" in on(node, "status").out
+    assert f"the node's guard (pid {left['guard_pid']}) restores the backup" in on(node, "status").out
     guard_done(node)
     restored = on(node, "status", "--output", "json").node["unfinished"]
     assert restored["state"] == "guard-restored" and restored["id"] == left["id"]
@@ -250,6 +250,7 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     node.run("kill -9 $(cat /var/lib/kaudit/guard.pid)")
     orphan = on(node, "status", "--output", "json").node
     assert orphan["unfinished"]["guard_pid"] is None
+    assert "no guard is left to undo it" in on(node, "status").out
     advice = f"kaudit rollback --to {orphan['unfinished']['id']}"
     assert any("written but never confirmed" in p and advice in p for p in orphan["problems"]), orphan["problems"]
     node.configure(never_ready=False)

@@ -79,7 +79,8 @@ class NodeStatus:
     cluster: str | None = None
     reverted: bool = False  # kaudit enabled auditing, and something rewrote the manifest since
     last_change: dict[str, Any] | None = None  # kaudit's last confirmed operation: id, op, at, summary, by
-    # The last operation when it did not end confirmed: id, summary, state, at, why, guard_pid.
+    # The last operation when it did not end confirmed: id, summary, state, at, why, guard_pid,
+    # lock_holder, manifest_is_its_result.
     unfinished: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
