@@ -33,7 +33,7 @@ SUDO_PASSWORD = "kaudit-sudo-pw"
 NODE_DIRS = ("/etc/kubernetes", "/var/log", "/var/lib/kaudit", "/var/lib/kubelet", "/var/lib/minikube", "/home",
              "/etc/sudoers.d", "/run/sudo")
 NODE_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group")
-USERS = ("root", "kadmin", "kpw", "ktty", "knosudo")
+USERS = ("root", "kadmin", "kpw", "ktty", "knosudo", "docker")  # docker: minikube's login user
 DEFAULT_STATIC_POD_PATH = "/etc/kubernetes/manifests"
 MANIFEST_NAME = "kube-apiserver.yaml"
 AUDIT_LOG = "/var/log/kubernetes/audit/audit.log"
@@ -44,6 +44,7 @@ kpw ALL=(ALL) ALL
 Defaults:kpw timestamp_timeout=0
 ktty ALL=(ALL) NOPASSWD: ALL
 Defaults:ktty requiretty
+docker ALL=(ALL) NOPASSWD: ALL
 """
 
 T = TypeVar("T")

@@ -1,0 +1,70 @@
+"""minikube://, end to end, against a test node standing in for a minikube node (docker driver).
+
+No minikube here: stand-ins for `minikube` and `docker` (tests/fakes/) answer from a real profile
+tree (MINIKUBE_HOME/.minikube/profiles/<p>/config.json, machines/<m>/id_rsa) and publish the node's
+SSH port as the docker driver does. Everything kaudit does is real: discovery, SSH as minikube's
+`docker` user with the machine's key, the minikube layout (state in /var/lib/minikube/kaudit),
+host-key handling for minikube nodes, the change itself and the minikube caveat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import NodeFactory
+from tests.corpus_files import MANIFESTS as CORPUS
+
+FAKES = Path(__file__).parent / "fakes"
+MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+MINIKUBE_MANIFEST = CORPUS / "009-minikube-v1.32-port-8443.yaml"
+
+
+def _kaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "installer", *args], capture_output=True, text=True,
+                          env=env, stdin=subprocess.DEVNULL, timeout=120, check=False)
+
+
+def test_enable_status_disable_on_a_minikube_node(node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory(MINIKUBE_MANIFEST.read_bytes())
+    original = node.path(MANIFEST).read_bytes()
+    mini = tmp_path / "mk" / ".minikube"
+    profile = {"Name": "minikube", "Driver": "docker",
+               "KubernetesConfig": {"KubernetesVersion": "v1.32.0", "ClusterName": "minikube"},
+               "Nodes": [{"Name": "", "IP": "192.168.49.2", "Port": 8443, "ControlPlane": True, "Worker": True}]}
+    (mini / "profiles" / "minikube").mkdir(parents=True)
+    (mini / "profiles" / "minikube" / "config.json").write_text(json.dumps(profile))
+    (mini / "machines" / "minikube").mkdir(parents=True)
+    shutil.copy(node.key_path, mini / "machines" / "minikube" / "id_rsa")  # minikube's machine key
+    state = tmp_path / "docker-state.json"
+    state.write_text(json.dumps([{"name": "minikube", "labels": {}, "status": "Up 3 minutes",
+                                  "ports": {"22/tcp": f"127.0.0.1:{node.ssh_port}"}}]))
+    env = {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "MINIKUBE_HOME": str(tmp_path / "mk"),
+           "FAKE_DOCKER_STATE": str(state), "FAKE_MINIKUBE_LOG": str(tmp_path / "minikube.log"),
+           "HOME": str(tmp_path)}  # no ~/.ssh here: minikube's key and its throwaway known_hosts only
+
+    run = _kaudit(env, "enable", "minikube://", "--profile", "minimal", "--yes", "--output", "json",
+                  "--timeout", "10", "--guard-grace", "3")
+    assert run.returncode == 0, run.stdout + run.stderr
+    [result] = json.loads(run.stdout)["nodes"]
+    assert result["node"] == "minikube://minikube/minikube" and result["flavor"] == "minikube"
+    assert result["action"] == "enabled" and "minikube start" in result["caveat"]
+    assert any(a.startswith("--audit-policy-file=") for a in node.current_instance()["argv"])  # type: ignore[index]
+    # minikube's state directory (it survives `minikube stop`/`start`), reached as the docker user.
+    assert (node.path("/var/lib/minikube/kaudit/backups") / result["backup"]).is_dir()
+    assert not node.path("/var/lib/kaudit/journal").exists()
+    assert "Accepted publickey for docker" in node.sshd_log()
+    assert "ssh-key -n minikube" in (tmp_path / "minikube.log").read_text()
+
+    status = _kaudit(env, "status", "minikube://", "--output", "json")
+    assert status.returncode == 0, status.stderr
+    [s] = json.loads(status.stdout)["nodes"]
+    assert s["flavor"] == "minikube" and s["managed_by_kaudit"] and s["last_change"]["id"] == result["backup"]
+
+    off = _kaudit(env, "disable", "minikube://", "--yes", "--output", "json", "--timeout", "10")
+    assert off.returncode == 0, off.stdout + off.stderr
+    assert node.path(MANIFEST).read_bytes() == original
