@@ -13,7 +13,7 @@ from typing import Any
 
 from installer.connect import open_transport
 from installer.operations.change import NodeResult, Options, audit_tokens
-from installer.operations.rollout import run_rollout
+from installer.operations.rollout import Rollout, run_rollout
 from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
 from tests.node.node import TestNode
@@ -50,9 +50,9 @@ def rollout(node: TestNode, planner: Any, plan_input: Callable[[Transport], Any]
         opened.append(t)
         return t
 
-    results = run_rollout([node.target(user)], connect, planner, plan_input,
-                          Options(timeout=timeout, guard_grace=guard_grace, break_lock=break_lock),
-                          lambda n, d: True, lambda n, m: None)
+    options = Options(timeout=timeout, guard_grace=guard_grace, break_lock=break_lock)
+    job = Rollout(connect, planner, plan_input, options, lambda n, d: True, lambda n, m: None)
+    results = run_rollout([node.target(user)], job)
     assert len(results) == 1, results
     return results[0], opened[0]
 

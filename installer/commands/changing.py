@@ -90,7 +90,7 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
     from installer.connect import open_transport
     from installer.errors import KauditError
     from installer.operations.change import Options
-    from installer.operations.rollout import run_rollout, worst_exit
+    from installer.operations.rollout import Rollout, run_rollout, worst_exit
 
     common.check_output(flags.output)
     try:
@@ -100,10 +100,9 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
         raise typer.Exit(exc.exit_code) from None
     options = Options(timeout=flags.timeout, guard_grace=flags.guard_grace, dry_run=flags.dry_run,
                       break_lock=flags.break_lock)
-    results = run_rollout(
-        targets, lambda t: open_transport(t, ssh), planner, plan_input, options,
-        _confirm(flags.yes, flags.output), _progress(flags.output), flags.parallel,
-    )
+    job = Rollout(lambda t: open_transport(t, ssh), planner, plan_input, options,
+                  _confirm(flags.yes, flags.output), _progress(flags.output))
+    results = run_rollout(targets, job, flags.parallel)
     for w in warnings or []:
         typer.echo(f"kaudit: {w}", err=True)
     for r in results:

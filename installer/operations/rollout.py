@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from installer import health, nodefacts
@@ -19,6 +20,18 @@ from installer.transport import Transport
 
 PlanInput = Callable[[Transport], Any]
 Connect = Callable[[Target], Transport]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What to do on every node: how to reach it, what to plan from what input, and how to ask and tell."""
+
+    connect: Connect
+    planner: Planner
+    plan_input: PlanInput
+    options: Options
+    confirm: Confirm
+    progress: Progress
 
 
 def worst_exit(results: list[NodeResult]) -> int:
@@ -47,15 +60,7 @@ def _not_changed(name: str, cluster: str, why: str) -> NodeResult:
                       cluster=cluster)
 
 
-def run_cluster(
-    cluster: Cluster,
-    connect: Connect,
-    planner: Planner,
-    plan_input: PlanInput,
-    options: Options,
-    confirm: Confirm,
-    progress: Progress,
-) -> list[NodeResult]:
+def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
     """One cluster's nodes, one at a time."""
     from installer import flavors
 
@@ -71,7 +76,7 @@ def run_cluster(
         # Reach every node before changing any: an unreachable node refuses the whole cluster.
         for target in cluster.nodes:
             try:
-                transports.append((target, connect(target)))
+                transports.append((target, job.connect(target)))
             except KauditError as exc:
                 results.append(NodeResult(node=exc.node or target.display, ok=False, exit_code=exc.exit_code,
                                           action="refused", message=exc.message, cluster=name))
@@ -81,20 +86,20 @@ def run_cluster(
         for i, (target, t) in enumerate(transports):
             rest = [o.name for _, o in transports[i + 1:]]
             sick = [(o.name, why) for _, o in transports if o is not t and (why := _healthy(o)) is not None]
-            if sick and not options.dry_run:
+            if sick and not job.options.dry_run:
                 results.append(_not_changed(t.name, name, f"not changed: {sick[0][0]} is not healthy "
                                                           f"({sick[0][1]})"))
                 results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
                 break
             try:
-                inp = plan_input(t)
+                inp = job.plan_input(t)
             except KauditError as exc:
                 results.append(NodeResult(node=t.name, ok=False, exit_code=exc.exit_code, action="refused",
                                           message=exc.message, cluster=name))
                 results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
                 break
             flavor = flavors.flavor_of_target(target)
-            change = NodeChange(t, planner, inp, options, confirm, progress, flavor.layout)
+            change = NodeChange(t, job.planner, inp, job.options, job.confirm, job.progress, flavor.layout)
             if target.kind in ("kind", "minikube"):
                 change.flavor = flavor
             result = change.run()
@@ -109,20 +114,11 @@ def run_cluster(
             t.close()
 
 
-def run_fleet(
-    clusters: list[Cluster],
-    connect: Connect,
-    planner: Planner,
-    plan_input: PlanInput,
-    options: Options,
-    confirm: Confirm,
-    progress: Progress,
-    parallel: int = 1,
-) -> list[NodeResult]:
+def run_fleet(clusters: list[Cluster], job: Rollout, parallel: int = 1) -> list[NodeResult]:
     """Every cluster, `parallel` at a time; results in the clusters' order."""
 
     def one(cluster: Cluster) -> list[NodeResult]:
-        return run_cluster(cluster, connect, planner, plan_input, options, confirm, progress)
+        return run_cluster(cluster, job)
 
     if parallel <= 1 or len(clusters) <= 1:
         return [r for c in clusters for r in one(c)]
@@ -130,16 +126,7 @@ def run_fleet(
         return [r for rs in pool.map(one, clusters) for r in rs]
 
 
-def run_rollout(
-    raw_targets: list[str],
-    connect: Connect,
-    planner: Planner,
-    plan_input: PlanInput,
-    options: Options,
-    confirm: Confirm,
-    progress: Progress,
-    parallel: int = 1,
-) -> list[NodeResult]:
+def run_rollout(raw_targets: list[str], job: Rollout, parallel: int = 1) -> list[NodeResult]:
     """Targets as typed (inventory files included) to results, one per node."""
     from installer.inventory import expand_targets
 
@@ -148,4 +135,4 @@ def run_rollout(
     except KauditError as exc:
         return [NodeResult(node=exc.node or " ".join(raw_targets), ok=False, exit_code=exc.exit_code,
                            action="refused", message=exc.message)]
-    return run_fleet(clusters, connect, planner, plan_input, options, confirm, progress, parallel)
+    return run_fleet(clusters, job, parallel)
