@@ -21,6 +21,9 @@ put() {
 }
 sha() { if [ -f "$1" ]; then sha256sum < "$1" | cut -d' ' -f1; else echo absent; fi; }
 now() { date +%s.%N; }
+# Only the names kaudit itself writes are kaudit's: policy-<12 hex>.yaml, webhook-<12 hex>.kubeconfig.
+# Anything else in the audit directory (kops' policy-config.yaml, say) is never hashed, moved or deleted.
+h12='[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
 # Seconds since boot: the clock process start times are measured in (btime is whole seconds only).
 up() { cut -d' ' -f1 /proc/uptime; }
 """
@@ -123,7 +126,7 @@ new=$(sha "$work/manifest")
 for f in "$@"; do
   [ -f "$f" ] || continue
   case "$(basename -- "$f")" in
-    policy-*.yaml|webhook-*.kubeconfig)
+    policy-$h12.yaml|webhook-$h12.kubeconfig)
       n=$(basename -- "$f"); n=${n#*-}; n=${n%%.*}
       case "$(sha "$f")" in "$n"*) ;; *) echo "tampered=$f"; exit 68 ;; esac ;;
   esac
@@ -290,7 +293,7 @@ ls -1d "$state"/backups/2* 2>/dev/null | sort -r | tail -n +$((keep + 1)) \
   | while IFS= read -r old; do rm -rf -- "$old"; done
 if [ -d "$audit" ]; then
   refs=$(cat -- "$manifest" "$state"/backups/*/manifest 2>/dev/null; cat -- "$state"/backups/*/files/*.path 2>/dev/null)
-  for f in "$audit"/policy-*.yaml "$audit"/webhook-*.kubeconfig; do
+  for f in "$audit"/policy-$h12.yaml "$audit"/webhook-$h12.kubeconfig; do
     [ -e "$f" ] || continue
     case "$refs" in *"$f"*) ;; *) rm -f -- "$f"; echo "removed=$f" ;; esac
   done
