@@ -23,9 +23,11 @@ A live edit of the static pod manifest lasts until the flavor's own tool rewrite
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -59,9 +61,15 @@ class Settings:
 
 @dataclass(frozen=True)
 class ExportFile:
-    path: str  # relative to --out
+    path: str  # relative to --out-dir
     text: str
     about: str
+    mode: int = 0o644
+    yaml: bool = True  # False: a shell script, which the stream carries as YAML comments
+
+
+POLICY_MODE = 0o600  # like the policy kaudit writes on a node
+SCRIPT_MODE = 0o755
 
 
 @dataclass(frozen=True)
@@ -71,24 +79,109 @@ class Export:
     notes: list[str] = field(default_factory=list)
 
     def to_text(self) -> str:
-        """Everything on standard output: each file under a comment header naming it."""
+        """Everything on standard output as ONE YAML stream: each file under a comment naming it, a YAML
+        file verbatim as its own document, a shell script as comments (every line prefixed with "# ")."""
         parts: list[str] = []
+        open_document = False  # a document precedes: the next one needs `---` (or `...` before directives)
         for f in self.files:
-            parts.append(f"# ===== {f.path}: {f.about} =====\n{f.text.rstrip()}\n")
-        return "\n".join(parts)
+            header = f"# ===== {f.path}: {f.about} =====\n"
+            if not f.yaml:
+                header += '# (a shell script, not YAML: its lines follow as comments after "# "; --out-dir writes it)\n'
+                parts.append(header + commented(f.text))
+                continue
+            text = f.text.removeprefix("\ufeff")  # a byte order mark is allowed only at the start of the stream
+            if not text.endswith("\n"):
+                text += "\n"
+            start = _document_start(text)
+            if open_document and start == "directives":
+                parts.append("...\n" + header + text)
+            elif open_document and start == "implicit":
+                parts.append("---\n" + header + text)
+            else:
+                parts.append(header + text)
+            open_document = True
+        return "".join(parts)
 
     def write(self, out_dir: str) -> list[str]:
-        """Write every file under out_dir (directories created); the paths written."""
+        """Write every file under out_dir, each atomically (dotfile temp beside it, fsync, rename, fsync the
+        directory) with its mode; the paths written. A problem with out_dir is an InputError."""
+        _prepare_out_dir(out_dir)
         written: list[str] = []
         for f in self.files:
             path = os.path.join(out_dir, *f.path.split("/"))
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(f.text)
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                _write_atomically(path, f.text.encode("utf-8"), f.mode)
+            except OSError as exc:
+                done = f" (already written: {', '.join(written)})" if written else ""
+                raise InputError(f"--out-dir: cannot write {path}: {exc.strerror or exc}{done}") from None
             written.append(path)
-        if self.format == "kind":
-            os.makedirs(os.path.join(out_dir, KIND_LOG_HOST_DIR), exist_ok=True)
         return written
+
+    def directories(self, out_dir: str) -> list[str]:
+        """Directories the configuration expects beside its files (kind: the host side of the log mount)."""
+        if self.format != "kind" or "./" + KIND_LOG_HOST_DIR not in self.files[0].text:
+            return []
+        path = os.path.join(out_dir, KIND_LOG_HOST_DIR)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--out-dir: cannot create {path}: {exc.strerror or exc}") from None
+        return [path]
+
+
+def commented(text: str) -> str:
+    """Text as YAML comments: "# " before every line, "#" alone for an empty one."""
+    return "".join(f"# {line}\n" if line else "#\n" for line in text.splitlines())
+
+
+def _document_start(text: str) -> Literal["implicit", "explicit", "directives"]:
+    """How a YAML file's first document begins: bare content, `---`, or directives (`%YAML`) and `---`."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line.startswith("%"):
+            return "directives"
+        if line == "---" or line.startswith(("--- ", "---\t")):
+            return "explicit"
+        return "implicit"
+    return "implicit"
+
+
+def _prepare_out_dir(out_dir: str) -> None:
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"--out-dir {out_dir} exists and is not a directory")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out-dir {out_dir}: cannot create it: {exc.strerror or exc}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise InputError(f"--out-dir {out_dir} is not writable")
+
+
+def _write_atomically(path: str, data: bytes, mode: int) -> None:
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")  # 0600, a dotfile
+    try:
+        try:
+            os.fchmod(fd, mode)  # whatever the umask
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory or ".", os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # --- shared pieces -------------------------------------------------------------------------------
@@ -213,7 +306,7 @@ def export_kubeadm(s: Settings) -> Export:
         "kubeadm",
         [
             ExportFile("kubeadm-audit.yaml", config, "merge into the ClusterConfiguration"),
-            ExportFile(policy_name, s.policy, f"place at {policy_file} on every control-plane node"),
+            ExportFile(policy_name, s.policy, f"place at {policy_file} on every control-plane node", POLICY_MODE),
         ],
     )
 
@@ -265,8 +358,9 @@ def export_minikube(s: Settings) -> Export:
     return Export(
         "minikube",
         [
-            ExportFile("minikube-audit.sh", "\n".join(lines) + "\n", "run from the directory holding the policy"),
-            ExportFile(policy_name, s.policy, f"copied to {synced}/ and by minikube to {policy_file}"),
+            ExportFile("minikube-audit.sh", "\n".join(lines) + "\n", "run from the directory holding the policy",
+                       SCRIPT_MODE, yaml=False),
+            ExportFile(policy_name, s.policy, f"copied to {synced}/ and by minikube to {policy_file}", POLICY_MODE),
         ],
     )
 
@@ -320,7 +414,7 @@ def export_kind(s: Settings) -> Export:
         "kind",
         [
             ExportFile("kind-config.yaml", "\n".join(lines) + "\n", "kind create cluster --config kind-config.yaml"),
-            ExportFile(f"{KIND_POLICY_HOST_DIR}/{policy_name}", s.policy, f"mounted at {policy_file}"),
+            ExportFile(f"{KIND_POLICY_HOST_DIR}/{policy_name}", s.policy, f"mounted at {policy_file}", POLICY_MODE),
         ],
     )
 

@@ -225,7 +225,7 @@ def kaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     )
 
 
-def test_cli_out_dir_and_stdout(tmp_path: Path) -> None:
+def test_cli_out_alias_and_options(tmp_path: Path) -> None:
     proc = kaudit("export", "--profile", "recommended", "--format", "kind", "--out", str(tmp_path / "k"))
     assert proc.returncode == 0, proc.stderr
     written = sorted(str(p.relative_to(tmp_path / "k")) for p in (tmp_path / "k").rglob("*"))

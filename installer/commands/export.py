@@ -39,12 +39,19 @@ def export(
     maxsize: int | None = typer.Option(
         None, "--log-maxsize", metavar="MB", help="MB before rotation (profile default)."
     ),
-    out: str | None = typer.Option(
-        None, "--out", metavar="DIR", help="write the files into this directory instead of printing."
+    out_dir: str | None = typer.Option(
+        None, "--out-dir", "--out", metavar="DIR",
+        help="write each file under its own name into DIR (created if missing; the policy 0600) instead of "
+        "printing.",
     ),
 ) -> None:
     """Print the declarative equivalent of `kaudit enable`, which survives kubeadm upgrade, minikube start
-    and kind cluster re-creation: the configuration and the policy file to place beside it."""
+    and kind cluster re-creation: the configuration and the policy file to place beside it.
+
+    Standard output is one YAML stream: the ClusterConfiguration (kubeadm) or kind Cluster (kind) document,
+    then the Policy document, each under a comment naming its file. minikube's `minikube start
+    --extra-config` command is a shell script, not YAML: it appears as comments (each line after "# "), so
+    the stream holds only the Policy document. --out-dir writes the files themselves."""
     from installer import export as exporter
     from installer import policy, profiles
     from installer.errors import InputError
@@ -88,8 +95,10 @@ def export(
         maxsize=defaults[2] if maxsize is None else maxsize,
     )
     result = exporter.export(fmt, settings)
-    if out is None:
+    if out_dir is None:
         typer.echo(result.to_text(), nl=False)
         return
-    for path in result.write(out):
+    for path in result.write(out_dir):
         typer.echo(f"wrote {path}")
+    for path in result.directories(out_dir):
+        typer.echo(f"made directory {path}/ (the audit log's host side)")
