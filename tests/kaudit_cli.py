@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 from tests.node.node import TestNode
+from tests.userinstall import kaudit_argv, user_env
 
 
 @dataclass
@@ -27,9 +27,11 @@ class Run:
         return nodes[0]
 
 
-def kaudit(*args: str, stdin: str | None = None, timeout: float = 120) -> Run:
+def kaudit(*args: str, stdin: str | None = None, timeout: float = 120, env: dict[str, str] | None = None) -> Run:
+    """The `kaudit` a user installed (the wheel without extras, tests/userinstall.py); `env` adds to the
+    environment (HOME, PATH with the docker/minikube stand-ins, ...)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "installer", *args], input=stdin, capture_output=True, text=True,
+        [*kaudit_argv(), *args], input=stdin, capture_output=True, text=True, env=user_env(env),
         timeout=timeout, check=False, stdin=None if stdin is not None else subprocess.DEVNULL,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
