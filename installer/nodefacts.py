@@ -53,7 +53,8 @@ if [ -f "$4/journal" ]; then
   [ -n "$last" ] && echo "last_begin=$(printf %s "$last" | base64 | tr -d '\n')"
 fi
 g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
-h12='[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'  # kaudit's own content-addressed names only
+# kaudit's own content-addressed names only
+h12='[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
 for f in "$6"/policy-$h12.yaml "$6"/webhook-$h12.kubeconfig; do
   [ -f "$f" ] && echo "audit_file=$(sha256sum < "$f" | cut -d' ' -f1) $(date -r "$f" +%s) $f"
 done

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,8 +40,15 @@ def manifest_of(node: TestNode) -> bytes:
 def rollout(node: TestNode, planner: Any, plan_input: Callable[[Transport], Any], *, user: str = "kadmin",
             timeout: float = 2.0, guard_grace: float = 1.0, break_lock: bool = False,
             after_command: Callable[[Transport, int], None] | None = None,
-            sudo_password: str | None = None) -> tuple[NodeResult, Transport]:
-    """One kaudit change in this process, with `after_command(transport, k)` as the fault seam."""
+            sudo_password: str | None = None,
+            progress: Callable[[Transport, str], None] | None = None,
+            before_script: tuple[str, Callable[[Transport], None]] | None = None,
+            after_script: tuple[str, Callable[[Transport], None]] | None = None,
+            ) -> tuple[NodeResult, Transport]:
+    """One kaudit change in this process, with `after_command(transport, k)` as the fault seam;
+    `progress(transport, message)` sees the wait's progress lines, and `before_script = (script, f)`
+    (`after_script`) calls `f(transport)` just before (after) each remote run of that script
+    (scripts.CONFIRM, say)."""
     opened: list[Transport] = []
 
     def connect(target: Any) -> Transport:
@@ -47,11 +56,26 @@ def rollout(node: TestNode, planner: Any, plan_input: Callable[[Transport], Any]
                                               sudo_password=sudo_password))
         if after_command is not None:
             t.after_command = lambda k: after_command(t, k)
+        if before_script is not None or after_script is not None:
+            run = t.run
+
+            def run_hooked(s: str, *args: Any, **kwargs: Any) -> Any:
+                if before_script is not None and s == before_script[0]:
+                    before_script[1](t)
+                result = run(s, *args, **kwargs)
+                if after_script is not None and s == after_script[0]:
+                    after_script[1](t)
+                return result
+            t.run = run_hooked  # type: ignore[method-assign]
         opened.append(t)
         return t
 
+    def tell(name: str, message: str) -> None:
+        if progress is not None and opened:
+            progress(opened[0], message)
+
     options = Options(timeout=timeout, guard_grace=guard_grace, break_lock=break_lock)
-    job = Rollout(connect, planner, plan_input, options, lambda n, d: True, lambda n, m: None)
+    job = Rollout(connect, planner, plan_input, options, lambda n, d: True, tell)
     results = run_rollout([node.target(user)], job)
     assert len(results) == 1, results
     return results[0], opened[0]
@@ -62,6 +86,27 @@ def cut_after(k: int) -> Callable[[Transport, int], None]:
         if n == k:
             t.disconnect_abruptly()  # type: ignore[attr-defined]
     return seam
+
+
+def cut(t: Transport) -> None:
+    """Drop the connection without a goodbye (a laptop's network gone)."""
+    t.disconnect_abruptly()  # type: ignore[attr-defined]
+
+
+def guard_pids(node: TestNode) -> list[int]:
+    """Every kaudit guard process on the node (its argv: sh -c GUARD guard STATE MANIFEST ID ...)."""
+    code = ("import os\n"
+            "for p in os.listdir('/proc'):\n"
+            "    try: argv = open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')\n"
+            "    except OSError: continue\n"
+            "    if p.isdigit() and argv[:2] == [b'sh', b'-c'] and argv[3:4] == [b'guard']: print(p)\n")
+    out = node.run(f"{sys.executable} -c {shlex.quote(code)}").stdout
+    return [int(x) for x in out.split()]
+
+
+def journal(node: TestNode) -> list[dict[str, Any]]:
+    path = node.path("/var/lib/kaudit/journal")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def guard_done(node: TestNode, timeout: float = 20.0) -> None:

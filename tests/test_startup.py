@@ -55,3 +55,11 @@ def test_fast_help_and_version_import_no_cli_framework() -> None:
     assert "enable" in help_text and "rollback" in help_text
     loaded = {m.split(".")[0] for m in modules.split()}
     assert not loaded & {"typer", "click", "rich", *HEAVY}
+
+
+def test_the_fast_help_offers_shell_completion() -> None:
+    """The cached help is typer's with the completion options (installer.cli adds them itself)."""
+    from installer._help import TOP_HELP
+
+    assert "--install-completion [bash|zsh|fish]" in TOP_HELP
+    assert "--show-completion [bash|zsh|fish]" in TOP_HELP

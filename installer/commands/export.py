@@ -9,6 +9,10 @@ def register(app: typer.Typer) -> None:
     app.command()(export)
 
 
+def _complete_format(incomplete: str) -> list[str]:
+    return [name for name in ("kubeadm", "minikube", "kind") if name.startswith(incomplete)]
+
+
 def export(
     profile: str | None = typer.Option(
         None, "--profile", "-p", metavar="PROFILE", help="policy profile (see `kaudit profiles`)."
@@ -20,7 +24,8 @@ def export(
         [], "--set", "-s", metavar="NAME=VALUE", help="profile variable; lists comma-separated."
     ),
     fmt: str = typer.Option(
-        ..., "--format", "-f", metavar="[kubeadm|minikube|kind]", help="the tool the cluster was made with."
+        ..., "--format", "-f", metavar="[kubeadm|minikube|kind]", help="the tool the cluster was made with.",
+        autocompletion=_complete_format,
     ),
     kubernetes_version: str | None = typer.Option(
         None, "--kubernetes-version", metavar="X.Y",

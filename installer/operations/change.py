@@ -4,6 +4,11 @@ preflight → plan (render + validate + lint, read + patch + validate) → lock 
 backup, upload policy, arm the guard, write manifest: one atomic remote command) → await the new
 instance → verify → confirm → record. Any failure after the manifest is written restores the
 backup; a lost connection leaves it to the node-side guard.
+
+A re-run that finds such a change still unconfirmed (its guard waiting) takes it over instead of
+making the operator wait for the guard: under the lock it re-arms the guard for itself, then
+confirms the change when its new instance is healthy and it is what this run asks for, or restores
+its backup at once; then it plans against what is there and carries on as any run.
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ Planner = Callable[[nodefacts.NodeFacts, Any], Desired]
 Confirm = Callable[[str, str], bool]  # (node, diff) -> go ahead?
 Progress = Callable[[str, str], None]  # (node, message)
 
+DONE = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollback": "rolled-back"}
+
 
 @functools.lru_cache(maxsize=16)
 def _info(manifest_bytes: bytes) -> Any:
@@ -184,6 +191,9 @@ class NodeChange:
         self.lock: Session | None = None
         self.applied_at = 0.0  # node clock, epoch: when the new manifest was renamed into place
         self.flavor: Any = None  # flavors.Flavor when the target says (kind://, minikube://), else detected
+        self.guard_at = 0.0  # node clock, epoch: when the guard now waiting was armed (its deadline follows)
+        self.took_over: str | None = None  # the unconfirmed change this run took over and restored
+        self.shown: bytes | None = None  # the manifest whose diff the user already said yes to
 
     # -- steps ------------------------------------------------------------------------------
     def _step(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -201,12 +211,14 @@ class NodeChange:
             raise NodeError(f"preflight: only {facts.free_kb} KiB free on {facts.static_pod_path}", node=self.t.name)
         if facts.lock_holder and not self.options.break_lock:
             raise self._lock_error(facts.lock_holder)
-        if facts.guard_pid is not None:
-            raise NodeError(
-                f"preflight: a previous kaudit change is still unconfirmed (guard pid {facts.guard_pid} will restore "
-                "its backup when its time is up); wait for it and re-run",
-                node=self.t.name,
-            )
+        # An armed guard (a change written and not confirmed) is taken over once the lock is held.
+        return facts
+
+    def _gather_locked(self) -> nodefacts.NodeFacts:
+        """The node again, under this run's own lock (which gather reports as held)."""
+        facts = nodefacts.gather(self.t, self.layout)
+        if facts.manifest is None:
+            raise NodeError(f"preflight: {facts.manifest_problem}", node=self.t.name)
         return facts
 
     def take_lock(self) -> None:
@@ -330,11 +342,12 @@ class NodeChange:
         return {"verified": False, "reason": f"no event for a test request (list configmaps) appeared in "
                                              f"{log.host_path} within 3 s: the policy may not record it"}
 
-    def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired) -> None:
+    def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired,
+                       extra: dict[str, Any] | None = None) -> None:
         audit_after = bool(_info(desired.manifest).audit.managed)
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
                              "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after,
-                             "by": _operator()})
+                             "by": _operator(), **(extra or {})})
         res = self.t.run(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
                                            record, str(KEEP_BACKUPS), hashlib.sha256(desired.manifest).hexdigest()])
         if res.rc == 67:
@@ -348,17 +361,25 @@ class NodeChange:
     def restore(self, facts: nodefacts.NodeFacts, backup_id: str, why: str, log_lines: list[str]) -> None:
         """Automatic rollback: put the backup back and wait for the old configuration to be healthy."""
         assert facts.manifest is not None
-        record = json.dumps({"id": backup_id, "state": "rolled-back", "at": time.time(), "why": why})
+        self._put_back(facts.manifest_path, facts.manifest, backup_id,
+                       {"id": backup_id, "state": "rolled-back", "at": time.time(), "why": why}, why)
+        detail = f" (kube-apiserver said: {log_lines[-1]})" if log_lines else ""
+        raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy",
+                              node=self.t.name)
+
+    def _put_back(self, manifest_path: str, before: bytes, backup_id: str, record: dict[str, Any], why: str
+                  ) -> None:
+        """Restore the backup (`before` is its manifest) and wait for it to be healthy; RestoreFailed if not."""
         self.progress(self.t.name, f"rolling back: {why}")
         try:
-            res = self.t.run(scripts.RESTORE, [self.layout.state_dir, facts.manifest_path, backup_id, record])
+            res = self.t.run(scripts.RESTORE, [self.layout.state_dir, manifest_path, backup_id, json.dumps(record)])
             if res.rc != 0:
                 raise RestoreFailed(f"ROLLBACK FAILED: {res.err or res.text.strip()}; restore "
                                     f"{self.layout.backups_dir}/{backup_id}/manifest by hand", node=self.t.name)
             # Any instance with the old configuration will do, even one that never stopped: when the
             # manifest is put back before the kubelet replaced the old instance, it just keeps running.
             # The API server may be down: give it time, the kubelet may be backing off.
-            back = self.await_instance(0.0, facts.manifest, max(self.options.timeout, RESTORE_WAIT))
+            back = self.await_instance(0.0, before, max(self.options.timeout, RESTORE_WAIT))
         except NodeError as exc:
             raise RestoreFailed(f"ROLLBACK FAILED ({exc.message}); the node's guard will restore "
                                 f"{self.layout.backups_dir}/{backup_id} if the manifest is still the new one",
@@ -366,14 +387,11 @@ class NodeChange:
         if not isinstance(back, dict):
             raise RestoreFailed(f"ROLLBACK FAILED: the previous configuration was restored but the API server is "
                                 f"not healthy ({'; '.join(back[:1])}); a human is needed now", node=self.t.name)
-        detail = f" (kube-apiserver said: {log_lines[-1]})" if log_lines else ""
-        raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy",
-                              node=self.t.name)
 
     def _guard_pending(self, exc: NodeError) -> RestoreFailed:
         """The manifest was written but kaudit lost the node before confirming: the guard decides now."""
         secs = int(self.options.timeout + self.options.guard_grace)
-        when = datetime.fromtimestamp(self.applied_at + secs, timezone.utc).strftime("%H:%M:%SZ")
+        when = datetime.fromtimestamp((self.guard_at or self.applied_at) + secs, timezone.utc).strftime("%H:%M:%SZ")
         return RestoreFailed(f"{exc.message}. The new manifest was written and is not confirmed: the node's guard "
                              f"restores backup {self.result.backup} at {when} (node clock) unless it was confirmed; "
                              "check with `kaudit status` after that time", node=self.t.name)
@@ -388,6 +406,128 @@ class NodeChange:
         # A rollback knows the restored profile's name (from kaudit's annotation), not its variables.
         args = desired.export_args or (f"--profile {after.profile}" if after.profile else None)
         return str(flavor.caveat(args, info.kubernetes_version))
+
+    # -- taking over an unconfirmed change ------------------------------------------------------
+    def _take_over(self, facts: nodefacts.NodeFacts, info: Any, flavor: Any) -> nodefacts.NodeFacts | None:
+        """An earlier run wrote a change and lost the node before confirming it; its guard still waits.
+        Confirm it (healthy and what this run asks for) or restore its backup now, under the lock.
+        Returns the node as it is afterwards to plan against, or None when this run is done."""
+        from installer import manifest
+
+        r = self.result
+        assert facts.manifest is not None
+        pending = facts.last_begin or {}
+        ident, op = str(pending.get("id") or ""), str(pending.get("op") or "")
+        what = str(pending.get("summary") or op or "a change")
+        after = hashlib.sha256(facts.manifest).hexdigest()
+        if not ident or pending.get("after") != after:
+            raise self._cannot_take_over(facts, "the manifest is not what kaudit's last change wrote")
+        # What this run would do to the node as the unconfirmed change left it: nothing means it is wanted.
+        desired: Desired | None = None
+        why = ""
+        try:
+            desired = self._step("plan", lambda: self.planner(facts, self.plan_input))
+        except NodeError as exc:  # an error in the user's input (InputError) refuses before anything
+            why = f"this run cannot start from it: {exc.message}"
+        if desired is not None:
+            stale = stale_files(facts, desired)
+            if desired.manifest != facts.manifest:
+                why = "it is not what this run asks for"
+            elif stale:
+                why = f"{', '.join(stale)} no longer hold{'s' if len(stale) == 1 else ''} what it wrote"
+            r.profile, r.notes = desired.profile, [*desired.notes]
+            r.policy_file = desired.policy[0] if desired.policy else None
+        if why and desired is not None:
+            r.diff = manifest.unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
+        if self.options.dry_run:
+            r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
+            if not why:
+                then = "confirm it once its new kube-apiserver is healthy (it is what this run asks for)"
+            else:
+                then = f"restore its backup now ({why}), then plan again"
+                then += f" ({desired.summary})" if desired is not None else ""
+            r.message = f"would take over the unconfirmed change {ident} ({what}) and {then}"
+            return None
+        if why and desired is not None:
+            assert r.diff is not None
+            if not self.confirm(self.t.name, r.diff):
+                raise NodeError(f"not confirmed: nothing changed (the unconfirmed change {ident} is left to its "
+                                "guard)", node=self.t.name)
+            self.shown = desired.manifest
+        self._step("lock", self.take_lock)
+        self.progress(self.t.name, f"taking over the unconfirmed change {ident} ({what})")
+        # From here on, a lost node is the guard's again (the old one or the one re-armed below).
+        r.backup, r.changed, self.guard_at = ident, True, facts.now
+        secs = int(self.options.timeout + self.options.guard_grace)
+        res = self._step("take over", lambda: self.t.run(
+            scripts.TAKEOVER, [self.layout.state_dir, facts.manifest_path, ident, after, str(secs), scripts.GUARD]))
+        values = dict(line.partition("=")[::2] for line in res.text.splitlines())
+        state = values.get("state")
+        if state != "pending":
+            if state is None:
+                raise NodeError(f"take over: {res.err or f'exit code {res.rc}'}", node=self.t.name)
+            r.backup, r.changed = None, False
+            if state != "gone":
+                reasons = {"other": "the guard is not waiting for kaudit's last change",
+                           "nobackup": f"its backup {ident} is missing", "changed": "the manifest was changed since"}
+                raise self._cannot_take_over(facts, reasons.get(state) or state)
+            # The guard finished between the preflight and the lock: nothing left to take over.
+            end = "restored by the node's guard" if values.get("restored") else "ended"
+            r.notes.append(f"the unconfirmed change {ident} was {end} before this run could take it over")
+            fresh: nodefacts.NodeFacts = self._step("preflight", self._gather_locked)
+            return fresh
+        self.guard_at = float(values["armed"])
+        applied_epoch, applied_uptime = (float(v) for v in values["applied"].split()[:2])
+        self.applied_at = applied_epoch
+        before = base64.b64decode(values.get("before", ""))
+        record: dict[str, Any] = {"takenOver": True}
+        if not why:
+            assert desired is not None
+            # A change that declared the same pod restarted nothing: any instance of it will do.
+            since = 0.0 if same_pod(before, facts.manifest) else applied_uptime
+            marker = f"{ident}-{secrets.token_hex(2)}" if self.options.verify and op != "disable" else None
+            try:
+                ready = self._step("await", lambda: self.await_instance(since, facts.manifest or b"",
+                                                                        verify_marker=marker))
+            except KeyboardInterrupt:
+                r.changed, self.took_over = False, ident
+                with contextlib.suppress(KauditError):
+                    self._put_back(facts.manifest_path, before, ident, {
+                        "id": ident, "state": "rolled-back", "at": time.time(), "why": "interrupted", **record,
+                        "by": _operator()}, "interrupted")
+                raise
+            if isinstance(ready, dict):
+                done = Desired(op=op or desired.op, manifest=facts.manifest, summary=what,
+                               profile=info.audit.profile)
+                self._step("confirm", lambda: self.confirm_change(facts, ident, done, record))
+                r.ok, r.exit_code, r.action = True, EXIT_OK, DONE.get(done.op, done.op)
+                r.new_instance_pid = int(ready["pid"])
+                r.ready_seconds = round(float(ready["ready_at"]) - applied_epoch, 3)
+                if marker:
+                    r.verify = self.verify_result(facts.manifest, ready.get("verify", ""))
+                r.caveat = self._caveat(flavor, info, desired)
+                r.notes.append(f"took over the unconfirmed change {ident}: confirmed")
+                r.message = (f"{what}: took over the unconfirmed change {ident} (its kaudit run lost the node) and "
+                             f"confirmed it: kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s "
+                             "after the change")
+                return None
+            r.log_lines = ready[1:]
+            why = (f"its new kube-apiserver was not healthy within {self.options.timeout:g} s "
+                   f"({ready[0] if ready else '?'})")
+        # Not wanted, or not healthy: restore its backup now rather than at the guard's deadline.
+        r.changed = False
+        self._step("restore", lambda: self._put_back(facts.manifest_path, before, ident, {
+            "id": ident, "state": "rolled-back", "at": time.time(), "why": f"taken over by a re-run: {why}", **record,
+            "by": _operator()}, f"the unconfirmed change {ident}: {why}"))
+        self.took_over = ident
+        r.notes.append(f"took over the unconfirmed change {ident}: restored ({why})")
+        restored: nodefacts.NodeFacts = self._step("preflight", self._gather_locked)
+        return restored
+
+    def _cannot_take_over(self, facts: nodefacts.NodeFacts, why: str) -> NodeError:
+        return NodeError(f"preflight: a kaudit guard (pid {facts.guard_pid}) waits on this node for a change this "
+                         f"run cannot take over ({why}); it restores that change's backup when its time is up: "
+                         "wait for it and re-run", node=self.t.name)
 
     # -- the whole operation --------------------------------------------------------------------
     def run(self) -> NodeResult:
@@ -411,6 +551,8 @@ class NodeChange:
         finally:
             if self.lock is not None:
                 self.lock.close()
+        if self.took_over:  # the manifest is no longer the unconfirmed change's, whatever came after
+            r.changed = True
         return r
 
     def _run(self) -> None:
@@ -427,13 +569,31 @@ class NodeChange:
 
         flavor = self.flavor or flavors.detect_flavor(info)
         r.flavor = flavor.name
-        desired: Desired = self._step("plan", lambda: self.planner(facts, self.plan_input))
+        if facts.guard_pid is not None:
+            after = self._take_over(facts, info, flavor)
+            if after is None:
+                return
+            facts = after
+            assert facts.manifest is not None
+            try:
+                info = _info(facts.manifest)
+            except manifest.ManifestError as exc:
+                raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
+        plan_facts = facts
+        desired: Desired = self._step("plan", lambda: self.planner(plan_facts, self.plan_input))
         r.profile = desired.profile
-        r.notes = desired.notes
+        r.notes = [*r.notes, *desired.notes]
         r.policy_file = desired.policy[0] if desired.policy else None
         stale = stale_files(facts, desired) if desired.manifest == facts.manifest else []
         if desired.manifest == facts.manifest and not stale:
-            r.ok, r.exit_code, r.action = True, EXIT_OK, "unchanged"
+            r.ok, r.exit_code = True, EXIT_OK
+            if self.took_over:  # the take-over's restore is all this run asks for
+                r.action, r.backup = DONE.get(desired.op, desired.op), self.took_over
+                r.message = (f"took over the unconfirmed change {self.took_over} and restored its backup; the node "
+                             f"is as asked ({desired.summary}) and the API server is healthy")
+                r.caveat = self._caveat(flavor, info, desired)
+                return
+            r.action = "unchanged"
             r.message = f"already so ({desired.summary}): nothing changed, nothing restarted"
             return
         if stale:
@@ -446,9 +606,11 @@ class NodeChange:
             r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
             r.message = f"would {desired.summary}"
             return
-        if not self.confirm(self.t.name, r.diff):
-            raise NodeError("not confirmed: nothing changed", node=self.t.name)
-        self._step("lock", self.take_lock)
+        if self.shown != desired.manifest and not self.confirm(self.t.name, r.diff):
+            raise NodeError("not confirmed: nothing changed" + (
+                f" since the take-over restored backup {self.took_over}" if self.took_over else ""), node=self.t.name)
+        if self.lock is None:
+            self._step("lock", self.take_lock)
         backup_id = datetime.fromtimestamp(facts.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{desired.op}"
         backup_id += "-" + secrets.token_hex(2)
         r.backup = backup_id
@@ -485,7 +647,6 @@ class NodeChange:
         self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
         r.ok, r.exit_code = True, EXIT_OK
         r.caveat = self._caveat(flavor, info, desired)
-        r.action = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollback": "rolled-back"}.get(
-            desired.op, desired.op)
+        r.action = DONE.get(desired.op, desired.op)
         r.message = f"{desired.summary}: new kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s " \
                     f"after the change"

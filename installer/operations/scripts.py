@@ -187,6 +187,9 @@ fi
 at="$(now) $(up)"
 mv -f -- "$t" "$manifest" || { rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; exit 1; }
 written=1
+# When the manifest was written (epoch and seconds since boot), beside its backup: a re-run that
+# takes over this change if it is never confirmed waits for an instance started after this.
+printf '%s\n' "$at" > "$state/backups/$id/applied" 2>/dev/null || :
 sync -- "$d" 2>/dev/null || sync
 echo "applied=$at"
 """
@@ -320,6 +323,49 @@ g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/nu
 rm -f -- "$state/guard.pid"
 printf '%s\n' "$record" >> "$state/journal"
 echo "restored=$at"
+"""
+
+# Take over an unconfirmed change (its kaudit run lost the node while waiting): run under the node's
+# lock by a re-run. Under the guard lock (the guard restores under it, CONFIRM takes it), the change's
+# guard is replaced by a fresh one for the same change with this run's time, so a take-over that
+# loses the node in turn still leaves a guard to converge it. Nothing is touched unless the guard is
+# still waiting for this change and the manifest is still what the change wrote.
+# $1 state dir, $2 manifest, $3 the change's backup id, $4 the sha of the manifest it wrote,
+# $5 guard seconds, $6 the guard script.
+# Output: state=pending (then armed=EPOCH, applied=EPOCH UPTIME, before=base64 of the backup's
+# manifest), or state=gone (no guard any more: restored=1 when it restored this change), state=other
+# (the guard is not this change's), state=nobackup, state=changed (the manifest is not what it wrote).
+TAKEOVER = COMMON + r"""
+set -u
+trap '' HUP PIPE
+state=$1 manifest=$2 id=$3 new=$4 secs=$5 guard_script=$6
+say() { echo "$1" 2>/dev/null || :; }
+exec 8>>"$state/guard.lock"
+flock 8
+g=$(cat -- "$state/guard.pid" 2>/dev/null) || g=""
+if [ -z "$g" ] || ! kill -0 "$g" 2>/dev/null; then
+  grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null && say "restored=1"
+  say "state=gone"; exit 0
+fi
+grep -qF -- "$id" "/proc/$g/cmdline" 2>/dev/null || { say "state=other"; exit 0; }
+b="$state/backups/$id"
+[ -f "$b/manifest" ] || { say "state=nobackup"; exit 0; }
+[ "$(sha "$manifest")" = "$new" ] || { say "state=changed"; exit 0; }
+if [ -f "$b/applied" ]; then
+  applied=$(cat -- "$b/applied")
+else  # written by a kaudit that did not record it: the manifest's mtime, a second early
+  applied=$(awk -v u="$(up)" -v n="$(date +%s)" -v m="$(date -r "$manifest" +%s)" \
+    'BEGIN { printf "%d %.2f", m, u - (n - m) - 1 }')
+fi
+kill "$g" 2>/dev/null
+rm -f -- "$state/confirm.$id"
+setsid sh -c "$guard_script" guard "$state" "$manifest" "$id" "$new" "$secs" </dev/null >/dev/null 2>&1 8>&- &
+echo $! > "$state/guard.pid"
+sync -- "$state/guard.pid" 2>/dev/null || :
+say "armed=$(now)"
+say "applied=$applied"
+say "before=$(base64 < "$b/manifest" | tr -d '\n')"
+say "state=pending"
 """
 
 # List backups: one line per backup, "ID<TAB>base64(meta.json)".
