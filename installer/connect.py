@@ -1,4 +1,10 @@
-"""Open the right transport for a target."""
+"""Reaching a node: the right transport for a target, and the one decision of what the node is.
+
+`open_node` is the only place that decides a node's flavor and layout (state directory, audit
+directory): from the target's form (kind://, minikube://) or, for ssh and local targets, from
+node facts gathered in one round trip (flavors.gather_hints). Every command reads and changes the
+node through the NodeContext it returns, so no command can use another's layout.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,99 @@ import atexit
 import os
 import shutil
 import tempfile
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
+from installer.errors import KauditError
 from installer.targets import Target
 from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
 
 if TYPE_CHECKING:
-    from installer.flavors import NodeSpec
+    from installer import layout
+    from installer.flavors import Flavor, NodeHints, NodeSpec
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """One connected node and what it is: how to reach it, its flavor, where kaudit keeps its files there."""
+
+    transport: Transport
+    flavor: Flavor
+    layout: layout.NodeLayout
+    hints: NodeHints | None  # None when the target's form decided (kind://, minikube://)
+    evidence: str  # why this flavor, for people
+
+    @property
+    def name(self) -> str:
+        return self.transport.name
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def node_context(target: Target, transport: Transport) -> NodeContext:
+    """Decide what the node behind an open transport is: from the target's form, else from the node's
+    own marks (one round trip). The transport is closed when that round trip fails."""
+    from installer import flavors
+
+    if target.kind in ("kind", "minikube"):
+        flavor = flavors.flavor_of_target(target)
+        return NodeContext(transport, flavor, flavor.layout, None, f"the target is {target.kind}://")
+    try:
+        hints = flavors.gather_hints(transport)
+    except BaseException:
+        transport.close()
+        raise
+    flavor, evidence = flavors.flavor_evidence(None, hints)
+    return NodeContext(transport, flavor, flavor.layout, hints, evidence)
+
+
+def open_node(target: Target, ssh: SSHOptions) -> NodeContext:
+    """A connected node with its flavor and layout decided, or a NodeError naming the node and the cause."""
+    return node_context(target, open_transport(target, ssh))
+
+
+def visit_nodes(raw_targets: list[str], ssh: SSHOptions, read: Callable[[NodeContext, str], R],
+                failed: Callable[[str, str | None, str], R]) -> list[R]:
+    """`read(node, cluster)` on every node the targets stand for, one at a time (inventories and kind or
+    minikube clusters expanded, as a rollout expands them); `failed(node, cluster, message)` for a
+    target list, cluster or node that cannot be read. For the read-only commands (status, backups)."""
+    from installer import flavors
+    from installer.inventory import expand_targets
+
+    try:
+        clusters = expand_targets(raw_targets)
+    except KauditError as exc:
+        return [failed(exc.node or " ".join(raw_targets), None, exc.message)]
+    out: list[R] = []
+    for cluster in clusters:
+        try:
+            targets = flavors.expand_cluster(cluster).nodes
+        except KauditError as exc:
+            out.append(failed(exc.node or cluster.name, cluster.name, exc.message))
+            continue
+        for target in targets:
+            try:
+                node = open_node(target, ssh)
+            except KauditError as exc:
+                out.append(failed(exc.node or target.display, cluster.name, exc.message))
+                continue
+            try:
+                out.append(read(node, cluster.name))
+            except KauditError as exc:
+                out.append(failed(exc.node or target.display, cluster.name, exc.message))
+            finally:
+                node.close()
+    return out
 
 
 def open_transport(target: Target, ssh: SSHOptions) -> Transport:
     """A connected transport (sudo already checked), or a NodeError naming the node and the cause.
+    Commands use `open_node`, which also decides what the node is.
 
     kind:// and minikube:// targets must name one node (or stand for a cluster with a single
     control plane): `flavors.expand_cluster` turns a cluster target into its nodes first.
@@ -36,10 +122,10 @@ def open_transport(target: Target, ssh: SSHOptions) -> Transport:
         return transport
     from installer import flavors
 
-    return open_node(flavors.resolve_node(target), ssh)
+    return open_discovered(flavors.resolve_node(target), ssh)
 
 
-def open_node(spec: NodeSpec, ssh: SSHOptions) -> Transport:
+def open_discovered(spec: NodeSpec, ssh: SSHOptions) -> Transport:
     """Open a node found by discovery."""
     if spec.via == "local":
         from installer.transport.local import LocalTransport

@@ -153,15 +153,19 @@ def flavor_of_target(target: Target) -> Flavor:
 
 # --- detection from the node --------------------------------------------------------------------
 
-# Paths whose presence tells the flavor: kind node images carry /kind (version file, manifests);
-# minikube keeps its certificates, binaries and state in /var/lib/minikube.
-HINT_PATHS = ("/kind/version", "/var/lib/minikube/certs", "/var/lib/minikube")
+# Paths whose presence tells the flavor, each put there by the flavor itself: kind node images carry
+# /kind/version; minikube copies the cluster's certificates to /var/lib/minikube/certs (its kubeadm
+# certificatesDir) and the Kubernetes binaries to /var/lib/minikube/binaries at every start. An empty
+# /var/lib/minikube is no evidence (a leftover, a mount point), and neither is a host name such as
+# `k8s-control-plane`: kubeadm control planes are often named so, and kind nodes run no sshd.
+KIND_HINTS = ("/kind/version",)
+MINIKUBE_HINTS = ("/var/lib/minikube/certs", "/var/lib/minikube/binaries")
+HINT_PATHS = (*KIND_HINTS, *MINIKUBE_HINTS)
 HINTS_SCRIPT = r"""
 echo "hostname=$(cat /etc/hostname 2>/dev/null || hostname 2>/dev/null)"
 for p in "$@"; do [ -e "$p" ] && echo "path=$p"; done
 exit 0
 """
-_KIND_NODE_RE = re.compile(r"-control-plane\d*$")
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,8 @@ class NodeHints:
 def gather_hints(transport: Transport) -> NodeHints:
     """One round trip: the node's host name and which of HINT_PATHS exist."""
     result = transport.run(HINTS_SCRIPT, HINT_PATHS, timeout=COMMAND_TIMEOUT)
+    if result.rc != 0:
+        raise NodeError(f"cannot inspect the node: {result.err or f'exit code {result.rc}'}", node=transport.name)
     hostname: str | None = None
     paths: set[str] = set()
     for line in result.text.splitlines():
@@ -185,20 +191,21 @@ def gather_hints(transport: Transport) -> NodeHints:
 
 
 def flavor_evidence(info: ManifestInfo | None = None, hints: NodeHints | None = None) -> tuple[Flavor, str]:
-    """The flavor of a node, and the evidence for it, from its manifest and/or node facts.
+    """The flavor of a node, and the evidence for it, from node facts and/or its manifest.
 
-    kind: a `/kind` directory, a host name `<cluster>-control-plane[N]`, or kind's empty
-    `--runtime-config=` (kind's kubeadm template always passes one) on a registry.k8s.io image.
-    minikube: `/var/lib/minikube`, or certificates under /var/lib/minikube/certs (minikube's
-    kubeadm certificatesDir), or its secure port 8443. Anything else is kubeadm.
+    kind: /kind/version on the node, or kind's empty `--runtime-config=` (kind's kubeadm template
+    always passes one) on a registry.k8s.io image. minikube: /var/lib/minikube/certs or
+    /var/lib/minikube/binaries on the node, or manifest flags pointing into /var/lib/minikube, or
+    its secure port 8443. Anything else is kubeadm. `connect.open_node` decides a node's flavor
+    from the node facts alone (the layout must be known before the manifest is read).
     """
     hints = hints or NodeHints()
-    if "/kind/version" in hints.paths:
-        return KIND, "/kind/version exists on the node"
-    if hints.hostname and _KIND_NODE_RE.search(hints.hostname):
-        return KIND, f"node name {hints.hostname} is a kind control-plane name"
-    if "/var/lib/minikube/certs" in hints.paths or "/var/lib/minikube" in hints.paths:
-        return MINIKUBE, "/var/lib/minikube exists on the node"
+    for path in KIND_HINTS:
+        if path in hints.paths:
+            return KIND, f"{path} exists on the node"
+    for path in MINIKUBE_HINTS:
+        if path in hints.paths:
+            return MINIKUBE, f"{path} exists on the node"
     if info is not None:
         flags = info.flags
         if "--runtime-config" in flags and flags["--runtime-config"] == "" and "kube-apiserver" in info.image:

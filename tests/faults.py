@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from installer.connect import open_transport
+from installer.connect import NodeContext, open_transport
 from installer.operations.change import NodeResult, Options, audit_tokens
 from installer.operations.rollout import Rollout, run_rollout
 from installer.transport import Transport
@@ -37,7 +37,7 @@ def manifest_of(node: TestNode) -> bytes:
     return node.path(MANIFEST).read_bytes()
 
 
-def rollout(node: TestNode, planner: Any, plan_input: Callable[[Transport], Any], *, user: str = "kadmin",
+def rollout(node: TestNode, planner: Any, plan_input: Callable[[NodeContext], Any], *, user: str = "kadmin",
             timeout: float = 2.0, guard_grace: float = 1.0, break_lock: bool = False,
             after_command: Callable[[Transport, int], None] | None = None,
             sudo_password: str | None = None,

@@ -46,7 +46,7 @@ def _ops() -> dict[str, tuple[Any, Any, Any]]:
                    lambda t: EnableInput(profile="cis")),
         "disable": ((plan_enable, lambda t: EnableInput(profile="minimal")), plan_disable, lambda t: None),
         "rollback": ((plan_enable, lambda t: EnableInput(profile="minimal")), plan_rollback,
-                     lambda t: read_backup(t, "original")),
+                     lambda node: read_backup(node, "original")),
     }
 
 

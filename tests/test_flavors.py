@@ -235,11 +235,16 @@ def test_detect_flavor_from_manifest_and_node_facts() -> None:
     )
     assert flavors.flavor_evidence(minikube)[0] is flavors.MINIKUBE
     assert flavors.detect_flavor(manifest.read(KUBEADM_MANIFEST.replace(b"6443", b"8443"))) is flavors.MINIKUBE
-    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("dev-control-plane2")) is flavors.KIND
     assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1", frozenset({"/kind/version"}))) is flavors.KIND
-    hints = flavors.NodeHints("minikube-m02", frozenset({"/var/lib/minikube"}))
-    assert flavors.detect_flavor(kubeadm, hints) is flavors.MINIKUBE
+    for mark in ("/var/lib/minikube/certs", "/var/lib/minikube/binaries"):
+        hints = flavors.NodeHints("minikube-m02", frozenset({mark}))
+        assert flavors.flavor_evidence(None, hints) == (flavors.MINIKUBE, f"{mark} exists on the node")
     assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1")) is flavors.KUBEADM
+    # Not evidence: kubeadm control planes are often named like kind's, and an empty /var/lib/minikube
+    # can be a leftover (or, on the test nodes, a mount point).
+    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("k8s-control-plane2")) is flavors.KUBEADM
+    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1", frozenset({"/var/lib/minikube"}))) \
+        is flavors.KUBEADM
 
 
 def test_gather_hints_on_this_machine() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
+from tests.node.node import TestNode
 
 FAKES = Path(__file__).parent / "fakes"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -29,9 +30,8 @@ def _kaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
                           env=env, stdin=subprocess.DEVNULL, timeout=120, check=False)
 
 
-def test_enable_status_disable_on_a_minikube_node(node_factory: NodeFactory, tmp_path: Path) -> None:
-    node = node_factory(MINIKUBE_MANIFEST.read_bytes())
-    original = node.path(MANIFEST).read_bytes()
+def _minikube_env(node: TestNode, tmp_path: Path) -> dict[str, str]:
+    """A docker-driver minikube profile `minikube` whose one node is `node` (stand-in binaries first on PATH)."""
     mini = tmp_path / "mk" / ".minikube"
     profile = {"Name": "minikube", "Driver": "docker",
                "KubernetesConfig": {"KubernetesVersion": "v1.32.0", "ClusterName": "minikube"},
@@ -43,9 +43,15 @@ def test_enable_status_disable_on_a_minikube_node(node_factory: NodeFactory, tmp
     state = tmp_path / "docker-state.json"
     state.write_text(json.dumps([{"name": "minikube", "labels": {}, "status": "Up 3 minutes",
                                   "ports": {"22/tcp": f"127.0.0.1:{node.ssh_port}"}}]))
-    env = {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "MINIKUBE_HOME": str(tmp_path / "mk"),
-           "FAKE_DOCKER_STATE": str(state), "FAKE_MINIKUBE_LOG": str(tmp_path / "minikube.log"),
-           "HOME": str(tmp_path)}  # no ~/.ssh here: minikube's key and its throwaway known_hosts only
+    return {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "MINIKUBE_HOME": str(tmp_path / "mk"),
+            "FAKE_DOCKER_STATE": str(state), "FAKE_MINIKUBE_LOG": str(tmp_path / "minikube.log"),
+            "HOME": str(tmp_path)}  # no ~/.ssh here: minikube's key and its throwaway known_hosts only
+
+
+def test_enable_status_disable_on_a_minikube_node(node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory(MINIKUBE_MANIFEST.read_bytes())
+    original = node.path(MANIFEST).read_bytes()
+    env = _minikube_env(node, tmp_path)
 
     run = _kaudit(env, "enable", "minikube://", "--profile", "minimal", "--yes", "--output", "json",
                   "--timeout", "10", "--guard-grace", "3")
@@ -68,3 +74,32 @@ def test_enable_status_disable_on_a_minikube_node(node_factory: NodeFactory, tmp
     off = _kaudit(env, "disable", "minikube://", "--yes", "--output", "json", "--timeout", "10")
     assert off.returncode == 0, off.stdout + off.stderr
     assert node.path(MANIFEST).read_bytes() == original
+
+
+def test_backups_and_rollback_after_enable_on_a_minikube_node(node_factory: NodeFactory, tmp_path: Path) -> None:
+    """`backups` and `rollback` find what `enable` kept in minikube's state directory."""
+    node = node_factory(MINIKUBE_MANIFEST.read_bytes())
+    original = node.path(MANIFEST).read_bytes()
+    env = _minikube_env(node, tmp_path)
+    run = _kaudit(env, "enable", "minikube://", "--profile", "minimal", "--yes", "--output", "json",
+                  "--timeout", "10", "--guard-grace", "3")
+    assert run.returncode == 0, run.stdout + run.stderr
+    [result] = json.loads(run.stdout)["nodes"]
+    backups_dir = node.path("/var/lib/minikube/kaudit/backups")
+    assert sorted(p.name for p in backups_dir.iterdir()) == sorted([result["backup"], "original"])
+
+    listing = _kaudit(env, "backups", "minikube://", "--output", "json")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    [entry] = json.loads(listing.stdout)["nodes"]
+    assert entry["node"] == "minikube://minikube/minikube" and entry["ok"], entry
+    assert sorted(b["id"] for b in entry["backups"]) == sorted([result["backup"], "original"])
+    text = _kaudit(env, "backups", "minikube://")
+    assert f"  {result['backup']}  before: enable auditing with profile minimal" in text.stdout, text.stdout
+
+    back = _kaudit(env, "rollback", "minikube://", "--yes", "--output", "json", "--timeout", "10")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert json.loads(back.stdout)["nodes"][0]["action"] == "rolled-back"
+    assert node.path(MANIFEST).read_bytes() == original  # the pre-enable bytes, comments and all
+    journal = node.path("/var/lib/minikube/kaudit/journal").read_text()
+    assert '"op": "rollback", "state": "confirmed"' in journal
+    assert not node.path("/var/lib/kaudit/journal").exists() and not node.path("/var/lib/kaudit/backups").exists()

@@ -16,4 +16,4 @@ def disable(targets: list[str] = common.TARGETS, *, flags: changing.ChangeFlags)
     """Turn auditing off: remove the flags, volumes and mounts kaudit added, and wait for the API server."""
     from installer.operations.plans import plan_disable
 
-    changing.run(flags, targets, plan_disable, lambda _t: None)
+    changing.run(flags, targets, plan_disable, lambda _node: None)

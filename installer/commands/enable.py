@@ -76,7 +76,7 @@ def _common_enable(
     def policy_text() -> str:
         return render_policy(inp, None)[0]
 
-    changing.run(flags, targets, plan_enable, lambda _t: inp, policy_text=policy_text, warnings=inp.warnings)
+    changing.run(flags, targets, plan_enable, lambda _node: inp, policy_text=policy_text, warnings=inp.warnings)
 
 
 PROFILE = typer.Option(None, "--profile", "-p", metavar="PROFILE", help="policy profile (see `kaudit profiles`).")

@@ -23,12 +23,12 @@ def rollback(
     flags: changing.ChangeFlags,
 ) -> None:
     """Restore a backup byte for byte: by default the state before the last kaudit operation."""
+    from installer.connect import NodeContext
     from installer.operations.history import last_operation, read_backup
     from installer.operations.plans import plan_rollback
-    from installer.transport import Transport
 
-    def plan_input(t: Transport) -> object:
-        return read_backup(t, to or last_operation(t))
+    def plan_input(node: NodeContext) -> object:
+        return read_backup(node, to or last_operation(node))  # from the node's own state directory
 
     changing.run(flags, targets, plan_rollback, plan_input)
 
@@ -36,27 +36,22 @@ def rollback(
 @common.node_options
 def backups(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) -> None:
     """List the backups kaudit keeps on each node (the pinned original and the last 10)."""
-    from installer.connect import open_transport
-    from installer.errors import KauditError
+    from installer.connect import NodeContext, visit_nodes
     from installer.operations.history import list_backups
-    from installer.targets import parse_target
 
     output = opts.output
     common.check_output(output)
     ssh = opts.conn.ssh_options()
-    nodes: list[dict[str, object]] = []
-    code = 0
-    for raw in targets:
-        try:
-            t = open_transport(parse_target(raw), ssh)
-            try:
-                items = list_backups(t)
-            finally:
-                t.close()
-            nodes.append({"node": t.name, "ok": True, "backups": [{**b.meta, "id": b.id} for b in items]})
-        except KauditError as exc:
-            code = 2
-            nodes.append({"node": exc.node or raw, "ok": False, "error": exc.message})
+
+    def read(node: NodeContext, _cluster: str) -> dict[str, object]:
+        items = list_backups(node)
+        return {"node": node.name, "ok": True, "backups": [{**b.meta, "id": b.id} for b in items]}
+
+    def failed(name: str, _cluster: str | None, message: str) -> dict[str, object]:
+        return {"node": name, "ok": False, "error": message}
+
+    nodes = visit_nodes(targets, ssh, read, failed)
+    code = 0 if all(n["ok"] for n in nodes) else 2
     if output == "json":
         common.print_json("backups", nodes)
     else:

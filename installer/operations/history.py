@@ -1,17 +1,19 @@
-"""The node's memory of kaudit: journal and backups under the state directory."""
+"""The node's memory of kaudit: journal and backups under the node's state directory (its layout,
+decided once by connect.open_node: /var/lib/kaudit, or /var/lib/minikube/kaudit on minikube)."""
 
 from __future__ import annotations
 
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from installer import layout
 from installer.errors import NodeError
 from installer.operations import scripts
 from installer.operations.plans import RollbackInput
-from installer.transport import Transport
+
+if TYPE_CHECKING:
+    from installer.connect import NodeContext
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,8 @@ class Backup:
         return self.id == "original"
 
 
-def list_backups(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> list[Backup]:
-    res = t.check(scripts.LIST_BACKUPS, [node_layout.state_dir], what="listing backups")
+def list_backups(node: NodeContext) -> list[Backup]:
+    res = node.transport.check(scripts.LIST_BACKUPS, [node.layout.state_dir], what="listing backups")
     out = []
     for line in res.text.splitlines():
         ident, _, meta = line.partition("\t")
@@ -37,8 +39,8 @@ def list_backups(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) 
     return sorted(out, key=lambda b: (not b.pinned, b.id), reverse=False)
 
 
-def journal(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> list[dict[str, Any]]:
-    data = t.read_file(node_layout.journal) or b""
+def journal(node: NodeContext) -> list[dict[str, Any]]:
+    data = node.transport.read_file(node.layout.journal) or b""
     records = []
     for line in data.decode("utf-8", "replace").splitlines():
         try:
@@ -48,11 +50,11 @@ def journal(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> li
     return records
 
 
-def last_operation(t: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> str:
+def last_operation(node: NodeContext) -> str:
     """The backup id of the last kaudit operation on this node (its 'before' state)."""
-    found = last_undoable(journal(t, node_layout))
+    found = last_undoable(journal(node))
     if found is None:
-        raise NodeError("no kaudit operation to undo on this node (see `kaudit backups`)", node=t.name)
+        raise NodeError("no kaudit operation to undo on this node (see `kaudit backups`)", node=node.name)
     return found
 
 
@@ -69,12 +71,12 @@ def last_undoable(records: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def read_backup(t: Transport, backup_id: str, node_layout: layout.NodeLayout = layout.DEFAULT) -> RollbackInput:
+def read_backup(node: NodeContext, backup_id: str) -> RollbackInput:
     if "/" in backup_id or backup_id.startswith("."):
-        raise NodeError(f"{backup_id!r} is not a backup id (see `kaudit backups`)", node=t.name)
-    res = t.run(scripts.READ_BACKUP, [node_layout.state_dir, backup_id])
+        raise NodeError(f"{backup_id!r} is not a backup id (see `kaudit backups`)", node=node.name)
+    res = node.transport.run(scripts.READ_BACKUP, [node.layout.state_dir, backup_id])
     if res.rc != 0:
-        raise NodeError(f"no backup {backup_id!r} on this node (see `kaudit backups`)", node=t.name)
+        raise NodeError(f"no backup {backup_id!r} on this node (see `kaudit backups`)", node=node.name)
     manifest = b""
     files: list[tuple[str, bytes]] = []
     for line in res.text.splitlines():

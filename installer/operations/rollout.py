@@ -13,18 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer import health, nodefacts
+from installer.connect import NodeContext, node_context
 from installer.errors import EXIT_OK, EXIT_REFUSED, KauditError
 from installer.operations.change import Confirm, NodeChange, NodeResult, Options, Planner, Progress
 from installer.targets import Cluster, Target
 from installer.transport import Transport
 
-PlanInput = Callable[[Transport], Any]
+PlanInput = Callable[[NodeContext], Any]  # e.g. rollback reads its backup from the node's own state directory
 Connect = Callable[[Target], Transport]
 
 
 @dataclass(frozen=True)
 class Rollout:
-    """What to do on every node: how to reach it, what to plan from what input, and how to ask and tell."""
+    """What to do on every node: how to reach it, what to plan from what input, and how to ask and tell.
+    What each node is (flavor, layout) is decided once, by connect.node_context, right after `connect`."""
 
     connect: Connect
     planner: Planner
@@ -43,15 +45,15 @@ def worst_exit(results: list[NodeResult]) -> int:
     return EXIT_OK
 
 
-def _healthy(transport: Transport) -> str | None:
+def _healthy(node: NodeContext) -> str | None:
     """None when this node's API server answers ready, else why not."""
     from installer import manifest
 
-    facts = nodefacts.gather(transport)
+    facts = nodefacts.gather(node.transport, node.layout)
     if facts.manifest is None:
         return facts.manifest_problem
     probe = manifest.read(facts.manifest).probe
-    result = health.probe(transport, probe.url)
+    result = health.probe(node.transport, probe.url)
     return None if result.ready else result.describe()
 
 
@@ -65,7 +67,7 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
     from installer import flavors
 
     results: list[NodeResult] = []
-    transports: list[tuple[Target, Transport]] = []
+    nodes: list[NodeContext] = []
     name = cluster.name
     try:
         try:
@@ -76,42 +78,41 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
         # Reach every node before changing any: an unreachable node refuses the whole cluster.
         for target in cluster.nodes:
             try:
-                transports.append((target, job.connect(target)))
+                nodes.append(node_context(target, job.connect(target)))
             except KauditError as exc:
                 results.append(NodeResult(node=exc.node or target.display, ok=False, exit_code=exc.exit_code,
                                           action="refused", message=exc.message, cluster=name))
         if results:
-            return results + [_not_changed(t.name, name, "not changed: another node of this cluster cannot be "
-                                           "reached") for _, t in transports]
-        for i, (target, t) in enumerate(transports):
-            rest = [o.name for _, o in transports[i + 1:]]
-            sick = [(o.name, why) for _, o in transports if o is not t and (why := _healthy(o)) is not None]
+            return results + [_not_changed(n.name, name, "not changed: another node of this cluster cannot be "
+                                           "reached") for n in nodes]
+        for i, node in enumerate(nodes):
+            rest = [o.name for o in nodes[i + 1:]]
+            sick = [(o.name, why) for o in nodes if o is not node and (why := _healthy(o)) is not None]
             if sick and not job.options.dry_run:
-                results.append(_not_changed(t.name, name, f"not changed: {sick[0][0]} is not healthy "
-                                                          f"({sick[0][1]})"))
-                results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
+                results.append(_not_changed(node.name, name, f"not changed: {sick[0][0]} is not healthy "
+                                                             f"({sick[0][1]})"))
+                results += [_not_changed(n, name, f"not changed: the rollout stopped at {node.name}") for n in rest]
                 break
             try:
-                inp = job.plan_input(t)
+                inp = job.plan_input(node)
             except KauditError as exc:
-                results.append(NodeResult(node=t.name, ok=False, exit_code=exc.exit_code, action="refused",
+                results.append(NodeResult(node=node.name, ok=False, exit_code=exc.exit_code, action="refused",
                                           message=exc.message, cluster=name))
-                results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
+                results += [_not_changed(n, name, f"not changed: the rollout stopped at {node.name}") for n in rest]
                 break
-            flavor = flavors.flavor_of_target(target)
-            change = NodeChange(t, job.planner, inp, job.options, job.confirm, job.progress, flavor.layout)
-            if target.kind in ("kind", "minikube"):
-                change.flavor = flavor
+            change = NodeChange(node.transport, job.planner, inp, job.options, job.confirm, job.progress,
+                                node.layout)
+            change.flavor = node.flavor
             result = change.run()
             result.cluster = name
             results.append(result)
             if not result.ok:
-                results += [_not_changed(n, name, f"not changed: the rollout stopped at {t.name}") for n in rest]
+                results += [_not_changed(n, name, f"not changed: the rollout stopped at {node.name}") for n in rest]
                 break
         return results
     finally:
-        for _, t in transports:
-            t.close()
+        for node in nodes:
+            node.close()
 
 
 def run_fleet(clusters: list[Cluster], job: Rollout, parallel: int = 1) -> list[NodeResult]:

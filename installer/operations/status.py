@@ -1,19 +1,22 @@
 """`kaudit status`: what a node's audit configuration is, and whether the running API server uses it.
 
 Read-only. Three round trips per node: sudo check (at connect), gather (manifest, process
-table, clock), then file checks and the readiness probe together.
+table, clock), then file checks and the readiness probe together; ssh and local targets one more
+at connect, for the node's flavor marks (connect.open_node).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer import health, layout, nodefacts
 from installer.errors import KauditError
-from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
+
+if TYPE_CHECKING:
+    from installer.connect import NodeContext
 
 # $1 probe URL, $2 admin kubeconfig, then paths, each prefixed "h:" (hash it: a policy or webhook
 # config, a few KiB) or "s:" (size only: the audit log can be hundreds of MB, not worth reading).
@@ -87,12 +90,12 @@ class NodeStatus:
         return asdict(self)
 
 
-def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT,
-                flavor: Any = None) -> NodeStatus:
+def node_status(node: NodeContext) -> NodeStatus:
     """Status of one connected node. Raises KauditError when the manifest cannot be read or parsed."""
-    from installer import flavors, manifest
+    from installer import manifest
 
-    facts = nodefacts.gather(transport, node_layout)
+    transport = node.transport
+    facts = nodefacts.gather(transport, node.layout)
     if facts.manifest is None:
         raise KauditError(facts.manifest_problem or "no manifest", node=transport.name)
     try:
@@ -146,7 +149,7 @@ def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DE
     probe = health.ProbeResult(probe_url, code, probe_fields[1] if len(probe_fields) > 1 else "anonymous")
     status.readyz = {"url": probe.url, "code": probe.code, "via": probe.via, "ready": probe.ready}
     status.api_server = _api_server(facts, info.audit.flags, status.paths)
-    status.flavor = (flavor or flavors.detect_flavor(info)).name
+    status.flavor = node.flavor.name
     status.unfinished = _unfinished(facts)
     status.problems = _problems(status)
     last = facts.last_confirmed
@@ -155,7 +158,7 @@ def node_status(transport: Transport, node_layout: layout.NodeLayout = layout.DE
     if last and last.get("auditAfter") and not info.audit.managed:
         # kaudit's journal says auditing is on; the manifest says otherwise: a tool rewrote it.
         status.reverted = True
-        status.problems.insert(0, (flavor or flavors.detect_flavor(info)).reverted_message())
+        status.problems.insert(0, node.flavor.reverted_message())
     return status
 
 
@@ -239,32 +242,14 @@ def _problems(status: NodeStatus) -> list[str]:
 
 def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
     """Status of every node; a node that cannot be read gets ok=False and one line saying why."""
-    from installer import flavors
-    from installer.connect import open_transport
-    from installer.inventory import expand_targets
+    from installer.connect import visit_nodes
 
-    try:
-        clusters = expand_targets(raw_targets)
-    except KauditError as exc:
-        return [NodeStatus(node=exc.node or " ".join(raw_targets), ok=False, error=exc.message)]
-    results: list[NodeStatus] = []
-    for cluster in clusters:
-        try:
-            targets = flavors.expand_cluster(cluster).nodes
-        except KauditError as exc:
-            results.append(NodeStatus(node=exc.node or cluster.name, ok=False, error=exc.message, cluster=cluster.name))
-            continue
-        for target in targets:
-            transport: Transport | None = None
-            flavor = flavors.flavor_of_target(target)
-            try:
-                transport = open_transport(target, ssh)
-                status = node_status(transport, flavor.layout, flavor if target.kind in ("kind", "minikube") else None)
-            except KauditError as exc:
-                status = NodeStatus(node=exc.node or target.display, ok=False, error=exc.message)
-            finally:
-                if transport is not None:
-                    transport.close()
-            status.cluster = cluster.name
-            results.append(status)
-    return results
+    def read(node: NodeContext, cluster: str) -> NodeStatus:
+        status = node_status(node)
+        status.cluster = cluster
+        return status
+
+    def failed(name: str, cluster: str | None, message: str) -> NodeStatus:
+        return NodeStatus(node=name, ok=False, error=message, cluster=cluster)
+
+    return visit_nodes(raw_targets, ssh, read, failed)
