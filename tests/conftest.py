@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 from tests.node import TestNode, missing_requirements
+from tests.userinstall import bindir
 
 NodeFactory = Callable[..., TestNode]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the user install (tests/userinstall.py) once, before the xdist workers start, so that no
+    test pays for it in the middle of a timed scenario (a guard's deadline, a wait)."""
+    if not hasattr(config, "workerinput"):
+        bindir()
 
 
 def _skip_without_node_support() -> None:

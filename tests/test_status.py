@@ -228,7 +228,7 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
 
     def enable_then_die() -> None:
         proc = subprocess.Popen([sys.executable, "-m", "installer", "enable", node.target(), *ssh_args(node),
-                                 "--profile", "minimal", "--yes", "--timeout", "3", "--guard-grace", "2"],
+                                 "--profile", "minimal", "--yes", "--timeout", "3", "--guard-grace", "10"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         node.wait_for(lambda: node.path(MANIFEST).read_bytes() != original, 30, what="the manifest to change")
         proc.kill()
@@ -241,7 +241,7 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     assert left["guard_pid"] and left["manifest_is_its_result"] is True
     assert not any("never confirmed" in p for p in pending["problems"])  # the guard has it in hand
     assert f"the node's guard (pid {left['guard_pid']}) restores the backup" in on(node, "status").out
-    guard_done(node)
+    guard_done(node, 30)  # its deadline: 13 s after the write (long enough for the status calls above)
     restored = on(node, "status", "--output", "json").node["unfinished"]
     assert restored["state"] == "guard-restored" and restored["id"] == left["id"]
     assert node.path(MANIFEST).read_bytes() == original
