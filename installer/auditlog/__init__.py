@@ -1,0 +1,10 @@
+"""Reading audit logs (DESIGN.md section 8): a reader of events, the API server's policy evaluation, and
+the `kaudit simulate` report built on both.
+
+- `evaluate`: pure; the attributes a request had when the API server evaluated its policy, and the
+  first-match evaluation itself (the lint uses it too).
+- `reader`: audit events as a stream from files, rotated sets (`.gz` included), directories and stdin,
+  decoding only the fields callers need (msgspec).
+- `node`: the same stream from a TARGET's control-plane nodes over kaudit's transport, merged by time.
+- `simulate`: replaying events through candidate policies: counts, bytes, days of history, differences.
+"""
