@@ -15,14 +15,14 @@ from bench.nodes import nodes
 
 WRAP = r'''
 import sys
-from installer.operations import scripts
+from installer.node import scripts
 scripts.AWAIT = scripts.AWAIT.replace('  if [ -n "$found" ]; then\n    r=$(probe "$url" "$kc")', '  echo "progress=iter $(date +%s.%N) scanned $found"\n  if [ -n "$found" ]; then\n    r=$(probe "$url" "$kc"); echo "progress=iter $(date +%s.%N) probed $r"').replace('while :; do\n', 'while :; do\n  echo "progress=iter $(date +%s.%N) begin"\n')
 assert scripts.AWAIT.count("iter") == 3, scripts.AWAIT
 import os
 if os.environ.get("NOGUARD"):
     scripts.APPLY = scripts.APPLY.replace('setsid sh -c "$guard_script"', 'true || setsid sh -c "$guard_script"'); assert "true ||" in scripts.APPLY
 if os.environ.get("NOLOCK"):
-    from installer.operations import change as _c
+    from installer.change import phases as _c
     _c.NodeChange.take_lock = lambda self: None
 if os.environ.get("SLEEPEXIT"): scripts.AWAIT = scripts.AWAIT.replace("${r#* }\"; exit 0", "${r#* }\"; echo \"progress=iter $(date +%s.%N) after-echo\"; sleep 1.5; exit 0"); assert "after-echo" in scripts.AWAIT
 import time
@@ -33,7 +33,7 @@ def rl(self):
 def cl(self):
     print("TS close0", time.time(), file=sys.stderr, flush=True); ocl(self); print("TS close1", time.time(), file=sys.stderr, flush=True)
 T._StreamSession.readline, T._StreamSession.close = rl, cl
-from installer.operations import change
+from installer.change import phases as change
 for name in ("await_instance", "confirm_change", "take_lock"):
     def mk(orig, name):
         def w(self, *a, **k):

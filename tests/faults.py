@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from installer.connect import NodeContext, open_transport
-from installer.operations.change import NodeResult, Options, audit_tokens
-from installer.operations.rollout import Rollout, run_rollout
+from installer.change.phases import NodeResult, Options, audit_tokens
+from installer.change.rollout import Rollout, run_rollout
+from installer.targets.connect import NodeContext, open_transport
 from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
 from tests.node.node import TestNode
@@ -152,13 +152,15 @@ def audit_tokens_of(argv: list[str]) -> list[str]:
 
 
 def valid_manifest(data: bytes) -> bool:
-    from installer import manifest
+    from installer.manifest.parse import ManifestError
+    from installer.manifest.read import read
+    from installer.manifest.validate import validate_pod
 
     try:
-        manifest.read(data)
-    except manifest.ManifestError:
+        read(data)
+    except ManifestError:
         return False
-    return not manifest.validate_pod(data, None)
+    return not validate_pod(data, None)
 
 
 @contextmanager

@@ -247,9 +247,9 @@ def test_log_paths_with_shell_metacharacters(node_factory: Any) -> None:
         run = change(node, "enable", "--profile", "minimal", "--log-path", path, timeout=10)
         _no_marker(node, tag)
         if run.code == 0:  # applied literally: the manifest carries the path as it was given
-            from installer import manifest
+            from installer.manifest.read import read
 
-            info = manifest.read(node.path(MANIFEST).read_bytes())
+            info = read(node.path(MANIFEST).read_bytes())
             log = next(p for p in info.audit.paths if p.flag == "--audit-log-path")
             assert log.container_path == path, (log, path)
             assert f"--audit-log-path={path}" in (node.current_instance() or {}).get("argv", [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from installer.containerlog import message
+from installer.node.containerlog import message
 
 KLOG = 'E1122 16:35:20.123456       1 run.go:72] "command failed" err="invalid audit webhook config"'
 

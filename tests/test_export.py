@@ -25,9 +25,12 @@ from typing import Any
 
 import pytest
 
-from installer import export, layout, policy, profiles
 from installer.errors import InputError
-from installer.manifest import AuditConfig
+from installer.manifest import export
+from installer.manifest.patch import AuditConfig
+from installer.node import layout
+from installer.policy import profiles
+from installer.policy import validate as policy
 
 HOST_PATH_TYPES = {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"}
 HOST_PATH_MOUNT = {"name", "hostPath", "mountPath", "readOnly", "pathType"}

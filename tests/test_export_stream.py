@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml as pyyaml
 
-from installer import export, profiles
+from installer.manifest import export
+from installer.policy import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from installer.operations.history import read_backup
-from installer.operations.plans import EnableInput, plan_disable, plan_enable, plan_rollback
+from installer.change.history import read_backup
+from installer.change.plans import EnableInput, plan_disable, plan_enable, plan_rollback
 from tests.conftest import NodeFactory
 from tests.faults import (
     MANIFEST,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from installer.operations.plans import EnableInput, plan_enable
+from installer.change.plans import EnableInput, plan_enable
 from installer.transport import Transport
 from tests.conftest import NodeFactory
 from tests.faults import MANIFEST, guard_done, healthy_with, listing, lock_free, manifest_of, rollout, tally
@@ -47,8 +47,9 @@ def test_full_state_disk_and_full_manifests_disk(node_factory: NodeFactory) -> N
     survived += 1
     node.run("umount /var/lib/kaudit")
     # The manifests directory on its own tiny tmpfs (the manifest copied in first): refused up front.
-    node.run(f"cp -p {MANIFEST} /tmp/m && mount -t tmpfs -o size=64k tmpfs /etc/kubernetes/manifests && "
-             f"cp -p /tmp/m {MANIFEST}")
+    # (the copy goes through a fresh mktemp file: the node shares the machine's /tmp)
+    node.run(f"m=$(mktemp) && cp -p {MANIFEST} \"$m\" && mount -t tmpfs -o size=64k tmpfs /etc/kubernetes/manifests "
+             f"&& cp -p \"$m\" {MANIFEST} && rm -f \"$m\"")
     files = listing(node, *STATE)
     run = change(node, "enable", "--profile", "minimal", timeout=3)
     tries += 1
@@ -100,7 +101,7 @@ def test_manifest_changed_by_someone_else_between_read_and_write(node_factory: N
     theirs = manifest_of(node) + b"# edited by someone else\n"
 
     def edit(t: Transport, k: int) -> None:
-        if k == 1:  # right after the preflight read
+        if k == 2:  # right after the preflight read (command 1 reads the node's flavor marks)
             node.path(MANIFEST).write_bytes(theirs)
 
     r, _ = rollout(node, plan_enable, lambda t: EnableInput(profile="minimal"), after_command=edit)

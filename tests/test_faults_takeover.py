@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from installer.operations import scripts
-from installer.operations.plans import EnableInput, plan_enable
+from installer.change.plans import EnableInput, plan_enable
+from installer.node import scripts
 from installer.transport import Transport
 from tests.conftest import NodeFactory
 from tests.faults import (

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from installer import flavors, layout
-from installer.connect import open_transport
 from installer.errors import InputError, KauditError, NodeError
-from installer.targets import Cluster, parse_target
+from installer.node import layout
+from installer.targets import flavors
+from installer.targets.connect import open_transport
+from installer.targets.parse import Cluster, parse_target
 from installer.transport.ssh import SSHOptions
 
 FAKES = Path(__file__).parent / "fakes"
@@ -224,17 +225,17 @@ def _manifest(*flags: str) -> bytes:
 
 
 def test_detect_flavor_from_manifest_and_node_facts() -> None:
-    from installer import manifest
+    from installer.manifest.read import read
 
-    kubeadm = manifest.read(KUBEADM_MANIFEST)
+    kubeadm = read(KUBEADM_MANIFEST)
     assert flavors.detect_flavor(kubeadm) is flavors.KUBEADM
-    kind = manifest.read(_manifest("--runtime-config="))
+    kind = read(_manifest("--runtime-config="))
     assert flavors.detect_flavor(kind) is flavors.KIND
-    minikube = manifest.read(
+    minikube = read(
         KUBEADM_MANIFEST.replace(b"/etc/kubernetes/pki/ca.crt", b"/var/lib/minikube/certs/ca.crt")
     )
     assert flavors.flavor_evidence(minikube)[0] is flavors.MINIKUBE
-    assert flavors.detect_flavor(manifest.read(KUBEADM_MANIFEST.replace(b"6443", b"8443"))) is flavors.MINIKUBE
+    assert flavors.detect_flavor(read(KUBEADM_MANIFEST.replace(b"6443", b"8443"))) is flavors.MINIKUBE
     assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1", frozenset({"/kind/version"}))) is flavors.KIND
     for mark in ("/var/lib/minikube/certs", "/var/lib/minikube/binaries"):
         hints = flavors.NodeHints("minikube-m02", frozenset({mark}))

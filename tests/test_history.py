@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from installer.operations.history import last_undoable
+from installer.change.history import last_undoable
 
 
 def rec(ident: str, state: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from installer.errors import InputError
-from installer.inventory import InventoryTarget, expand_host_pattern, expand_targets, parse_inventory
+from installer.targets.inventory import InventoryTarget, expand_host_pattern, expand_targets, parse_inventory
 
 INVENTORY = """\
 all:

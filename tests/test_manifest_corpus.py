@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from installer import layout
-from installer.manifest import AuditConfig, ManifestError, patch, read, unified_diff, unpatch, validate_pod
+from installer.manifest.diff import unified_diff
+from installer.manifest.parse import ManifestError
+from installer.manifest.patch import AuditConfig, patch, unpatch
+from installer.manifest.read import read
+from installer.manifest.validate import validate_pod
+from installer.node import layout
 from tests.corpus_files import CORPUS
 
 MANIFESTS = sorted((CORPUS / "manifests").glob("*.yaml"))

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from installer import layout
-from installer.manifest import ANNOTATION, AuditConfig, ManifestError, patch, read, unified_diff, unpatch
+from installer.manifest.diff import unified_diff
+from installer.manifest.parse import ManifestError
+from installer.manifest.patch import AuditConfig, patch, unpatch
+from installer.manifest.read import ANNOTATION, read
+from installer.node import layout
 
 CFG = AuditConfig(policy_file=layout.policy_path(b"p"), profile="cis")
 

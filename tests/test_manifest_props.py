@@ -7,8 +7,9 @@ import difflib
 from hypothesis import HealthCheck, given, settings
 from manifests_gen import Shape, render, shapes
 
-from installer import layout
-from installer.manifest import AuditConfig, patch, read, unpatch
+from installer.manifest.patch import AuditConfig, patch, unpatch
+from installer.manifest.read import read
+from installer.node import layout
 
 C1 = AuditConfig(policy_file=layout.policy_path(b"one"), profile="cis", log_format="json", log_compress=True)
 C2 = AuditConfig(policy_file=layout.policy_path(b"two"), maxage=7)

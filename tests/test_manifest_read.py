@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from installer.manifest import ManifestError, read
+from installer.manifest.parse import ManifestError
+from installer.manifest.read import read
 from tests.corpus_files import MANIFESTS as CORPUS
 
 

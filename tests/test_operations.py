@@ -34,7 +34,7 @@ def manifest_bytes(node: TestNode) -> bytes:
 
 
 def rendered(profile: str) -> bytes:
-    from installer.profiles import render
+    from installer.policy.profiles import render
 
     return render(profile).text.encode()
 

@@ -6,9 +6,9 @@ import dataclasses
 import re
 from pathlib import Path
 
-from installer.nodefacts import NodeFacts
-from installer.operations.change import NodeResult
-from installer.operations.status import ApiServerStatus, NodeStatus, PathStatus, _unfinished
+from installer.change.phases import NodeResult
+from installer.change.status import ApiServerStatus, NodeStatus, PathStatus, _unfinished
+from installer.node.facts import NodeFacts
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "output.md").read_text()
 

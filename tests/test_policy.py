@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from installer.policy import check, log_budget, parse, parse_version, upgrade
-from installer.policy_model import LATEST_KNOWN_VERSION, Finding, PolicyReport
+from installer.policy.model import LATEST_KNOWN_VERSION, Finding, PolicyReport
+from installer.policy.validate import check, log_budget, parse, parse_version, upgrade
 
 HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
 

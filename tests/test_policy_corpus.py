@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from installer.policy import check
+from installer.policy.validate import check
 from tests.corpus_files import CORPUS
 
 VERDICTS = CORPUS / "policy-verdicts.tsv"

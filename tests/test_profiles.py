@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from installer.errors import InputError
-from installer.policy import check, parse
-from installer.policy_model import LATEST_KNOWN_VERSION, Policy, Rule
-from installer.profiles import Profile, Variable, list_profiles, load_profile, parse_sets, render, split_resource
+from installer.policy.model import LATEST_KNOWN_VERSION, Policy, Rule
+from installer.policy.profiles import Profile, Variable, list_profiles, load_profile, parse_sets, render, split_resource
+from installer.policy.validate import check, parse
 
 GOLDEN = Path(__file__).parent / "golden"
 REQUIRED = ("minimal", "recommended", "cis", "security", "write-bodies", "all-bodies")
@@ -120,7 +120,7 @@ def test_header_names_profile_and_variables() -> None:
 
 def test_a_template_missing_a_variable_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """StrictUndefined: a variable the template uses but the profile does not define fails the render."""
-    import installer.profiles as profiles
+    import installer.policy.profiles as profiles
 
     (tmp_path / "t.yaml.j2").write_text("rules: {{ not_defined }}\n")
     monkeypatch.setattr(profiles, "templates_dir", lambda: tmp_path)

@@ -60,8 +60,8 @@ def _python(python: Path, code: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_profile_renders_from_the_installed_wheel(wheel_python: Path) -> None:
     code = (
-        "import installer, installer.profiles as p\n"
-        "from installer.policy import check\n"
+        "import installer, installer.policy.profiles as p\n"
+        "from installer.policy.validate import check\n"
         "print(installer.__file__)\n"
         "print(p.templates_dir())\n"
         "for prof in p.list_profiles():\n"

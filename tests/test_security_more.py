@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from installer import policy as policy_mod
-from installer.profiles import list_profiles, render
+from installer.policy import validate as policy_mod
+from installer.policy.profiles import list_profiles, render
 from tests.conftest import NodeFactory
 from tests.faults import MANIFEST, manifest_of, tally
 from tests.kaudit_cli import change

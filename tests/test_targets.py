@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from installer.errors import InputError
-from installer.targets import group_targets, parse_target
+from installer.targets.parse import group_targets, parse_target
 
 
 @pytest.mark.parametrize(

@@ -191,6 +191,21 @@ def rule_matches(rule: Rule, attrs: Attributes, kubernetes_version: tuple[int, i
     return True
 
 
+def request_variants(info: RequestInfo) -> tuple[RequestInfo, RequestInfo, RequestInfo, RequestInfo]:
+    """`info` with what a policy may not look at blanked, for cache keys: (full, without the name,
+    without name and non-resource path, without the non-resource path). A resource request's path is
+    never matched, so it is always blanked."""
+    if info.resource_request:
+        full = info._replace(path="") if info.path else info
+        anon = full._replace(name="") if full.name else full
+        return full, anon, anon, full
+    blind = _NON_RESOURCE
+    return info, info, blind, blind
+
+
+_NON_RESOURCE = RequestInfo(False, "")
+
+
 class Decision(NamedTuple):
     level: str
     omit_stages: frozenset[str]
@@ -217,39 +232,34 @@ class Evaluator:
         self._default = Decision("None", base, policy.omit_managed_fields, None)
         # The attributes any rule can look at: the rest stay out of the cache key.
         rules = policy.rules
-        self._uses_name = any(gr.resource_names for r in rules for gr in r.resources)
-        self._uses_path = any(r.non_resource_urls for r in rules)
+        uses_name = any(gr.resource_names for r in rules for gr in r.resources)
+        uses_path = any(r.non_resource_urls for r in rules)
+        self._variant = (0 if uses_path else 3) if uses_name else (1 if uses_path else 2)
         self._uses_user = any(r.users or r.user_groups for r in rules)
-        self._cache: dict[Attributes, Decision] = {}
+        self._cache: dict[tuple[object, ...], Decision] = {}
         self.hits = 0
         self.misses = 0
 
-    def key(self, attrs: Attributes) -> Attributes:
-        """The attributes reduced to what this policy can tell apart."""
-        replace: dict[str, object] = {}
-        if not self._uses_name and attrs.name:
-            replace["name"] = ""
-        if attrs.resource_request:
-            if attrs.path:
-                replace["path"] = ""  # resource requests are never matched on the path
-        elif not self._uses_path and attrs.path:
-            replace["path"] = ""
-        if not self._uses_user and (attrs.user is not None or attrs.groups):
-            replace["user"], replace["groups"] = "", ()
-        return attrs._replace(**replace) if replace else attrs  # type: ignore[arg-type]
-
-    def decide(self, attrs: Attributes) -> Decision:
-        key = self.key(attrs)
+    def decide_request(self, user: str | None, groups: tuple[str, ...], verb: str,
+                       variants: tuple[RequestInfo, RequestInfo, RequestInfo, RequestInfo]) -> Decision:
+        """The decision for a request given `request_variants(request_info(...))`: the fast path of a log."""
+        info = variants[self._variant]
+        key: tuple[object, ...] = (user, groups, verb, info) if self._uses_user else (verb, info)
         found = self._cache.get(key)
         if found is not None:
             self.hits += 1
             return found
         self.misses += 1
-        decision = self.evaluate(key)
+        decision = self.evaluate(Attributes(user, groups, verb, *info))
         if len(self._cache) > 1_000_000:  # a pathological log: stay bounded
             self._cache.clear()
         self._cache[key] = decision
         return decision
+
+    def decide(self, attrs: Attributes) -> Decision:
+        """Cached `evaluate`."""
+        info = RequestInfo(*attrs[3:])
+        return self.decide_request(attrs.user, attrs.groups, attrs.verb, request_variants(info))
 
     def evaluate(self, attrs: Attributes) -> Decision:
         """Uncached: the first rule that matches, else level None."""
@@ -260,4 +270,5 @@ class Evaluator:
 
     @property
     def distinct(self) -> int:
+        """Distinct attribute sets this policy told apart so far."""
         return len(self._cache)

@@ -8,12 +8,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from installer.change.plans import RollbackInput
 from installer.errors import NodeError
-from installer.operations import scripts
-from installer.operations.plans import RollbackInput
+from installer.node import scripts
 
 if TYPE_CHECKING:
-    from installer.connect import NodeContext
+    from installer.targets.connect import NodeContext
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from installer import containerlog, health, layout, nodefacts
 from installer.errors import (
     EXIT_FAILED_RESTORED,
     EXIT_INTERRUPTED,
@@ -38,7 +37,8 @@ from installer.errors import (
     OperationFailed,
     RestoreFailed,
 )
-from installer.operations import scripts
+from installer.node import containerlog, health, layout, scripts
+from installer.node import facts as nodefacts
 from installer.transport import Session, Transport, open_session
 
 MIN_FREE_KB = 10 * 1024
@@ -107,9 +107,9 @@ DONE = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollb
 @functools.lru_cache(maxsize=16)
 def _info(manifest_bytes: bytes) -> Any:
     """manifest.read, once per manifest: each step asks about the same old and new bytes."""
-    from installer import manifest
+    from installer.manifest.read import read
 
-    return manifest.read(manifest_bytes)
+    return read(manifest_bytes)
 
 
 def _audit_log(info: Any) -> Any:
@@ -131,7 +131,7 @@ def audit_tokens(manifest_bytes: bytes) -> list[str]:
 
 def same_pod(a: bytes, b: bytes) -> bool:
     """Whether two manifests declare the same pod (comments and layout aside): no restart follows."""
-    from installer.manifest_yaml import compose, decode, to_python
+    from installer.manifest.parse import compose, decode, to_python
 
     try:
         return bool(to_python(compose(decode(a))) == to_python(compose(decode(b))))
@@ -412,7 +412,7 @@ class NodeChange:
         """An earlier run wrote a change and lost the node before confirming it; its guard still waits.
         Confirm it (healthy and what this run asks for) or restore its backup now, under the lock.
         Returns the node as it is afterwards to plan against, or None when this run is done."""
-        from installer import manifest
+        from installer.manifest.diff import unified_diff
 
         r = self.result
         assert facts.manifest is not None
@@ -438,7 +438,7 @@ class NodeChange:
             r.profile, r.notes = desired.profile, [*desired.notes]
             r.policy_file = desired.policy[0] if desired.policy else None
         if why and desired is not None:
-            r.diff = manifest.unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
+            r.diff = unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
         if self.options.dry_run:
             r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
             if not why:
@@ -556,16 +556,17 @@ class NodeChange:
         return r
 
     def _run(self) -> None:
-        from installer import manifest
+        from installer.manifest.diff import unified_diff
+        from installer.manifest.parse import ManifestError
 
         r = self.result
         facts = self._step("preflight", self.preflight)
         assert facts.manifest is not None
         try:
             info = _info(facts.manifest)
-        except manifest.ManifestError as exc:
+        except ManifestError as exc:
             raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
-        from installer import flavors
+        from installer.targets import flavors
 
         flavor = self.flavor or flavors.detect_flavor(info)
         r.flavor = flavor.name
@@ -577,7 +578,7 @@ class NodeChange:
             assert facts.manifest is not None
             try:
                 info = _info(facts.manifest)
-            except manifest.ManifestError as exc:
+            except ManifestError as exc:
                 raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
         plan_facts = facts
         desired: Desired = self._step("plan", lambda: self.planner(plan_facts, self.plan_input))
@@ -601,7 +602,7 @@ class NodeChange:
             # removed: put the right content back. No restart: the manifest does not change.
             desired.summary = f"re-upload {', '.join(stale)} (replaced or removed by someone else)"
             desired.op = "repair"
-        r.diff = manifest.unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
+        r.diff = unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
         if self.options.dry_run:
             r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
             r.message = f"would {desired.summary}"

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer import layout, nodefacts
+from installer.change.phases import Desired
 from installer.errors import InputError, NodeError
-from installer.operations.change import Desired
+from installer.node import facts as nodefacts
+from installer.node import layout
 
 
 @dataclass
@@ -67,7 +68,8 @@ def render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[st
 
 
 def _render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
-    from installer import policy, profiles
+    from installer.policy import profiles
+    from installer.policy import validate as policy
 
     if inp.policy_text is not None:
         text = inp.policy_text
@@ -97,17 +99,19 @@ def _render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[s
 
 
 def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
-    from installer import manifest
+    from installer.manifest.patch import AuditConfig, patch
+    from installer.manifest.read import read
+    from installer.manifest.validate import validate_pod
 
     assert facts.manifest is not None
-    info = manifest.read(facts.manifest)
+    info = read(facts.manifest)
     if inp.switch_only and not info.audit.flags:
         raise NodeError("auditing is off here: `switch` changes a running audit setup; use `enable`")
     text, (maxage, maxbackup, maxsize) = render_policy(inp, _version_of(info))
     policy_bytes = text.encode()
     policy_path = layout.policy_path(policy_bytes)
     webhook_path = layout.webhook_config_path(inp.webhook_config) if inp.webhook_config else None
-    config = manifest.AuditConfig(
+    config = AuditConfig(
         policy_file=policy_path,
         profile=inp.profile,
         log_path=inp.log_path,
@@ -119,16 +123,16 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
         webhook_config_file=webhook_path,
         webhook_mode=inp.webhook_mode if webhook_path else None,
     )
-    new = manifest.patch(facts.manifest, config, adopt=inp.adopt)
+    new = patch(facts.manifest, config, adopt=inp.adopt)
     notes = []
     if config.log_path and config.log_path != "-" and config.maxsize is not None and config.maxbackup is not None:
-        from installer.policy import LATEST_KNOWN_VERSION, log_budget
+        from installer.policy.validate import LATEST_KNOWN_VERSION, log_budget
 
         notes.append("audit log: " + log_budget(config.maxsize, config.maxbackup,
                                                 _version_of(info) or LATEST_KNOWN_VERSION))
-    problems = manifest.validate_pod(new, _version_of(info))
+    problems = validate_pod(new, _version_of(info))
     if problems:
-        already = [p for p in problems if p in manifest.validate_pod(facts.manifest, _version_of(info))]
+        already = [p for p in problems if p in validate_pod(facts.manifest, _version_of(info))]
         if already:  # not kaudit's doing: say where the problem is
             raise NodeError(f"the manifest on the node is not valid as it is, kaudit leaves it alone: "
                             f"{'; '.join(already)}")
@@ -155,16 +159,17 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
 
 
 def plan_disable(facts: nodefacts.NodeFacts, _: object) -> Desired:
-    from installer import manifest
+    from installer.manifest.patch import unpatch
+    from installer.manifest.read import read
 
     assert facts.manifest is not None
-    info = manifest.read(facts.manifest)
+    info = read(facts.manifest)
     if not info.audit.managed:
         if info.audit.flags:
             raise NodeError("the audit configuration here was not added by kaudit; kaudit leaves it alone "
                             f"({'; '.join(info.audit.foreign) or ', '.join(info.audit.flags)})")
         return Desired(op="disable", manifest=facts.manifest, summary="auditing is already off")
-    return Desired(op="disable", manifest=manifest.unpatch(facts.manifest),
+    return Desired(op="disable", manifest=unpatch(facts.manifest),
                    summary=f"disable auditing (was {info.audit.profile or 'a custom policy'})")
 
 

@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from installer import health, nodefacts
-from installer.connect import NodeContext, node_context
+from installer.change.phases import Confirm, NodeChange, NodeResult, Options, Planner, Progress
 from installer.errors import EXIT_OK, EXIT_REFUSED, KauditError
-from installer.operations.change import Confirm, NodeChange, NodeResult, Options, Planner, Progress
-from installer.targets import Cluster, Target
+from installer.node import facts as nodefacts
+from installer.node import health
+from installer.targets.connect import NodeContext, node_context
+from installer.targets.parse import Cluster, Target
 from installer.transport import Transport
 
 PlanInput = Callable[[NodeContext], Any]  # e.g. rollback reads its backup from the node's own state directory
@@ -47,12 +48,12 @@ def worst_exit(results: list[NodeResult]) -> int:
 
 def _healthy(node: NodeContext) -> str | None:
     """None when this node's API server answers ready, else why not."""
-    from installer import manifest
+    from installer.manifest.read import read
 
     facts = nodefacts.gather(node.transport, node.layout)
     if facts.manifest is None:
         return facts.manifest_problem
-    probe = manifest.read(facts.manifest).probe
+    probe = read(facts.manifest).probe
     result = health.probe(node.transport, probe.url)
     return None if result.ready else result.describe()
 
@@ -64,7 +65,7 @@ def _not_changed(name: str, cluster: str, why: str) -> NodeResult:
 
 def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
     """One cluster's nodes, one at a time."""
-    from installer import flavors
+    from installer.targets import flavors
 
     results: list[NodeResult] = []
     nodes: list[NodeContext] = []
@@ -129,7 +130,7 @@ def run_fleet(clusters: list[Cluster], job: Rollout, parallel: int = 1) -> list[
 
 def run_rollout(raw_targets: list[str], job: Rollout, parallel: int = 1) -> list[NodeResult]:
     """Targets as typed (inventory files included) to results, one per node."""
-    from installer.inventory import expand_targets
+    from installer.targets.inventory import expand_targets
 
     try:
         clusters = expand_targets(raw_targets)

@@ -11,12 +11,13 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from installer import health, layout, nodefacts
 from installer.errors import KauditError
+from installer.node import facts as nodefacts
+from installer.node import health, layout
 from installer.transport.ssh import SSHOptions
 
 if TYPE_CHECKING:
-    from installer.connect import NodeContext
+    from installer.targets.connect import NodeContext
 
 # $1 probe URL, $2 admin kubeconfig, then paths, each prefixed "h:" (hash it: a policy or webhook
 # config, a few KiB) or "s:" (size only: the audit log can be hundreds of MB, not worth reading).
@@ -92,15 +93,16 @@ class NodeStatus:
 
 def node_status(node: NodeContext) -> NodeStatus:
     """Status of one connected node. Raises KauditError when the manifest cannot be read or parsed."""
-    from installer import manifest
+    from installer.manifest.parse import ManifestError
+    from installer.manifest.read import read
 
     transport = node.transport
     facts = nodefacts.gather(transport, node.layout)
     if facts.manifest is None:
         raise KauditError(facts.manifest_problem or "no manifest", node=transport.name)
     try:
-        info = manifest.read(facts.manifest)
-    except manifest.ManifestError as exc:
+        info = read(facts.manifest)
+    except ManifestError as exc:
         raise KauditError(f"{facts.manifest_path}: {exc.message}", node=transport.name) from None
     status = NodeStatus(
         node=transport.name,
@@ -173,7 +175,7 @@ def _api_server(
     proc = facts.newest_process()
     if proc is None:
         return ApiServerStatus(running=False)
-    from installer.manifest_read import parse_flags
+    from installer.manifest.read import parse_flags
 
     # Read like the manifest's flags, so both forms and bare booleans compare alike.
     running_flags = {k.removeprefix("--"): v for k, v in parse_flags(proc.argv).items() if k.startswith("--audit-")}
@@ -242,7 +244,7 @@ def _problems(status: NodeStatus) -> list[str]:
 
 def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
     """Status of every node; a node that cannot be read gets ok=False and one line saying why."""
-    from installer.connect import visit_nodes
+    from installer.targets.connect import visit_nodes
 
     def read(node: NodeContext, cluster: str) -> NodeStatus:
         status = node_status(node)

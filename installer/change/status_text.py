@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from installer.operations.status import NodeStatus
+from installer.change.status import NodeStatus
 
 
 def _when(epoch: float | None) -> str:

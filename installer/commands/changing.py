@@ -61,7 +61,7 @@ def _confirm(yes: bool, output: str) -> Any:
 
             raise InputError("no terminal to ask on: pass --yes to apply the change", node=node) from None
         try:
-            from installer.diff import colorize
+            from installer.manifest.diff import colorize
 
             os.write(fd, f"\n{node}:\n{colorize(diff)}\nApply this change to {node}? [y/N] ".encode())
             answer = b""
@@ -87,10 +87,10 @@ def _progress(output: str) -> Any:
 def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *, policy_text: Any = None,
         warnings: list[str] | None = None) -> None:
     """Run the rollout, print the results, exit with the worst node's code."""
-    from installer.connect import open_transport
+    from installer.change.phases import Options
+    from installer.change.rollout import Rollout, run_rollout, worst_exit
     from installer.errors import KauditError
-    from installer.operations.change import Options
-    from installer.operations.rollout import Rollout, run_rollout, worst_exit
+    from installer.targets.connect import open_transport
 
     common.check_output(flags.output)
     try:
@@ -117,7 +117,7 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                 if policy_text:
                     typer.echo(f"# policy for {r.node}:\n{policy_text()}")
                 if sys.stdout.isatty():
-                    from installer.diff import colorize
+                    from installer.manifest.diff import colorize
 
                     typer.echo(colorize(r.diff))
                 else:

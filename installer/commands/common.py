@@ -115,7 +115,7 @@ node_options = shared_options(NODE_OPTIONS, _node_options, "opts")
 
 def kubernetes_version(value: str | None, default: tuple[int, int] | None = None) -> tuple[int, int] | None:
     """`--kubernetes-version X.Y` parsed, or one line and exit 2."""
-    from installer.policy import parse_version
+    from installer.policy.validate import parse_version
 
     try:
         return parse_version(value) if value else default

@@ -14,6 +14,6 @@ def register(app: typer.Typer) -> None:
 @changing.change_options
 def disable(targets: list[str] = common.TARGETS, *, flags: changing.ChangeFlags) -> None:
     """Turn auditing off: remove the flags, volumes and mounts kaudit added, and wait for the API server."""
-    from installer.operations.plans import plan_disable
+    from installer.change.plans import plan_disable
 
     changing.run(flags, targets, plan_disable, lambda _node: None)

@@ -24,8 +24,8 @@ def _common_enable(
     log_compress: bool | None, webhook_config: str | None, webhook_mode: str | None, adopt: bool, force: bool,
     flags: changing.ChangeFlags, switch_only: bool,
 ) -> None:
+    from installer.change.plans import EnableInput, plan_enable, render_policy
     from installer.errors import InputError, KauditError
-    from installer.operations.plans import EnableInput, plan_enable, render_policy
 
     try:
         if (profile is None) == (policy_file is None):
@@ -50,7 +50,7 @@ def _common_enable(
             webhook_mode=webhook_mode, adopt=adopt, force=force, switch_only=switch_only,
         )
         if profile is not None:
-            from installer.profiles import parse_sets
+            from installer.policy.profiles import parse_sets
 
             inp.sets = parse_sets(sets)
             render_policy(inp, None)  # unknown profile, bad variables: refused before any node is reached
@@ -65,7 +65,7 @@ def _common_enable(
                 inp.webhook_config = Path(webhook_config).read_bytes()
             except OSError as exc:
                 raise InputError(f"cannot read --webhook-config {webhook_config}: {exc}") from None
-            from installer.webhook import check_kubeconfig
+            from installer.policy.webhook import check_kubeconfig
 
             check_kubeconfig(inp.webhook_config, webhook_config)
     except KauditError as exc:

@@ -57,9 +57,10 @@ def export(
     then the Policy document, each under a comment naming its file. minikube's `minikube start
     --extra-config` command is a shell script, not YAML: it appears as comments (each line after "# "), so
     the stream holds only the Policy document. --out-dir writes the files themselves."""
-    from installer import export as exporter
-    from installer import policy, profiles
     from installer.errors import InputError
+    from installer.manifest import export as exporter
+    from installer.policy import profiles
+    from installer.policy import validate as policy
 
     if (profile is None) == (policy_file is None):
         raise InputError("give exactly one of --profile and --policy-file")

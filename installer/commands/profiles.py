@@ -16,9 +16,9 @@ def profiles(
 ) -> None:
     """List the policy profiles: name, description, variables (with type and default) and log flags."""
     from installer.errors import KauditError
-    from installer.policy import log_budget
-    from installer.policy_model import LATEST_KNOWN_VERSION
-    from installer.profiles import format_value, list_profiles
+    from installer.policy.model import LATEST_KNOWN_VERSION
+    from installer.policy.profiles import format_value, list_profiles
+    from installer.policy.validate import log_budget
 
     if output not in ("text", "json"):
         typer.echo(f"kaudit: --output must be text or json, not {output!r}", err=True)

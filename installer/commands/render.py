@@ -27,9 +27,9 @@ def render(
     Exit 2 on an unknown profile or variable, or a value of the wrong type (the valid ones are listed).
     """
     from installer.errors import KauditError
-    from installer.policy import check
-    from installer.profiles import parse_sets
-    from installer.profiles import render as render_profile
+    from installer.policy.profiles import parse_sets
+    from installer.policy.profiles import render as render_profile
+    from installer.policy.validate import check
 
     version = common.kubernetes_version(kubernetes_version)
     try:

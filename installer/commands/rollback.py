@@ -23,9 +23,9 @@ def rollback(
     flags: changing.ChangeFlags,
 ) -> None:
     """Restore a backup byte for byte: by default the state before the last kaudit operation."""
-    from installer.connect import NodeContext
-    from installer.operations.history import last_operation, read_backup
-    from installer.operations.plans import plan_rollback
+    from installer.change.history import last_operation, read_backup
+    from installer.change.plans import plan_rollback
+    from installer.targets.connect import NodeContext
 
     def plan_input(node: NodeContext) -> object:
         return read_backup(node, to or last_operation(node))  # from the node's own state directory
@@ -36,8 +36,8 @@ def rollback(
 @common.node_options
 def backups(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) -> None:
     """List the backups kaudit keeps on each node (the pinned original and the last 10)."""
-    from installer.connect import NodeContext, visit_nodes
-    from installer.operations.history import list_backups
+    from installer.change.history import list_backups
+    from installer.targets.connect import NodeContext, visit_nodes
 
     output = opts.output
     common.check_output(output)

@@ -17,8 +17,8 @@ def status(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) -> 
 
     Exit 0 when every node could be read (whatever its state), 2 otherwise.
     """
-    from installer.operations.status import run_status
-    from installer.render_status import render_text
+    from installer.change.status import run_status
+    from installer.change.status_text import render_text
 
     common.check_output(opts.output)
     results = run_status(targets, opts.conn.ssh_options())

@@ -32,9 +32,9 @@ def validate(
     which the API server drops with a mere warning, are errors here. Lint findings (sensitive
     bodies recorded, no catch-all, shadowed rules, RequestReceived kept) are warnings.
     """
-    from installer.policy import check, format_version
-    from installer.policy import upgrade as upgrade_text
-    from installer.policy_model import LATEST_KNOWN_VERSION
+    from installer.policy.model import LATEST_KNOWN_VERSION
+    from installer.policy.validate import check, format_version
+    from installer.policy.validate import upgrade as upgrade_text
 
     common.check_output(output)
     version = common.kubernetes_version(kubernetes_version, LATEST_KNOWN_VERSION)
@@ -93,7 +93,7 @@ def validate(
 
 
 def _finding_json(finding: object) -> dict[str, object]:
-    from installer.policy_model import Finding
+    from installer.policy.model import Finding
 
     assert isinstance(finding, Finding)
     return {"path": finding.path, "line": finding.line, "message": finding.message, "severity": finding.severity}

@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from installer import layout
 from installer.errors import InputError
+from installer.node import layout
 
 Format = Literal["kubeadm", "minikube", "kind"]
 FORMATS: tuple[Format, ...] = ("kubeadm", "minikube", "kind")
@@ -204,7 +204,7 @@ def kubeadm_api_version(version: tuple[int, int] | None) -> str:
 
 def audit_flags(s: Settings, policy_file: str, log_path: str) -> list[tuple[str, str]]:
     """The API server flags without dashes, in kaudit's order; rotation flags only for a log file."""
-    from installer.manifest_patch import AuditConfig
+    from installer.manifest.patch import AuditConfig
 
     rotate = log_path != "-"
     config = AuditConfig(

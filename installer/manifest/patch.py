@@ -23,18 +23,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from installer import layout
-from installer.manifest_read import (
-    ANNOTATION,
-    Located,
-    ManifestInfo,
-    audit_mounts,
-    describe_mount,
-    info_from,
-    locate,
-    parse_flags,
-)
-from installer.manifest_yaml import (
+from installer.manifest.parse import (
     ManifestError,
     Node,
     get,
@@ -47,6 +36,17 @@ from installer.manifest_yaml import (
     resolve11,
     text,
 )
+from installer.manifest.read import (
+    ANNOTATION,
+    Located,
+    ManifestInfo,
+    audit_mounts,
+    describe_mount,
+    info_from,
+    locate,
+    parse_flags,
+)
+from installer.node import layout
 
 
 @dataclass(frozen=True)
@@ -475,7 +475,7 @@ def _adopt(loc: Located, info: ManifestInfo, ed: Edits) -> list[str]:
 
 def patch(data: bytes, config: AuditConfig, *, adopt: bool = False) -> bytes:
     """`data` with kaudit's audit configuration; already patched manifests are re-patched."""
-    from installer.manifest_validate import check_patch
+    from installer.manifest.validate import check_patch
 
     loc = locate(data)
     if loc.unsafe:

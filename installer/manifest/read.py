@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.manifest_yaml import (
+from installer.manifest.parse import (
     ManifestError,
     Node,
     compose,

@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from installer.manifest_read import read
-from installer.manifest_yaml import ManifestError, compose, decode, to_python
+from installer.manifest.parse import ManifestError, compose, decode, to_python
+from installer.manifest.read import read
 
 if TYPE_CHECKING:
-    from installer.manifest_patch import AuditConfig
+    from installer.manifest.patch import AuditConfig
 
 DEFAULT_VERSION = (1, 34)
 

@@ -13,8 +13,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer import layout
 from installer.errors import NodeError
+from installer.node import layout
 from installer.transport import Transport
 
 # A kube-apiserver manifest is a few KiB; anything this big is not one (and is not worth fetching).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from installer import layout
+from installer.node import layout
 from installer.transport import Transport
 
 # Shell function `probe URL`: prints "CODE VIA"; VIA is anonymous, admin-token or admin-cert.

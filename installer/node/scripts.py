@@ -8,7 +8,7 @@ fsync, rename, fsync the directory.
 
 from __future__ import annotations
 
-from installer.health import PROBE_FUNCTION
+from installer.node.health import PROBE_FUNCTION
 
 # Shared helpers. `put SRC DEST MODE` installs a file atomically.
 COMMON = r"""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from installer.policy_model import (
+from installer.policy.model import (
     LATEST_KNOWN_VERSION,
     WILDCARD_GROUP_SINCE,
     Finding,

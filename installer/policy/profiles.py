@@ -90,7 +90,7 @@ def _data_dir(name: str) -> Traversable:
     packaged = files("installer") / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / name
+    return Path(__file__).resolve().parents[2] / name
 
 
 def templates_dir() -> Traversable:
@@ -307,8 +307,8 @@ def _environment() -> Any:
 
 
 def _header(profile: Profile, values: Mapping[str, object]) -> str:
-    from installer.policy import log_budget
-    from installer.policy_model import LATEST_KNOWN_VERSION
+    from installer.policy.model import LATEST_KNOWN_VERSION
+    from installer.policy.validate import log_budget
 
     lines = [
         f"# Audit policy rendered by kaudit from profile {profile.name!r}.",

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from installer.policy_model import (
+from installer.policy.model import (
     LATEST_KNOWN_VERSION,
     LEVELS,
     STAGES,
@@ -602,7 +602,7 @@ def check(
     own_profile: a rule recording bodies of the sensitive set is an error (kaudit's own profiles
     must never do it) instead of a warning. strict: every warning becomes an error.
     """
-    from installer.policy_lint import lint
+    from installer.policy.lint import lint
 
     version = kubernetes_version or LATEST_KNOWN_VERSION
     report = parse(text, kubernetes_version=version)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from installer.errors import KauditError
-from installer.targets import Target
+from installer.targets.parse import Target
 from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
 
 if TYPE_CHECKING:
-    from installer import layout
-    from installer.flavors import Flavor, NodeHints, NodeSpec
+    from installer.node import layout
+    from installer.targets.flavors import Flavor, NodeHints, NodeSpec
 
 R = TypeVar("R")
 
@@ -49,7 +49,7 @@ class NodeContext:
 def node_context(target: Target, transport: Transport) -> NodeContext:
     """Decide what the node behind an open transport is: from the target's form, else from the node's
     own marks (one round trip). The transport is closed when that round trip fails."""
-    from installer import flavors
+    from installer.targets import flavors
 
     if target.kind in ("kind", "minikube"):
         flavor = flavors.flavor_of_target(target)
@@ -73,8 +73,8 @@ def visit_nodes(raw_targets: list[str], ssh: SSHOptions, read: Callable[[NodeCon
     """`read(node, cluster)` on every node the targets stand for, one at a time (inventories and kind or
     minikube clusters expanded, as a rollout expands them); `failed(node, cluster, message)` for a
     target list, cluster or node that cannot be read. For the read-only commands (status, backups)."""
-    from installer import flavors
-    from installer.inventory import expand_targets
+    from installer.targets import flavors
+    from installer.targets.inventory import expand_targets
 
     try:
         clusters = expand_targets(raw_targets)
@@ -120,7 +120,7 @@ def open_transport(target: Target, ssh: SSHOptions) -> Transport:
         transport = SSHTransport(target, replace(ssh, identity_file=identity) if identity else ssh)
         transport.connect()
         return transport
-    from installer import flavors
+    from installer.targets import flavors
 
     return open_discovered(flavors.resolve_node(target), ssh)
 

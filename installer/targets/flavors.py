@@ -34,12 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
-from installer import layout
 from installer.errors import InputError, NodeError
-from installer.targets import Cluster, Target
+from installer.node import layout
+from installer.targets.parse import Cluster, Target
 
 if TYPE_CHECKING:
-    from installer.manifest_read import ManifestInfo
+    from installer.manifest.read import ManifestInfo
     from installer.transport import Transport
 
 FlavorName = Literal["kubeadm", "minikube", "kind"]

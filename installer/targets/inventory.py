@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.errors import InputError
-from installer.targets import Cluster, Target, group_targets, parse_target
+from installer.targets.parse import Cluster, Target, group_targets, parse_target
 
 INVENTORY_SUFFIXES = (".yml", ".yaml")
 GROUP_KEYS = {"hosts", "children", "vars"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from installer.errors import NodeError
-from installer.targets import Target, parse_target
+from installer.targets.parse import Target, parse_target
 from installer.transport import Result, Session, Transport, _StreamSession, sshconfig
 
 if TYPE_CHECKING:
