@@ -1,0 +1,185 @@
+"""`kaudit simulate` end to end: candidates, sources, one pass, the chosen output.
+
+Kept apart from the typer command (installer/commands/simulate.py) so tests drive it directly. The
+imports of kaudit's other packages (profiles, validation) are here and in `node`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import IO, Any
+
+import msgspec
+
+from installer.auditlog.evaluate import Decision
+from installer.auditlog.reader import ReadStats, Record, local_sources, read
+from installer.auditlog.simulate import Candidate, Rotation, Simulation
+from installer.errors import InputError
+
+DEFAULT_ROTATION = (30, 10, 100)  # CIS 1.2.16-1.2.18 (the recommended profile's too)
+SCHEMA_VERSION = 1
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INVENTORY_SUFFIXES = (".yml", ".yaml", ".ini")
+
+
+def parse_time(value: str, *, now: float | None = None) -> str:
+    """--since/--until: RFC 3339, a date, or a duration ago, as the log's own timestamp text (UTC, µs)."""
+    text = value.strip()
+    m = _DURATION.match(text)
+    if m:
+        t = (now if now is not None else time.time()) - float(m.group(1)) * _UNITS[m.group(2)]
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{value!r}: expected a time such as 2026-05-01T10:00:00Z, 2026-05-01, or 90m / 6h / 7d ago"
+                         ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _split_sets(sets: list[str], profiles: list[str]) -> dict[str, dict[str, str]]:
+    from installer.policy.profiles import load_profile, parse_sets
+
+    per: dict[str, dict[str, str]] = {p: {} for p in profiles}
+    for item in sets:
+        name, eq, _ = item.partition("=")
+        scope, dot, var = name.rpartition(".")
+        if eq and dot and scope:
+            if scope not in per:
+                raise InputError(f"--set {item!r}: {scope!r} is not one of the --profile candidates")
+            per[scope].update(parse_sets([f"{var}={item.partition('=')[2]}"]))
+            continue
+        parsed = parse_sets([item])
+        (var_name,) = parsed
+        takers = [p for p in profiles if load_profile(p).variable(var_name) is not None]
+        if not takers:
+            raise InputError(f"--set {item!r}: no --profile candidate has a variable {var_name!r}")
+        for p in takers:
+            per[p].update(parsed)
+    return per
+
+
+def build_candidates(profiles: list[str], sets: list[str], policy_files: list[str],
+                     rotation: tuple[int | None, int | None, int | None],
+                     version: tuple[int, int], node_rotation: tuple[int, int, int] | None = None) -> list[Candidate]:
+    """Candidates, validated (strictly, as `kaudit validate`): an invalid one is exit 2 before any reading."""
+    from installer.policy.profiles import load_profile, render
+    from installer.policy.validate import check
+
+    def rot(defaults: tuple[int, int, int], source: str) -> Rotation:
+        given = [g if g is not None else d for g, d in zip(rotation, defaults, strict=True)]
+        src = "flags" if any(g is not None for g in rotation) else source
+        return Rotation(given[0], given[1], given[2], src)
+
+    out: list[Candidate] = []
+    per_profile = _split_sets(sets, list(dict.fromkeys(profiles)))
+    for name in dict.fromkeys(profiles):
+        profile = load_profile(name)
+        rendered = render(name, per_profile[name])
+        report = check(rendered.text, kubernetes_version=version)
+        if not report.ok or report.policy is None:
+            raise InputError(f"profile {name!r} renders an invalid policy: {report.errors[0]}")
+        log = profile.log
+        out.append(Candidate(name, report.policy, rot((log.maxage, log.maxbackup, log.maxsize), "profile"),
+                             "profile", per_profile[name]))
+    for path in policy_files:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        report = check(data, kubernetes_version=version)
+        if not report.ok or report.policy is None:
+            raise InputError(f"{path}: not a valid audit policy: {report.errors[0]} (see `kaudit validate {path}`)")
+        defaults, source = (node_rotation, "node") if node_rotation else (DEFAULT_ROTATION, "default")
+        out.append(Candidate(path, report.policy, rot(defaults, source), "policy-file"))
+    return out
+
+
+def is_local(source: str) -> bool:
+    if source == "-":
+        return True
+    if os.path.isdir(source):
+        return True
+    if source.endswith(_INVENTORY_SUFFIXES):
+        return False  # an Ansible inventory: TARGETs
+    if os.path.exists(source):
+        return True
+    # a path that is not there: say so, rather than failing to parse it as a target
+    return "://" not in source and ("/" in source or source.endswith((".log", ".gz", ".json", ".jsonl")))
+
+
+def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO[str]) -> int:
+    """The whole command; returns the exit code (KauditError for bad input)."""
+    from installer.policy.model import LATEST_KNOWN_VERSION
+
+    sources: list[str] = req["sources"]
+    local = [s for s in sources if is_local(s)]
+    targets = [s for s in sources if not is_local(s)]
+    if local and targets:
+        raise InputError(f"give either log files or TARGETs, not both ({local[0]} is a file, {targets[0]} is not)")
+    since = parse_time(req["since"]) if req["since"] else None
+    until = parse_time(req["until"]) if req["until"] else None
+    stats = ReadStats()
+    notes: list[str] = []
+    records: Iterable[Record]
+    version: tuple[int, int] = req["kubernetes_version"] or LATEST_KNOWN_VERSION
+    closers: list[Callable[[], None]] = []
+    node_rotation = None
+    if targets:
+        from installer.auditlog import node
+
+        opened = node.open_logs(targets, ssh_options())
+        closers.append(opened.close)
+        records = opened.records(stats)
+        notes.extend(opened.notes)
+        if req["kubernetes_version"] is None and opened.kubernetes_version:
+            version = opened.kubernetes_version
+        node_rotation = opened.rotation
+    else:
+        records = read(local_sources(local), stats)
+    try:
+        candidates = build_candidates(req["profiles"], req["sets"], req["policy_files"], req["rotation"], version,
+                                      node_rotation)
+        output = req["output"]
+        on_event = _events_writer(candidates, stdout) if output == "events" else None
+        sim = Simulation(candidates, version, since, until, on_event)
+        sim.run(records)
+    finally:
+        for close in closers:
+            close()
+    if output == "events":
+        return 0
+    report = sim.report(stats)
+    report["notes"] = notes + report["notes"]
+    if output == "json":
+        doc = {"schemaVersion": SCHEMA_VERSION, "command": "simulate",
+               "kubernetesVersion": f"{version[0]}.{version[1]}", **report}
+        stdout.write(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n")
+    else:
+        from installer.auditlog.text import render_text
+
+        render_text(report, stdout)
+    return 0
+
+
+def _events_writer(candidates: list[Candidate], stdout: IO[str]) -> Callable[[Record, list[Decision]], None]:
+    encode = msgspec.json.Encoder().encode
+    names = [c.name for c in candidates]
+    write = stdout.write
+
+    def on_event(rec: Record, decisions: list[Decision]) -> None:
+        ev = rec.event
+        for name, d in zip(names, decisions, strict=True):
+            written = d.level != "None" and ev.stage not in d.omit_stages
+            write(encode({"source": rec.source, "line": rec.line, "auditID": ev.auditID, "stage": ev.stage,
+                          "policy": name, "level": d.level, "rule": d.rule, "written": written}).decode() + "\n")
+
+    return on_event

@@ -1,0 +1,119 @@
+"""`kaudit simulate -o text`: the comparison as a rich table, and events per hour as a small bar chart.
+
+Shows users, verbs and resources only: never request URIs, bodies or tokens.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+_BARS = " ▁▂▃▄▅▆▇█"
+_MAX_BARS = 48
+
+
+def _size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _num(n: int | float | None) -> str:
+    return "-" if n is None else f"{n:,.0f}"
+
+
+def sparkline(hours: dict[str, int], keys: list[str]) -> str:
+    if not keys:
+        return ""
+    per = max(1, -(-len(keys) // _MAX_BARS))  # hours per bar
+    values = [sum(hours.get(k, 0) for k in keys[i:i + per]) for i in range(0, len(keys), per)]
+    top = max(values) or 1
+    return "".join(_BARS[min(8, round(v / top * 8))] if v else _BARS[0] for v in values)
+
+
+def render_text(report: dict[str, Any], out: IO[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, width=max(100, min(160, 30 + 22 * (1 + len(report["candidates"])))),
+                      highlight=False, markup=False, emoji=False, soft_wrap=True)
+    log = report["log"]
+    cands = report["candidates"]
+    inp = report["input"]
+    console.print(f"{inp.get('events', log['events']):,} events read from {len(inp.get('sources') or [])} source(s), "
+                  f"{inp.get('first') or '-'} to {inp.get('last') or '-'}"
+                  + (f"; {inp['filteredOut']:,} outside --since/--until" if inp.get("filteredOut") else ""))
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("")
+    table.add_column("the log", justify="right")
+    for c in cands:
+        table.add_column(c["name"], justify="right")
+
+    def row(label: str, logv: str, fn: Any) -> None:
+        table.add_row(label, logv, *(fn(c) for c in cands))
+
+    def at_least(c: dict[str, Any], text: str) -> str:
+        return ("≥ " + text) if c["bytesAtLeast"] else text
+
+    row("requests written", _num(log["requests"]), lambda c: _num(c["requests"]))
+    row("events written", _num(log["events"]), lambda c: _num(c["events"]))
+    for stage in ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"):
+        if log["byStage"].get(stage) or any(c["byStage"].get(stage) for c in cands):
+            row(f"  {stage}", _num(log["byStage"].get(stage, 0)), lambda c, s=stage: _num(c["byStage"].get(s, 0)))
+    for level in ("Metadata", "Request", "RequestResponse"):
+        if log["byLevel"].get(level) or any(c["byLevel"].get(level) for c in cands):
+            row(f"  {level}", _num(log["byLevel"].get(level, 0)), lambda c, s=level: _num(c["byLevel"].get(s, 0)))
+    row("bytes", _size(log["bytes"]), lambda c: at_least(c, _size(c["bytes"])))
+    row("events / day", _num(log["eventsPerDay"]), lambda c: _num(c["eventsPerDay"]))
+    row("bytes / day", _size(log["bytesPerDay"]), lambda c: at_least(c, _size(c["bytesPerDay"])))
+    row("rotation (age/backups/MB)", "", lambda c: "{maxage}/{maxbackup}/{maxsize}".format(**c["rotation"]))
+    row("days of history", "", lambda c: "unbounded" if c["historyDays"] is None else
+        f"{c['historyDays']:.1f}" + (" (maxage)" if c["historyBound"] == "maxage" else ""))
+    row("stops writing (events)", "", lambda c: _num(c["stopsWriting"]["events"]))
+    row("higher level (events)", "", lambda c: _num(c["startsWriting"]["eventsAtHigherLevel"]))
+    row("stages added (events)", "", lambda c: _num(c["startsWriting"]["stagesAdded"]))
+    row("rules never fired", "", lambda c: f"{len(c['rulesNeverFired'])} of {len(c['rules'])}")
+    console.print(table)
+
+    keys = sorted(set(log["eventsPerHour"]).union(*(c["eventsPerHour"] for c in cands)))
+    if len(keys) > 1:
+        console.print(f"events per hour, {keys[0]}:00 to {keys[-1]}:59 UTC (each bar its own scale)")
+        width = max(len("the log"), *(len(c["name"]) for c in cands))
+        console.print(f"  {'the log':<{width}}  {sparkline(log['eventsPerHour'], keys)}")
+        for c in cands:
+            console.print(f"  {c['name']:<{width}}  {sparkline(c['eventsPerHour'], keys)}")
+
+    for c in cands:
+        console.print()
+        console.print(f"[{c['name']}]")
+        if c["stopsWriting"]["top"]:
+            console.print("  would stop writing (top user, verb, resource):")
+            for g in c["stopsWriting"]["top"]:
+                console.print(f"    {g['events']:>9,}  {g['user']}  {g['verb']}  {g['resource']}")
+        if c["startsWriting"]["top"]:
+            console.print("  would record at a higher level than the log (top user, verb, resource):")
+            for g in c["startsWriting"]["top"]:
+                console.print(f"    {g['events']:>9,}  {g['user']}  {g['verb']}  {g['resource']}")
+        for stage, v in c["stagesAdded"].items():
+            if v.get("partial"):
+                console.print(f"  keeps {stage}, which the log has for some requests only: not estimated")
+            else:
+                console.print(f"  would add {v['events']:,} {stage} events ({_size(v['bytes'])}) the log omits")
+        if c["unknownBodies"]:
+            console.print(f"  {c['unknownBodies']:,} bodies the log did not record and no event in it shows: "
+                          "bytes are at least the figure above")
+        hits = ", ".join(f"#{r['index']}:{r['hits']:,}" for r in c["rules"])
+        console.print(f"  rule hits (0-based): {hits}" + (f"; no rule: {c['noRuleMatched']:,}"
+                                                           if c["noRuleMatched"] else ""))
+        if c["rulesNeverFired"]:
+            console.print("  rules that never fired: " + ", ".join(
+                f"#{i}" + (f" (line {c['rules'][i]['line']})" if c["rules"][i]["line"] else "")
+                for i in c["rulesNeverFired"]))
+    if inp.get("skippedLines"):
+        where = ", ".join(inp["skippedWhere"][:5]) + (" …" if inp["skippedLines"] > 5 else "")
+        console.print(f"\nskipped {inp['skippedLines']:,} truncated or unreadable line(s): {where}")
+    for note in report["notes"]:
+        console.print(f"\nnote: {note}")
