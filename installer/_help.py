@@ -28,4 +28,5 @@ TOP_HELP = (
     '  rollback  Restore a backup byte for byte: by default the state before...\n'
     '  backups   List the backups kaudit keeps on each node (the pinned...\n'
     '  export    Print the declarative equivalent of `kaudit enable`, which...\n'
+    '  simulate  Replay an audit log through candidate policies: events, bytes...\n'
 )
