@@ -82,16 +82,15 @@ SENSITIVE_SET: tuple[SensitiveTarget, ...] = (
 
 
 def _resource_pattern_matches(pattern: str, resource: str, subresource: str) -> bool:
-    combined = f"{resource}/{subresource}" if subresource else resource
-    if pattern in ("*", combined):
-        return True
-    if subresource and pattern.startswith("*/") and pattern[2:] == subresource:
-        return True
-    return pattern.endswith("/*") and pattern[:-2] == resource
+    from installer.auditlog.evaluate import resource_matches  # the one evaluator (checker.go)
+
+    return resource_matches(pattern, resource, subresource)
 
 
 def _group_matches(rule_group: str, group: str, version: tuple[int, int]) -> bool:
-    return rule_group == group or (rule_group == "*" and version >= WILDCARD_GROUP_SINCE)
+    from installer.auditlog.evaluate import group_matches
+
+    return group_matches(rule_group, group, version)
 
 
 def _target_match(rule: Rule, target: SensitiveTarget, verb: str, version: tuple[int, int]) -> str:
