@@ -15,9 +15,10 @@ from bench.nodes import nodes
 
 WRAP = r'''
 import sys
-from installer.node import scripts
-scripts.AWAIT = scripts.AWAIT.replace('  if [ -n "$found" ]; then\n    r=$(probe "$url" "$kc")', '  echo "progress=iter $(date +%s.%N) scanned $found"\n  if [ -n "$found" ]; then\n    r=$(probe "$url" "$kc"); echo "progress=iter $(date +%s.%N) probed $r"').replace('while :; do\n', 'while :; do\n  echo "progress=iter $(date +%s.%N) begin"\n')
-assert scripts.AWAIT.count("iter") == 3, scripts.AWAIT
+from installer.scripts import load as scripts
+_patched = scripts.AWAIT.text.replace('  if [ -n "$found" ]; then\n    r=$(probe "$url" "$kc")', '  echo "progress=iter $(date +%s.%N) scanned $found"\n  if [ -n "$found" ]; then\n    r=$(probe "$url" "$kc"); echo "progress=iter $(date +%s.%N) probed $r"').replace('while :; do\n', 'while :; do\n  echo "progress=iter $(date +%s.%N) begin"\n')
+assert _patched.count("iter") == 3, _patched
+scripts.AWAIT.__dict__["text"] = _patched  # the cached text: every bind() now carries the timestamps
 import os
 if os.environ.get("NOGUARD"):
     scripts.APPLY = scripts.APPLY.replace('setsid sh -c "$guard_script"', 'true || setsid sh -c "$guard_script"'); assert "true ||" in scripts.APPLY

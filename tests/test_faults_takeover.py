@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from installer.change.plans import EnableInput, plan_enable
-from installer.node import scripts
+from installer.scripts import load as scripts
 from installer.transport import Transport
 from tests.conftest import NodeFactory
 from tests.faults import (
@@ -82,7 +82,7 @@ def before_confirm(seen: dict[str, Any], node: TestNode) -> tuple[str, Callable[
         seen["cut"] = "before confirm"
         seen["instance"] = node.current_instance()
         cut(t)
-    return scripts.CONFIRM, hook
+    return scripts.CONFIRM.text, hook
 
 
 MOMENTS = ["after-write", "old-still-answers", "new-starting", "ready-before-confirm"]
@@ -96,7 +96,7 @@ def test_rerun_takes_over_and_confirms(node_factory: NodeFactory, moment: str) -
     old_pid = node.current_instance()["pid"]  # type: ignore[index]
     seen: dict[str, Any] = {}
     seams: dict[str, Any] = {
-        "after-write": {"after_script": (scripts.APPLY, cut)},
+        "after-write": {"after_script": (scripts.APPLY.text, cut)},
         "old-still-answers": {"progress": on_progress("waiting for a new kube-apiserver", seen, node)},
         "new-starting": {"progress": on_progress(" up, ", seen, node)},
         "ready-before-confirm": {"before_script": before_confirm(seen, node)},
@@ -143,7 +143,7 @@ def test_crash_looping_pending_change_is_restored_then_the_request_proceeds(node
     node = node_factory(linger=0.1, restart_delay=0.1, crash_backoff=0.2)
     before = manifest_of(node)
     node.configure(crash_after_ready=0.2)
-    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY, cut))
+    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY.text, cut))
     healer = _heal_after_restore(node, before)
     again = rerun(node, "enable", "--profile", "minimal", timeout=4)
     healer.join(5)
@@ -166,7 +166,7 @@ def test_pending_change_whose_policy_is_gone_is_restored_at_once(node_factory: N
     """The policy the unconfirmed change named was removed (the new instance crash-loops on it): not what
     the re-run asks for, so it restores without waiting for the instance, then re-applies with the file."""
     node = node_factory(linger=0.1, restart_delay=0.1, crash_backoff=0.2)
-    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY, cut))
+    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY.text, cut))
     policies = list(node.path("/etc/kubernetes/audit").glob("policy-*.yaml"))
     assert len(policies) == 1
     policies[0].unlink()
@@ -203,7 +203,7 @@ def test_rerun_asking_for_something_else_restores_then_applies_it(node_factory: 
 def test_rollback_in_the_pending_state_restores_at_once(node_factory: NodeFactory) -> None:
     node = node_factory(linger=0.1, restart_delay=0.1)
     before = manifest_of(node)
-    ident, _, guards = lose_connection(node, after_script=(scripts.APPLY, cut))
+    ident, _, guards = lose_connection(node, after_script=(scripts.APPLY.text, cut))
     dry = rerun(node, "rollback", "--dry-run")
     assert dry.code == 0 and f"would take over the unconfirmed change {ident}" in dry.node["message"], dry.out
     assert guard_pids(node) == guards  # a dry run touches nothing
@@ -223,10 +223,10 @@ def test_take_over_that_loses_the_node_leaves_the_guard_armed(node_factory: Node
     """The re-run loses its connection too, right after it took the guard over: a guard still waits (the
     one it re-armed), and a third run takes over again and confirms."""
     node = node_factory(linger=0.1, restart_delay=0.1)
-    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY, cut))
+    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY.text, cut))
     # Cut right after the take-over re-armed the guard.
     r, _ = rollout(node, plan_enable, lambda _n: EnableInput(profile="minimal"), timeout=10, guard_grace=LONG,
-                   after_script=(scripts.TAKEOVER, cut))
+                   after_script=(scripts.TAKEOVER.text, cut))
     assert r.exit_code == 3 and "guard" in r.message, r.message
     rearmed = guard_pids(node)
     assert len(rearmed) == 1 and rearmed != guards, (guards, rearmed)
@@ -240,7 +240,7 @@ def test_take_over_that_loses_the_node_leaves_the_guard_armed(node_factory: Node
 
 def test_a_live_lock_holder_still_refuses(node_factory: NodeFactory) -> None:
     node = node_factory(linger=0.1, restart_delay=0.1)
-    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY, cut))
+    ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY.text, cut))
     holder = node.run("echo 'kaudit by someone (pid 1)' > /var/lib/kaudit/lock.holder; "
                       "flock /var/lib/kaudit/lock sleep 60 </dev/null >/dev/null 2>&1 & echo $!").stdout.strip()
     node.wait_for(lambda: not lock_free(node, timeout=0.1), 5, what="the lock to be held")

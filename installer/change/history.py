@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from installer.change.plans import RollbackInput
 from installer.errors import NodeError
-from installer.node import scripts
+from installer.scripts import load as scripts
 
 if TYPE_CHECKING:
     from installer.targets.connect import NodeContext
@@ -27,7 +27,7 @@ class Backup:
 
 
 def list_backups(node: NodeContext) -> list[Backup]:
-    res = node.transport.check(scripts.LIST_BACKUPS, [node.layout.state_dir], what="listing backups")
+    res = node.transport.check(*scripts.LIST_BACKUPS.bind(state=node.layout.state_dir), what="listing backups")
     out = []
     for line in res.text.splitlines():
         ident, _, meta = line.partition("\t")
@@ -74,7 +74,7 @@ def last_undoable(records: list[dict[str, Any]]) -> str | None:
 def read_backup(node: NodeContext, backup_id: str) -> RollbackInput:
     if "/" in backup_id or backup_id.startswith("."):
         raise NodeError(f"{backup_id!r} is not a backup id (see `kaudit backups`)", node=node.name)
-    res = node.transport.run(scripts.READ_BACKUP, [node.layout.state_dir, backup_id])
+    res = node.transport.run(*scripts.READ_BACKUP.bind(state=node.layout.state_dir, id=backup_id))
     if res.rc != 0:
         raise NodeError(f"no backup {backup_id!r} on this node (see `kaudit backups`)", node=node.name)
     manifest = b""

@@ -37,8 +37,10 @@ from installer.errors import (
     OperationFailed,
     RestoreFailed,
 )
-from installer.node import containerlog, health, layout, scripts
+from installer.node import containerlog, health, layout
 from installer.node import facts as nodefacts
+from installer.scripts import load as scripts
+from installer.scripts.exitcodes import ScriptExit
 from installer.transport import Session, Transport, open_session
 
 MIN_FREE_KB = 10 * 1024
@@ -224,7 +226,7 @@ class NodeChange:
     def take_lock(self) -> None:
         holder = f"kaudit by {_operator()} since {datetime.now(timezone.utc):%H:%M:%SZ}"
         mode = "break" if self.options.break_lock else ""
-        session = open_session(self.t, scripts.LOCK, [self.layout.lock, holder, mode])
+        session = open_session(self.t, *scripts.LOCK.bind(lock=self.layout.lock, holder=holder, mode=mode))
         line = session.readline()
         if line != "locked":
             session.close()
@@ -261,15 +263,16 @@ class NodeChange:
         new_log = _audit_log(_info(desired.manifest))
         log_dir = posixpath.dirname(new_log.host_path) if new_log and new_log.host_path else ""
         guard_secs = int(self.options.timeout + self.options.guard_grace)
-        args = [self.layout.state_dir, facts.manifest_path, before, backup_id, "0" if info.audit.managed else "1",
-                desired.policy[0] if desired.policy else "", desired.webhook[0] if desired.webhook else "",
-                str(guard_secs), scripts.GUARD, log_dir, *backed_up]
-        res = self.t.run(scripts.APPLY, args, stdin=stdin, timeout=120)
+        res = self.t.run(*scripts.APPLY.bind(
+            backed_up, state=self.layout.state_dir, manifest=facts.manifest_path, expect=before, id=backup_id,
+            pin="0" if info.audit.managed else "1", policy=desired.policy[0] if desired.policy else "",
+            webhook=desired.webhook[0] if desired.webhook else "", guard_secs=str(guard_secs),
+            guard_script=scripts.GUARD.text, logdir=log_dir), stdin=stdin, timeout=120)
         values = dict(line.partition("=")[::2] for line in res.text.splitlines())
-        if res.rc == 65:
+        if res.rc == ScriptExit.CONFLICT:
             raise NodeError(f"write manifest: {facts.manifest_path} was changed by someone else since kaudit read "
                             "it; nothing was written, re-run to see the new diff", node=self.t.name)
-        if res.rc == 68:
+        if res.rc == ScriptExit.TAMPERED:
             raise NodeError(f"backup: {values.get('tampered')} was changed by someone else (its content no longer "
                             "matches the hash in its name); nothing was written. Compare it with the profile "
                             "(`kaudit render`) and remove or restore it, then re-run", node=self.t.name)
@@ -291,10 +294,11 @@ class NodeChange:
         verify_url = (health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
                       + f"/api/v1/namespaces/default/configmaps?limit=1&kaudit-verify={verify_marker}"
                       if log_path else "")
-        args = [f"{since_uptime:.2f}", str(int(timeout or self.options.timeout)), info.probe.url,
-                layout.ADMIN_KUBECONFIG, "present" if tokens else "absent", str(int(self.options.settle * 10)),
-                verify_url, f"kaudit-verify={verify_marker}", log_path or "", *tokens]
-        session = open_session(self.t, scripts.AWAIT, args)
+        session = open_session(self.t, *scripts.AWAIT.bind(
+            tokens, since=f"{since_uptime:.2f}", timeout=str(int(timeout or self.options.timeout)),
+            url=info.probe.url, kc=layout.ADMIN_KUBECONFIG, mode="present" if tokens else "absent",
+            settle=str(int(self.options.settle * 10)), vurl=verify_url, marker=f"kaudit-verify={verify_marker}",
+            vlog=log_path or ""))
         timeout_lines: list[str] = []
         verified = ""
         try:
@@ -348,9 +352,10 @@ class NodeChange:
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
                              "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after,
                              "by": _operator(), **(extra or {})})
-        res = self.t.run(scripts.CONFIRM, [self.layout.state_dir, facts.manifest_path, backup_id, self.layout.audit_dir,
-                                           record, str(KEEP_BACKUPS), hashlib.sha256(desired.manifest).hexdigest()])
-        if res.rc == 67:
+        res = self.t.run(*scripts.CONFIRM.bind(
+            state=self.layout.state_dir, manifest=facts.manifest_path, id=backup_id, audit=self.layout.audit_dir,
+            record=record, keep=str(KEEP_BACKUPS), new=hashlib.sha256(desired.manifest).hexdigest()))
+        if res.rc == ScriptExit.GUARD_RESTORED:
             self.result.changed = False
             raise OperationFailed(f"confirm: the node's guard had already restored backup {backup_id}: its time "
                                   "(--timeout + --guard-grace) was up before kaudit could confirm; re-run with a "
@@ -372,7 +377,8 @@ class NodeChange:
         """Restore the backup (`before` is its manifest) and wait for it to be healthy; RestoreFailed if not."""
         self.progress(self.t.name, f"rolling back: {why}")
         try:
-            res = self.t.run(scripts.RESTORE, [self.layout.state_dir, manifest_path, backup_id, json.dumps(record)])
+            res = self.t.run(*scripts.RESTORE.bind(state=self.layout.state_dir, manifest=manifest_path, id=backup_id,
+                                                   record=json.dumps(record)))
             if res.rc != 0:
                 raise RestoreFailed(f"ROLLBACK FAILED: {res.err or res.text.strip()}; restore "
                                     f"{self.layout.backups_dir}/{backup_id}/manifest by hand", node=self.t.name)
@@ -459,8 +465,9 @@ class NodeChange:
         # From here on, a lost node is the guard's again (the old one or the one re-armed below).
         r.backup, r.changed, self.guard_at = ident, True, facts.now
         secs = int(self.options.timeout + self.options.guard_grace)
-        res = self._step("take over", lambda: self.t.run(
-            scripts.TAKEOVER, [self.layout.state_dir, facts.manifest_path, ident, after, str(secs), scripts.GUARD]))
+        res = self._step("take over", lambda: self.t.run(*scripts.TAKEOVER.bind(
+            state=self.layout.state_dir, manifest=facts.manifest_path, id=ident, new=after, secs=str(secs),
+            guard_script=scripts.GUARD.text)))
         values = dict(line.partition("=")[::2] for line in res.text.splitlines())
         state = values.get("state")
         if state != "pending":

@@ -14,28 +14,12 @@ from typing import TYPE_CHECKING, Any
 from installer.errors import KauditError
 from installer.node import facts as nodefacts
 from installer.node import health, layout
+from installer.scripts import load as scripts
 from installer.transport.ssh import SSHOptions
 
 if TYPE_CHECKING:
     from installer.targets.connect import NodeContext
 
-# $1 probe URL, $2 admin kubeconfig, then paths, each prefixed "h:" (hash it: a policy or webhook
-# config, a few KiB) or "s:" (size only: the audit log can be hundreds of MB, not worth reading).
-STAT_AND_PROBE = health.PROBE_FUNCTION + r"""
-url=$1 kc=$2
-shift 2
-for a in "$@"; do
-  f=${a#?:}
-  if [ -e "$f" ]; then
-    kind=file; [ -d "$f" ] && kind=dir
-    sum=-; [ "$kind" = file ] && [ "${a%%:*}" = h ] && sum=$(sha256sum -- "$f" 2>/dev/null | cut -d' ' -f1)
-    echo "stat=$(stat -c '%Y %s' -- "$f") $kind ${sum:--} $f"
-  else
-    echo "stat=- - missing - $f"
-  fi
-done
-echo "probe=$(probe "$url" "$kc")"
-"""
 
 
 @dataclass
@@ -129,7 +113,7 @@ def node_status(node: NodeContext) -> NodeStatus:
     probe_url = health.url(info.probe.scheme, info.probe.host, info.probe.port, info.probe.path)
     checked = [f"{'s' if p.flag.endswith('log-path') else 'h'}:{p.host_path}"
                for p in status.paths if p.host_path and p.container_path != "-"]
-    result = transport.run(STAT_AND_PROBE, [probe_url, layout.ADMIN_KUBECONFIG, *checked], timeout=60)
+    result = transport.run(*scripts.STATUS.bind(checked, url=probe_url, kubeconfig=layout.ADMIN_KUBECONFIG), timeout=60)
     stats: dict[str, list[str]] = {}
     probe_fields: list[str] = []
     for line in result.text.splitlines():

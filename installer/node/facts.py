@@ -15,62 +15,12 @@ from typing import Any
 
 from installer.errors import NodeError
 from installer.node import layout
+from installer.scripts import load as scripts
 from installer.transport import Transport
 
 # A kube-apiserver manifest is a few KiB; anything this big is not one (and is not worth fetching).
 MAX_MANIFEST_BYTES = 1024 * 1024
 
-# $1 default manifests dir, $2 kubelet config, $3 manifest file name, $4 state dir, $5 largest manifest (bytes),
-# $6 audit dir (its content-addressed files are hashed: a replaced one is found)
-GATHER = r"""
-set -u
-dir=""
-if [ -r "$2" ]; then
-  dir=$(sed -n 's/^staticPodPath:[[:space:]]*//p' "$2" | tr -d "\"' " | head -n 1)
-fi
-[ -n "$dir" ] || dir=$1
-echo "static_pod_path=$dir"
-echo "now=$(date +%s.%N)"
-echo "btime=$(sed -n 's/^btime //p' /proc/stat)"
-echo "clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
-m="$dir/$3"
-if [ -f "$m" ]; then
-  if [ ! -r "$m" ]; then echo "manifest_unreadable=1"
-  elif [ "$(wc -c < "$m")" -gt "$5" ]; then echo "manifest_too_large=$(wc -c < "$m")"
-  else echo "manifest=$(base64 < "$m" | tr -d '\n')"; fi
-else
-  echo "manifest_missing=1"
-fi
-if [ -e "$4/lock" ] && ! flock -n "$4/lock" true 2>/dev/null; then
-  echo "lock_holder=$(cat -- "$4/lock.holder" 2>/dev/null || echo 'an unknown process')"
-fi
-if [ -f "$4/journal" ]; then
-  last=$(grep '"state": "confirmed"' "$4/journal" | tail -n 1)
-  [ -n "$last" ] && echo "last_confirmed=$(printf %s "$last" | base64 | tr -d '\n')"
-  last=$(tail -n 1 "$4/journal")
-  [ -n "$last" ] && echo "last_record=$(printf %s "$last" | base64 | tr -d '\n')"
-  last=$(grep -E '"state": ?"begin"' "$4/journal" | tail -n 1)
-  [ -n "$last" ] && echo "last_begin=$(printf %s "$last" | base64 | tr -d '\n')"
-fi
-g=$(cat -- "$4/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
-# kaudit's own content-addressed names only
-h12='[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
-for f in "$6"/policy-$h12.yaml "$6"/webhook-$h12.kubeconfig; do
-  [ -f "$f" ] && echo "audit_file=$(sha256sum < "$f" | cut -d' ' -f1) $(date -r "$f" +%s) $f"
-done
-echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
-for p in /proc/[0-9]*; do
-  c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
-  case "$c" in
-    *kube-apiserver*)
-      first=$(printf '%s\n' "$c" | head -n 1)
-      case "$first" in *kube-apiserver|*go-runner) ;; *) continue ;; esac
-      st=$(sed 's/^.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
-      echo "proc=${p#/proc/} $st $(tr '\0' '\n' < "$p/cmdline" | base64 | tr -d '\n')"
-      ;;
-  esac
-done
-"""
 
 
 @dataclass(frozen=True)
@@ -111,10 +61,10 @@ def _json_b64(value: str | None) -> dict[str, Any] | None:
 
 
 def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> NodeFacts:
-    result = transport.run(
-        GATHER, [node_layout.manifests_dir, layout.KUBELET_CONFIG, node_layout.manifest_name, node_layout.state_dir,
-                     str(MAX_MANIFEST_BYTES), node_layout.audit_dir]
-    )
+    result = transport.run(*scripts.GATHER.bind(
+        default_dir=node_layout.manifests_dir, kubelet_config=layout.KUBELET_CONFIG,
+        manifest_name=node_layout.manifest_name, state=node_layout.state_dir, max_bytes=str(MAX_MANIFEST_BYTES),
+        audit=node_layout.audit_dir))
     if result.rc != 0:
         raise NodeError(f"cannot inspect the node: {result.err}", node=transport.name)
     values: dict[str, str] = {}

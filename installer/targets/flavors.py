@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Literal
 
 from installer.errors import InputError, NodeError
 from installer.node import layout
+from installer.scripts import load as scripts
 from installer.targets.parse import Cluster, Target
 
 if TYPE_CHECKING:
@@ -161,11 +162,6 @@ def flavor_of_target(target: Target) -> Flavor:
 KIND_HINTS = ("/kind/version",)
 MINIKUBE_HINTS = ("/var/lib/minikube/certs", "/var/lib/minikube/binaries")
 HINT_PATHS = (*KIND_HINTS, *MINIKUBE_HINTS)
-HINTS_SCRIPT = r"""
-echo "hostname=$(cat /etc/hostname 2>/dev/null || hostname 2>/dev/null)"
-for p in "$@"; do [ -e "$p" ] && echo "path=$p"; done
-exit 0
-"""
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,7 @@ class NodeHints:
 
 def gather_hints(transport: Transport) -> NodeHints:
     """One round trip: the node's host name and which of HINT_PATHS exist."""
-    result = transport.run(HINTS_SCRIPT, HINT_PATHS, timeout=COMMAND_TIMEOUT)
+    result = transport.run(*scripts.HINTS.bind(HINT_PATHS), timeout=COMMAND_TIMEOUT)
     if result.rc != 0:
         raise NodeError(f"cannot inspect the node: {result.err or f'exit code {result.rc}'}", node=transport.name)
     hostname: str | None = None

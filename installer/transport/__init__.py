@@ -14,30 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.errors import NodeError
-
-# Written beside its target (a rename cannot cross mounts) as a dotfile (the kubelet ignores
-# dotfiles in the manifests directory), fsynced, renamed, then the directory fsynced.
-ATOMIC_WRITE = r"""
-set -eu
-target=$1 mode=$2 owner=$3
-dir=$(dirname -- "$target") base=$(basename -- "$target")
-mkdir -p -- "$dir"
-tmp="$dir/.$base.kaudit-tmp.$$"
-trap 'rm -f -- "$tmp"' EXIT
-umask 077
-cat > "$tmp"
-chmod "$mode" -- "$tmp"
-chown "$owner" -- "$tmp"
-sync -- "$tmp" 2>/dev/null || sync
-mv -f -- "$tmp" "$target"
-trap - EXIT
-sync -- "$dir" 2>/dev/null || sync
-"""
-
-READ_FILE = r"""
-if [ -e "$1" ]; then cat -- "$1"; else exit 44; fi
-"""
-MISSING = 44
+from installer.scripts import load as scripts
+from installer.scripts.exitcodes import ScriptExit
 
 
 @dataclass(frozen=True)
@@ -97,8 +75,8 @@ class Transport:
 
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
-        result = self.run(READ_FILE, [path])
-        if result.rc == MISSING:
+        result = self.run(*scripts.READ_FILE.bind(path=path))
+        if result.rc == ScriptExit.MISSING:
             return None
         if result.rc != 0:
             raise NodeError(f"cannot read {path}: {result.err}", node=self.name)
@@ -106,7 +84,8 @@ class Transport:
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str = "0:0") -> None:
         """Atomic: readers see the old file or the new one, never a part."""
-        self.check(ATOMIC_WRITE, [path, f"{mode:o}", owner], stdin=data, what=f"writing {path}")
+        self.check(*scripts.ATOMIC_WRITE.bind(target=path, mode=f"{mode:o}", owner=owner), stdin=data,
+                   what=f"writing {path}")
 
     def close(self) -> None:
         """Release the connection (and with it the node-side lock holder)."""

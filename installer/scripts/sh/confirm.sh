@@ -1,0 +1,31 @@
+#!/bin/sh
+# Confirm: the guard stands down; then record, rotate backups (keep N), and remove kaudit's
+# content-addressed files that no manifest or backup refers to.
+set -u
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/exit-codes.sh
+. "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
+state=$1 manifest=$2 id=$3 audit=$4 record=$5 keep=$6 new=$7
+exec 8>>"$state/guard.lock"
+flock 8
+touch -- "$state/confirm.$id"
+g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
+rm -f -- "$state/guard.pid" "$state/confirm.$id"
+if grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null \
+   && [ "$(sha "$manifest")" != "$new" ]; then
+  echo "guard-restored"; exit "$EXIT_GUARD_RESTORED"
+fi
+printf '%s\n' "$record" >> "$state/journal"
+sync -- "$state/journal" 2>/dev/null || sync
+# shellcheck disable=SC2012  # backup ids are kaudit's own (timestamp-op-hex): no odd characters
+ls -1d "$state"/backups/2* 2>/dev/null | sort -r | tail -n +$((keep + 1)) \
+  | while IFS= read -r old; do rm -rf -- "$old"; done
+if [ -d "$audit" ]; then
+  refs=$(cat -- "$manifest" "$state"/backups/*/manifest 2>/dev/null; cat -- "$state"/backups/*/files/*.path 2>/dev/null)
+  for f in "$audit"/policy-$h12.yaml "$audit"/webhook-$h12.kubeconfig; do
+    [ -e "$f" ] || continue
+    case "$refs" in *"$f"*) ;; *) rm -f -- "$f"; echo "removed=$f" ;; esac
+  done
+fi
+echo confirmed

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Preflight facts in one round trip: the kubelet's static pod path, the manifest (base64), clocks,
+# the lock holder, kaudit's journal, an armed guard, kaudit's content-addressed files (hashed: a
+# replaced one is found), free disk, and the kube-apiserver processes.
+set -u
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/apiserver-procs.sh
+. "$(dirname "$0")/lib/apiserver-procs.sh"  # kaudit:include
+default_dir=$1 kubelet_config=$2 manifest_name=$3 state=$4 max_bytes=$5 audit=$6
+dir=""
+if [ -r "$kubelet_config" ]; then
+  dir=$(sed -n 's/^staticPodPath:[[:space:]]*//p' "$kubelet_config" | tr -d "\"' " | head -n 1)
+fi
+[ -n "$dir" ] || dir=$default_dir
+echo "static_pod_path=$dir"
+echo "now=$(now)"
+echo "btime=$(sed -n 's/^btime //p' /proc/stat)"
+echo "clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
+m="$dir/$manifest_name"
+if [ -f "$m" ]; then
+  if [ ! -r "$m" ]; then echo "manifest_unreadable=1"
+  elif [ "$(wc -c < "$m")" -gt "$max_bytes" ]; then echo "manifest_too_large=$(wc -c < "$m")"
+  else echo "manifest=$(base64 < "$m" | tr -d '\n')"; fi
+else
+  echo "manifest_missing=1"
+fi
+if [ -e "$state/lock" ] && ! flock -n "$state/lock" true 2>/dev/null; then
+  echo "lock_holder=$(cat -- "$state/lock.holder" 2>/dev/null || echo 'an unknown process')"
+fi
+if [ -f "$state/journal" ]; then
+  last=$(grep '"state": "confirmed"' "$state/journal" | tail -n 1)
+  [ -n "$last" ] && echo "last_confirmed=$(printf %s "$last" | base64 | tr -d '\n')"
+  last=$(tail -n 1 "$state/journal")
+  [ -n "$last" ] && echo "last_record=$(printf %s "$last" | base64 | tr -d '\n')"
+  last=$(grep -E '"state": ?"begin"' "$state/journal" | tail -n 1)
+  [ -n "$last" ] && echo "last_begin=$(printf %s "$last" | base64 | tr -d '\n')"
+fi
+g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
+for f in "$audit"/policy-$h12.yaml "$audit"/webhook-$h12.kubeconfig; do
+  [ -f "$f" ] && echo "audit_file=$(sha "$f") $(date -r "$f" +%s) $f"
+done
+echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
+apiserver_procs | while read -r pid ticks; do
+  echo "proc=$pid $ticks $(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | base64 | tr -d '\n')"
+done
