@@ -14,6 +14,16 @@ from tests.userinstall import bindir
 NodeFactory = Callable[..., TestNode]
 
 
+NODE_FIXTURES = {"node_factory", "module_node", "manifest_node"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that starts a test node is `e2e` (`scripts/test -m "not e2e"` runs the rest in seconds)."""
+    for item in items:
+        if NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Build the user install (tests/userinstall.py) once, before the xdist workers start, so that no
     test pays for it in the middle of a timed scenario (a guard's deadline, a wait)."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from installer.errors import NodeError
-from installer.transport import MISSING
+from installer.scripts.exitcodes import ScriptExit
 from installer.transport.docker import DockerExecTransport
 
 
@@ -69,7 +69,7 @@ def test_files_binary_stdin_and_atomic_write(container: str) -> None:
     assert mode == "600:0"
     assert t.run("ls -a /etc/kubernetes/audit").text.split() == [".", "..", "policy-test.yaml"]  # no temp left
     assert t.read_file("/nonexistent") is None
-    assert t.run("exit 44").rc == MISSING
+    assert t.run("exit 44").rc == ScriptExit.MISSING
 
 
 def test_engine_errors_are_one_line(container: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from installer.manifest.patch import AuditConfig
 from installer.node import layout
 from installer.policy import profiles
 from installer.policy import validate as policy
+from tests.userinstall import kaudit_argv
 
 HOST_PATH_TYPES = {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"}
 HOST_PATH_MOUNT = {"name", "hostPath", "mountPath", "readOnly", "pathType"}
@@ -223,7 +223,7 @@ def test_minikube_script_runs_against_a_fake_home(
 
 def kaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "installer", *args], capture_output=True, text=True, cwd=cwd, check=False,
+        [*kaudit_argv(), *args], capture_output=True, text=True, cwd=cwd, check=False,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
     )
 

@@ -20,13 +20,14 @@ import yaml as pyyaml
 
 from installer.manifest import export
 from installer.policy import profiles
+from tests.userinstall import kaudit_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def kaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "installer", *args], capture_output=True, text=True, cwd=cwd, check=False,
+        [*kaudit_argv(), *args], capture_output=True, text=True, cwd=cwd, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

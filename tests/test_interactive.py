@@ -7,12 +7,12 @@ import pty
 import select
 import signal
 import subprocess
-import sys
 import time
 
 from tests.conftest import NodeFactory
 from tests.kaudit_cli import ssh_args
 from tests.node.node import TestNode
+from tests.userinstall import kaudit_argv
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
@@ -21,7 +21,7 @@ def _run_on_a_terminal(args: list[str], answer: bytes, timeout: float = 60) -> t
     """Run kaudit with a pty as its controlling terminal; answer its question; return (exit code, screen)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: kaudit on the terminal
-        os.execv(sys.executable, [sys.executable, "-m", "installer", *args])
+        os.execv(kaudit_argv()[0], [*kaudit_argv(), *args])
     screen = b""
     answered = False
     deadline = time.time() + timeout
@@ -64,7 +64,7 @@ def test_ctrl_c_during_the_wait_rolls_back_and_exits_130(node_factory: NodeFacto
     node = node_factory(linger=3.0)
     before = node.path(MANIFEST).read_bytes()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "installer", "enable", node.target(), *ssh_args(node), "--profile", "minimal",
+        [*kaudit_argv(), "enable", node.target(), *ssh_args(node), "--profile", "minimal",
          "--yes", "--timeout", "30", "--output", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )

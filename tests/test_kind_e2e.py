@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_docker_transport import docker_unavailable
+from tests.userinstall import kaudit_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 def kaudit(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "installer", *args], capture_output=True, text=True, timeout=timeout, check=False,
+        [*kaudit_argv(), *args], capture_output=True, text=True, timeout=timeout, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

@@ -13,12 +13,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
 from tests.node.node import TestNode
+from tests.userinstall import kaudit_argv
 
 FAKES = Path(__file__).parent / "fakes"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -26,7 +26,7 @@ MINIKUBE_MANIFEST = CORPUS / "009-minikube-v1.32-port-8443.yaml"
 
 
 def _kaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "installer", *args], capture_output=True, text=True,
+    return subprocess.run([*kaudit_argv(), *args], capture_output=True, text=True,
                           env=env, stdin=subprocess.DEVNULL, timeout=120, check=False)
 
 

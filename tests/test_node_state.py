@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.kaudit_cli import change, kaudit, on
+from tests.userinstall import kaudit_argv
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
@@ -90,12 +91,11 @@ def test_local_target_on_the_node_itself(node_factory: NodeFactory) -> None:
     """`kaudit enable local`, run as root on the control-plane node (no SSH)."""
     import json
     import shlex
-    import sys
 
     node = node_factory()
     original = node.path(MANIFEST).read_bytes()
     repo = Path(__file__).resolve().parents[1]
-    kaudit_cmd = f"cd {shlex.quote(str(repo))} && {shlex.quote(sys.executable)} -m installer"
+    kaudit_cmd = f"cd {shlex.quote(str(repo))} && {shlex.quote(kaudit_argv()[0])}"
     run = node.run(f"{kaudit_cmd} enable local --profile minimal --yes --output json --timeout 10 </dev/null",
                    check=False, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pytest
+
+from tests.userinstall import bindir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the wheel and install it (with its dependencies) into a new virtualenv; returns its bin/."""
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
-        check=True, capture_output=True,
-    )
-    wheels = list(out.glob("kube_audit_installer-*.whl"))
-    assert len(wheels) == 1, wheels
-    env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, with_pip=True)
-    subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheels[0])],
-        check=True, capture_output=True,
-    )
-    return env_dir / "bin"
+def installed() -> Path:
+    """bin/ of the wheel installed without extras into a fresh virtualenv (tests/userinstall.py)."""
+    return bindir()
 
 
 def _run(bindir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,6 +12,7 @@ from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
 from tests.kaudit_cli import kaudit, on
 from tests.node.node import TestNode
+from tests.userinstall import kaudit_argv
 
 HAND_AUDITED = CORPUS / "002-kubeadm-v1.28-already-audited-inline-comments.yaml"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -217,7 +218,6 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     """The operator's laptop dies mid-change: `status` says the change is pending under the guard,
     then that the guard restored it; with the guard gone too (a reboot), it is a problem to act on."""
     import subprocess
-    import sys
 
     from tests.faults import guard_done
     from tests.kaudit_cli import change, ssh_args
@@ -227,7 +227,7 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     node.configure(never_ready=True)  # the new instance never becomes ready: kaudit stays in its wait
 
     def enable_then_die() -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "installer", "enable", node.target(), *ssh_args(node),
+        proc = subprocess.Popen([*kaudit_argv(), "enable", node.target(), *ssh_args(node),
                                  "--profile", "minimal", "--yes", "--timeout", "3", "--guard-grace", "10"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         node.wait_for(lambda: node.path(MANIFEST).read_bytes() != original, 30, what="the manifest to change")

@@ -157,6 +157,7 @@ def test_stop_is_idempotent_and_takes_everything_down(node_factory) -> None:  # 
             s.connect(("127.0.0.1", port))
 
 
+@pytest.mark.e2e
 def test_context_manager(tmp_path: Path) -> None:
     from tests.node import missing_requirements
 
