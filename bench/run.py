@@ -1,4 +1,4 @@
-"""kaudit benchmarks (issue 8, DESIGN.md section 7): ratios against baselines measured in the same run.
+"""kaudit benchmarks (issue 8, docs/design.md section 7): ratios against baselines measured in the same run.
 
     sudo .venv/bin/python -m bench [--reps 5] [--help-runs 20] [--fleet 1,3,10,30] [--only enable,help,fleet]
 

@@ -1,8 +1,8 @@
-"""Errors that end a command, each carrying the exit code DESIGN.md section 4 promises."""
+"""Errors that end a command, each carrying the exit code docs/design.md section 4 promises."""
 
 from __future__ import annotations
 
-# Exit codes (DESIGN.md section 4).
+# Exit codes (docs/design.md section 4).
 EXIT_OK = 0
 EXIT_FAILED_RESTORED = 1
 EXIT_REFUSED = 2

@@ -1,4 +1,4 @@
-"""Shared fixtures: real test nodes (tests/node/, DESIGN.md section 6)."""
+"""Shared fixtures: real test nodes (tests/node/, docs/design.md section 6)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
   naming the dropped field, because the rule no longer means what its author wrote.
 - OK: kaudit accepts it (lint findings are warnings, never errors, for user files).
 
-Deliberate disagreement: only the ACCEPTED_WITH_WARNING files, by design (DESIGN.md section 4,
+Deliberate disagreement: only the ACCEPTED_WITH_WARNING files, by design (docs/design.md section 4,
 "Stricter than the API server").
 """
 

@@ -1,4 +1,4 @@
-"""The test node itself: real sshd, users and sudo rules, its own files and processes (DESIGN.md §6)."""
+"""The test node itself: real sshd, users and sudo rules, its own files and processes (docs/design.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading audit logs (DESIGN.md section 8): a reader of events, the API server's policy evaluation, and
+"""Reading audit logs (docs/design.md section 8): a reader of events, the API server's policy evaluation, and
 the `kaudit simulate` report built on both.
 
 - `evaluate`: pure; the attributes a request had when the API server evaluated its policy, and the

@@ -1,4 +1,4 @@
-"""Where kaudit's files live on a node (DESIGN.md section 3). Pure values, no I/O."""
+"""Where kaudit's files live on a node (docs/design.md section 3). Pure values, no I/O."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Targets as users type them, and the model they expand to: clusters of control-plane nodes.
 
-Forms (DESIGN.md section 5): `user@host[:port]`, `ssh://[user@]host[:port]`, an `~/.ssh/config`
+Forms (docs/design.md section 5): `user@host[:port]`, `ssh://[user@]host[:port]`, an `~/.ssh/config`
 alias (any bare host name), `[::1]:22` for IPv6, `local`, `kind://[cluster][/node]` and
 `minikube://[profile][/node]`. Parsing is pure; discovery of kind and minikube nodes lives in
 the flavors.

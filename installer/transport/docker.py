@@ -5,7 +5,7 @@ no sudo, no pty; stdin carries file contents. The engine binary is `docker` unle
 to use another provider (`KIND_EXPERIMENTAL_PROVIDER=podman|nerdctl`), whose CLIs take the same
 `exec` arguments.
 
-There is no connection to hold, so the node-side lock holder (DESIGN.md section 4) is a process
+There is no connection to hold, so the node-side lock holder (docs/design.md section 4) is a process
 started by the operation itself; `close()` has nothing to release.
 """
 

@@ -1,4 +1,4 @@
-"""Real test nodes for kaudit: sshd + sudo + users + a kubelet/kube-apiserver simulator (DESIGN.md §6)."""
+"""Real test nodes for kaudit: sshd + sudo + users + a kubelet/kube-apiserver simulator (docs/design.md §6)."""
 
 from .node import SUDO_PASSWORD, USERS, TestNode, free_port, missing_requirements
 

@@ -38,7 +38,7 @@ DEFAULT_STATIC_POD_PATH = "/etc/kubernetes/manifests"
 MANIFEST_NAME = "kube-apiserver.yaml"
 AUDIT_LOG = "/var/log/kubernetes/audit/audit.log"
 SUDOERS = """\
-# test node sudo rules (DESIGN.md section 6)
+# test node sudo rules (docs/design.md section 6)
 kadmin ALL=(ALL) NOPASSWD: ALL
 kpw ALL=(ALL) ALL
 Defaults:kpw timestamp_timeout=0
