@@ -46,15 +46,26 @@ def worst_exit(results: list[NodeResult]) -> int:
     return EXIT_OK
 
 
-def _healthy(node: NodeContext) -> str | None:
-    """None when this node's API server answers ready, else why not."""
+def _probe_url(node: NodeContext) -> str:
+    """Where the kubelet probes this node's API server (its manifest's probe): read once per rollout."""
     from installer.manifest.read import read
 
     facts = nodefacts.gather(node.transport, node.layout)
     if facts.manifest is None:
-        return facts.manifest_problem
-    probe = read(facts.manifest).probe
-    result = health.probe(node.transport, probe.url)
+        raise KauditError(facts.manifest_problem or "no kube-apiserver manifest", node=node.name)
+    return read(facts.manifest).probe.url
+
+
+def _healthy(node: NodeContext, urls: dict[str, str]) -> str | None:
+    """None when this node's API server answers ready, else why not. One probe per call: the probe's
+    address is read from the manifest once per rollout (kaudit's change never touches the probe), so
+    the health gate costs one remote command per other node per step, not a gather and a probe."""
+    if node.name not in urls:
+        try:
+            urls[node.name] = _probe_url(node)
+        except KauditError as exc:
+            return exc.message
+    result = health.probe(node.transport, urls[node.name])
     return None if result.ready else result.describe()
 
 
@@ -86,9 +97,10 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
         if results:
             return results + [_not_changed(n.name, name, "not changed: another node of this cluster cannot be "
                                            "reached") for n in nodes]
+        urls: dict[str, str] = {}
         for i, node in enumerate(nodes):
             rest = [o.name for o in nodes[i + 1:]]
-            sick = [(o.name, why) for o in nodes if o is not node and (why := _healthy(o)) is not None]
+            sick = [(o.name, why) for o in nodes if o is not node and (why := _healthy(o, urls)) is not None]
             if sick and not job.options.dry_run:
                 results.append(_not_changed(node.name, name, f"not changed: {sick[0][0]} is not healthy "
                                                              f"({sick[0][1]})"))
