@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
 from tests.node.node import TestNode
+from tests.standins import minikube_env
 from tests.userinstall import kaudit_argv
 
 FAKES = Path(__file__).parent / "fakes"
@@ -31,21 +31,7 @@ def _kaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def _minikube_env(node: TestNode, tmp_path: Path) -> dict[str, str]:
-    """A docker-driver minikube profile `minikube` whose one node is `node` (stand-in binaries first on PATH)."""
-    mini = tmp_path / "mk" / ".minikube"
-    profile = {"Name": "minikube", "Driver": "docker",
-               "KubernetesConfig": {"KubernetesVersion": "v1.32.0", "ClusterName": "minikube"},
-               "Nodes": [{"Name": "", "IP": "192.168.49.2", "Port": 8443, "ControlPlane": True, "Worker": True}]}
-    (mini / "profiles" / "minikube").mkdir(parents=True)
-    (mini / "profiles" / "minikube" / "config.json").write_text(json.dumps(profile))
-    (mini / "machines" / "minikube").mkdir(parents=True)
-    shutil.copy(node.key_path, mini / "machines" / "minikube" / "id_rsa")  # minikube's machine key
-    state = tmp_path / "docker-state.json"
-    state.write_text(json.dumps([{"name": "minikube", "labels": {}, "status": "Up 3 minutes",
-                                  "ports": {"22/tcp": f"127.0.0.1:{node.ssh_port}"}}]))
-    return {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "MINIKUBE_HOME": str(tmp_path / "mk"),
-            "FAKE_DOCKER_STATE": str(state), "FAKE_MINIKUBE_LOG": str(tmp_path / "minikube.log"),
-            "HOME": str(tmp_path)}  # no ~/.ssh here: minikube's key and its throwaway known_hosts only
+    return {**os.environ, **minikube_env(node, tmp_path)}
 
 
 def test_enable_status_disable_on_a_minikube_node(node_factory: NodeFactory, tmp_path: Path) -> None:

@@ -27,9 +27,9 @@ from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
 from tests.kaudit_cli import Run, kaudit
 from tests.node.node import TestNode
+from tests.standins import FAKES, minikube_env
 from tests.userinstall import ROOT, bindir, build_wheel, user_env
 
-FAKES = Path(__file__).parent / "fakes"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 STATE = "/var/lib/kaudit"
 MINIKUBE_STATE = "/var/lib/minikube/kaudit"
@@ -157,25 +157,9 @@ def test_kubeadm_over_ssh_through_ssh_config(node_factory: NodeFactory, tmp_path
     assert "Accepted publickey for kadmin" in node.sshd_log()
 
 
-def _minikube_env(node: TestNode, tmp_path: Path) -> dict[str, str]:
-    mini = tmp_path / "mk" / ".minikube"
-    profile = {"Name": "minikube", "Driver": "docker",
-               "KubernetesConfig": {"KubernetesVersion": "v1.32.0", "ClusterName": "minikube"},
-               "Nodes": [{"Name": "", "IP": "192.168.49.2", "Port": 8443, "ControlPlane": True, "Worker": True}]}
-    (mini / "profiles" / "minikube").mkdir(parents=True)
-    (mini / "profiles" / "minikube" / "config.json").write_text(json.dumps(profile))
-    (mini / "machines" / "minikube").mkdir(parents=True)
-    shutil.copy(node.key_path, mini / "machines" / "minikube" / "id_rsa")
-    state = tmp_path / "docker-state.json"
-    state.write_text(json.dumps([{"name": "minikube", "labels": {}, "status": "Up 3 minutes",
-                                  "ports": {"22/tcp": f"127.0.0.1:{node.ssh_port}"}}]))
-    return {"PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "MINIKUBE_HOME": str(tmp_path / "mk"),
-            "FAKE_DOCKER_STATE": str(state), "HOME": str(tmp_path)}
-
-
 def test_minikube_through_the_stand_ins(node_factory: NodeFactory, tmp_path: Path) -> None:
     node = node_factory((CORPUS / "009-minikube-v1.32-port-8443.yaml").read_bytes())
-    env = _minikube_env(node, tmp_path)
+    env = minikube_env(node, tmp_path)
 
     def cli(*args: str) -> Run:
         return kaudit(*args, env=env)
