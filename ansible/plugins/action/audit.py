@@ -13,6 +13,7 @@ import tempfile
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.kaudit.audit.plugins.plugin_utils.kaudit import (
     BECOME_PASSWORD_VARS,
@@ -26,8 +27,6 @@ from ansible_collections.kaudit.audit.plugins.plugin_utils.kaudit import (
     node_health,
     run_kaudit,
 )
-
-from ansible.plugins.action import ActionBase
 
 display = Display()
 
@@ -127,10 +126,9 @@ class ActionModule(ActionBase):
 
     def _peer_opts(self, hv: dict[str, Any], connection: str) -> dict[str, Any]:
         """A peer's connection options as its own connection plugin resolves them from its variables."""
+        from ansible import constants as C
         from ansible.playbook.play_context import PlayContext
         from ansible.plugins.loader import connection_loader
-
-        from ansible import constants as C
 
         try:
             conn = connection_loader.get(connection, PlayContext(), os.devnull)
