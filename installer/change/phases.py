@@ -1,9 +1,11 @@
-"""Changing one node: ordered, named steps (kubeadm's phases are the model).
+"""Changing one node: the ordered list of phases (PHASES, kubeadm's workflow.Phase is the model),
+run by installer.change.workflow.
 
-preflight → plan (render + validate + lint, read + patch + validate) → lock → apply (journal,
+preflight → plan (render + validate + lint, read + patch + validate) → ask → lock → apply (journal,
 backup, upload policy, arm the guard, write manifest: one atomic remote command) → await the new
-instance → verify → confirm → record. Any failure after the manifest is written restores the
-backup; a lost connection leaves it to the node-side guard.
+instance (and verify) → confirm. A failure while awaiting restores the backup; a lost connection
+after the write leaves it to the node-side guard. Each manifest version is parsed once
+(manifest.read.load) and travels through the phases as a value: `before` and `desired.after`.
 
 A re-run that finds such a change still unconfirmed (its guard waiting) takes it over instead of
 making the operator wait for the guard: under the lock it re-arms the guard for itself, then
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import hashlib
 import json
 import posixpath
@@ -24,12 +25,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from installer.change import workflow
+from installer.change.workflow import NotHealthy, Phase, PhaseError
 from installer.errors import (
-    EXIT_FAILED_RESTORED,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_RESTORED,
     EXIT_OK,
     EXIT_REFUSED,
     KauditError,
@@ -43,6 +43,9 @@ from installer.scripts import load as scripts
 from installer.scripts.exitcodes import ScriptExit
 from installer.transport import Session, Transport, open_session
 
+if TYPE_CHECKING:
+    from installer.manifest.read import Manifest
+
 MIN_FREE_KB = 10 * 1024
 KEEP_BACKUPS = 10
 RESTORE_WAIT = 60.0
@@ -53,7 +56,7 @@ class Desired:
     """What a node should look like after the operation."""
 
     op: str  # enable, switch, disable, rollback
-    manifest: bytes
+    after: Manifest  # the manifest the node should have, parsed
     summary: str  # one line for people: "enable profile cis", "switch minimal -> cis"
     profile: str | None = None
     policy: tuple[str, bytes] | None = None  # (node path, content)
@@ -61,6 +64,10 @@ class Desired:
     policy_text: str | None = None  # shown by --dry-run
     notes: list[str] = field(default_factory=list)  # facts worth a line: the log's disk budget
     export_args: str | None = None  # `kaudit export` arguments for the same policy, when known
+
+    @property
+    def manifest(self) -> bytes:
+        return self.after.data
 
 
 @dataclass
@@ -99,19 +106,11 @@ class NodeResult:
         return asdict(self)
 
 
-Planner = Callable[[nodefacts.NodeFacts, Any], Desired]
+Planner = Callable[[nodefacts.NodeFacts, "Manifest", Any], Desired]  # (facts, the manifest parsed, input)
 Confirm = Callable[[str, str], bool]  # (node, diff) -> go ahead?
 Progress = Callable[[str, str], None]  # (node, message)
 
 DONE = {"enable": "enabled", "switch": "switched", "disable": "disabled", "rollback": "rolled-back"}
-
-
-@functools.lru_cache(maxsize=16)
-def _info(manifest_bytes: bytes) -> Any:
-    """manifest.read, once per manifest: each step asks about the same old and new bytes."""
-    from installer.manifest.read import read
-
-    return read(manifest_bytes)
 
 
 def _audit_log(info: Any) -> Any:
@@ -119,9 +118,15 @@ def _audit_log(info: Any) -> Any:
     return next((p for p in info.audit.paths if p.flag == "--audit-log-path"), None)
 
 
-def audit_tokens(manifest_bytes: bytes) -> list[str]:
+def _load(manifest: bytes | Manifest) -> Manifest:
+    from installer.manifest.read import Manifest, load
+
+    return manifest if isinstance(manifest, Manifest) else load(manifest)
+
+
+def audit_tokens(manifest: bytes | Manifest) -> list[str]:
     """The argv tokens a kube-apiserver started from this manifest carries for its audit flags."""
-    argv = _info(manifest_bytes).argv
+    argv = _load(manifest).info.argv
     tokens: list[str] = []
     for i, tok in enumerate(argv):
         if tok.startswith("--audit-"):
@@ -131,14 +136,11 @@ def audit_tokens(manifest_bytes: bytes) -> list[str]:
     return tokens
 
 
-def same_pod(a: bytes, b: bytes) -> bool:
+def same_pod(a: Manifest, b: Manifest) -> bool:
     """Whether two manifests declare the same pod (comments and layout aside): no restart follows."""
-    from installer.manifest.parse import compose, decode, to_python
+    from installer.manifest.parse import to_python
 
-    try:
-        return bool(to_python(compose(decode(a))) == to_python(compose(decode(b))))
-    except Exception:  # a manifest that does not parse is never "the same pod"
-        return False
+    return a is b or bool(to_python(a.located.root) == to_python(b.located.root))
 
 
 def stale_files(facts: nodefacts.NodeFacts, desired: Desired) -> list[str]:
@@ -196,21 +198,47 @@ class NodeChange:
         self.guard_at = 0.0  # node clock, epoch: when the guard now waiting was armed (its deadline follows)
         self.took_over: str | None = None  # the unconfirmed change this run took over and restored
         self.shown: bytes | None = None  # the manifest whose diff the user already said yes to
+        # What the phases hand on to each other:
+        self.facts: nodefacts.NodeFacts | None = None  # the node as preflight (or a take-over) found it
+        self.before: Manifest | None = None  # its manifest, parsed once
+        self.desired: Desired | None = None  # what the plan wants
+        self.stale: list[str] = []  # content-addressed files to re-upload (the manifest is as wanted)
+        self.pending: tuple[Desired | None, str] | None = None  # the take-over's plan: (desired, why not wanted)
+        self.changed_uptime = 0.0  # node clock, seconds since boot: when the new manifest was written
+        self.would = ""  # what a dry run would do, for the result's message
+
+    # -- what the runner needs -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.t.name
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    def _step(self, name: str, fn: Callable[[], Any]) -> Any:
+        return workflow.step(self, name, fn)
+
+    def roll_back(self, why: str, log_lines: list[str]) -> None:
+        assert self.facts is not None and self.before is not None and self.result.backup is not None
+        self.restore(self.facts, self.before, self.result.backup, why, log_lines)
+
+    def guard_pending(self, exc: NodeError) -> RestoreFailed:
+        return self._guard_pending(exc)
+
+    def finish(self) -> None:
+        if self.lock is not None:
+            self.lock.close()
+        if self.took_over:  # the manifest is no longer the unconfirmed change's, whatever came after
+            self.result.changed = True
 
     # -- steps ------------------------------------------------------------------------------
-    def _step(self, name: str, fn: Callable[[], Any]) -> Any:
-        started = time.monotonic()
-        try:
-            return fn()
-        finally:
-            self.result.steps.append({"name": name, "seconds": round(time.monotonic() - started, 3)})
-
     def preflight(self) -> nodefacts.NodeFacts:
         facts = nodefacts.gather(self.t, self.layout)
         if facts.manifest is None:
-            raise NodeError(f"preflight: {facts.manifest_problem}", node=self.t.name)
+            raise PhaseError(f"{facts.manifest_problem}", node=self.t.name)
         if facts.free_kb is not None and facts.free_kb < MIN_FREE_KB:
-            raise NodeError(f"preflight: only {facts.free_kb} KiB free on {facts.static_pod_path}", node=self.t.name)
+            raise PhaseError(f"only {facts.free_kb} KiB free on {facts.static_pod_path}", node=self.t.name)
         if facts.lock_holder and not self.options.break_lock:
             raise self._lock_error(facts.lock_holder)
         # An armed guard (a change written and not confirmed) is taken over once the lock is held.
@@ -220,8 +248,20 @@ class NodeChange:
         """The node again, under this run's own lock (which gather reports as held)."""
         facts = nodefacts.gather(self.t, self.layout)
         if facts.manifest is None:
-            raise NodeError(f"preflight: {facts.manifest_problem}", node=self.t.name)
+            raise PhaseError(f"{facts.manifest_problem}", phase="preflight", node=self.t.name)
         return facts
+
+    def read_manifest(self, facts: nodefacts.NodeFacts) -> Manifest:
+        """The node's manifest, parsed: once per version, every later phase asks this value."""
+        from installer.manifest.parse import ManifestError
+        from installer.manifest.read import load
+
+        assert facts.manifest is not None
+        try:
+            return load(facts.manifest)
+        except ManifestError as exc:
+            raise PhaseError(f"{facts.manifest_path}: {exc.message}", phase="read manifest",
+                             node=self.t.name) from None
 
     def take_lock(self) -> None:
         holder = f"kaudit by {_operator()} since {datetime.now(timezone.utc):%H:%M:%SZ}"
@@ -240,10 +280,11 @@ class NodeChange:
         return NodeError(f"lock: another kaudit run holds the node's lock ({holder}); use --break-lock only if "
                          "that run is gone", node=self.t.name)
 
-    def apply(self, facts: nodefacts.NodeFacts, info: Any, desired: Desired, backup_id: str
+    def apply(self, facts: nodefacts.NodeFacts, manifest: Manifest, desired: Desired, backup_id: str
               ) -> tuple[float, float]:
         """Returns when the manifest was renamed into place: (epoch, seconds since boot), node clock."""
         assert facts.manifest is not None
+        info = manifest.info
         before = hashlib.sha256(facts.manifest).hexdigest()
         record = {"id": backup_id, "op": desired.op, "state": "begin", "at": facts.now, "summary": desired.summary,
                   "before": before, "after": hashlib.sha256(desired.manifest).hexdigest()}
@@ -260,7 +301,7 @@ class NodeChange:
             _b64(json.dumps(record).encode() + b"\n"),
             _b64(json.dumps(meta).encode()),
         ])
-        new_log = _audit_log(_info(desired.manifest))
+        new_log = _audit_log(desired.after.info)
         log_dir = posixpath.dirname(new_log.host_path) if new_log and new_log.host_path else ""
         guard_secs = int(self.options.timeout + self.options.guard_grace)
         res = self.t.run(*scripts.APPLY.bind(
@@ -283,13 +324,14 @@ class NodeChange:
         epoch, uptime = values["applied"].split()
         return float(epoch), float(uptime)
 
-    def await_instance(self, since_uptime: float, manifest_bytes: bytes, timeout: float | None = None,
+    def await_instance(self, since_uptime: float, manifest: bytes | Manifest, timeout: float | None = None,
                        verify_marker: str | None = None) -> dict[str, str] | list[str]:
         """Wait on the node for an instance started after `since_uptime` (seconds since boot); returns
         the ready line's fields (with "verify": found/missing when a marker was given), or the lines
         explaining the timeout."""
-        info = _info(manifest_bytes)
-        tokens = audit_tokens(manifest_bytes)
+        parsed = _load(manifest)
+        info = parsed.info
+        tokens = audit_tokens(parsed)
         log_path = self._verifiable_log(info) if verify_marker else None
         verify_url = (health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
                       + f"/api/v1/namespaces/default/configmaps?limit=1&kaudit-verify={verify_marker}"
@@ -305,7 +347,7 @@ class NodeChange:
             while True:
                 line = session.readline()
                 if not line:
-                    raise NodeError("await: the connection was lost while waiting", node=self.t.name)
+                    raise PhaseError("the connection was lost while waiting", phase="await", node=self.t.name)
                 key, _, value = line.partition("=")
                 if key == "progress":
                     self.progress(self.t.name, value)
@@ -332,9 +374,9 @@ class NodeChange:
         return None if log is None or log.container_path == "-" else log.host_path
 
     @staticmethod
-    def verify_result(manifest_bytes: bytes, found: str) -> dict[str, Any]:
+    def verify_result(manifest: Manifest, found: str) -> dict[str, Any]:
         """What the verification request during the settle time showed, for people."""
-        log = _audit_log(_info(manifest_bytes))
+        log = _audit_log(manifest.info)
         if log is None:
             return {"verified": False, "reason": "events go to a webhook only; kaudit cannot see them on the node"}
         if log.container_path == "-":
@@ -348,7 +390,7 @@ class NodeChange:
 
     def confirm_change(self, facts: nodefacts.NodeFacts, backup_id: str, desired: Desired,
                        extra: dict[str, Any] | None = None) -> None:
-        audit_after = bool(_info(desired.manifest).audit.managed)
+        audit_after = bool(desired.after.info.audit.managed)
         record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
                              "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after,
                              "by": _operator(), **(extra or {})})
@@ -363,17 +405,17 @@ class NodeChange:
         if res.rc != 0:
             raise NodeError(f"confirm failed: {res.err or f'exit code {res.rc}'}", node=self.t.name)
 
-    def restore(self, facts: nodefacts.NodeFacts, backup_id: str, why: str, log_lines: list[str]) -> None:
+    def restore(self, facts: nodefacts.NodeFacts, before: Manifest, backup_id: str, why: str,
+                log_lines: list[str]) -> None:
         """Automatic rollback: put the backup back and wait for the old configuration to be healthy."""
-        assert facts.manifest is not None
-        self._put_back(facts.manifest_path, facts.manifest, backup_id,
+        self._put_back(facts.manifest_path, before, backup_id,
                        {"id": backup_id, "state": "rolled-back", "at": time.time(), "why": why}, why)
         detail = f" (kube-apiserver said: {log_lines[-1]})" if log_lines else ""
         raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy",
                               node=self.t.name)
 
-    def _put_back(self, manifest_path: str, before: bytes, backup_id: str, record: dict[str, Any], why: str
-                  ) -> None:
+    def _put_back(self, manifest_path: str, before: bytes | Manifest, backup_id: str, record: dict[str, Any],
+                  why: str) -> None:
         """Restore the backup (`before` is its manifest) and wait for it to be healthy; RestoreFailed if not."""
         self.progress(self.t.name, f"rolling back: {why}")
         try:
@@ -406,7 +448,7 @@ class NodeChange:
     def _caveat(flavor: Any, info: Any, desired: Desired) -> str | None:
         """What will undo a change that leaves auditing on, and how to make it permanent; None when
         the change turned auditing off (nothing for a later tool to undo)."""
-        after = _info(desired.manifest).audit
+        after = desired.after.info.audit
         if not after.managed:
             return None
         # A rollback knows the restored profile's name (from kaudit's annotation), not its variables.
@@ -414,14 +456,13 @@ class NodeChange:
         return str(flavor.caveat(args, info.kubernetes_version))
 
     # -- taking over an unconfirmed change ------------------------------------------------------
-    def _take_over(self, facts: nodefacts.NodeFacts, info: Any, flavor: Any) -> nodefacts.NodeFacts | None:
+    def plan_take_over(self) -> None:
         """An earlier run wrote a change and lost the node before confirming it; its guard still waits.
-        Confirm it (healthy and what this run asks for) or restore its backup now, under the lock.
-        Returns the node as it is afterwards to plan against, or None when this run is done."""
+        Plan against the node as that change left it: nothing to do means the change is wanted."""
         from installer.manifest.diff import unified_diff
 
-        r = self.result
-        assert facts.manifest is not None
+        r, facts, before = self.result, self.facts, self.before
+        assert facts is not None and facts.manifest is not None and before is not None
         pending = facts.last_begin or {}
         ident, op = str(pending.get("id") or ""), str(pending.get("op") or "")
         what = str(pending.get("summary") or op or "a change")
@@ -432,7 +473,7 @@ class NodeChange:
         desired: Desired | None = None
         why = ""
         try:
-            desired = self._step("plan", lambda: self.planner(facts, self.plan_input))
+            desired = self._step("plan", lambda: self.planner(facts, before, self.plan_input))
         except NodeError as exc:  # an error in the user's input (InputError) refuses before anything
             why = f"this run cannot start from it: {exc.message}"
         if desired is not None:
@@ -445,15 +486,25 @@ class NodeChange:
             r.policy_file = desired.policy[0] if desired.policy else None
         if why and desired is not None:
             r.diff = unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
-        if self.options.dry_run:
-            r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
-            if not why:
-                then = "confirm it once its new kube-apiserver is healthy (it is what this run asks for)"
-            else:
-                then = f"restore its backup now ({why}), then plan again"
-                then += f" ({desired.summary})" if desired is not None else ""
-            r.message = f"would take over the unconfirmed change {ident} ({what}) and {then}"
-            return None
+        self.pending = (desired, why)
+        if not why:
+            then = "confirm it once its new kube-apiserver is healthy (it is what this run asks for)"
+        else:
+            then = f"restore its backup now ({why}), then plan again"
+            then += f" ({desired.summary})" if desired is not None else ""
+        self.would = f"would take over the unconfirmed change {ident} ({what}) and {then}"
+
+    def take_over(self) -> bool:
+        """Confirm the unconfirmed change (healthy and what this run asks for) or restore its backup
+        now, under the lock. True when this run is done; else the node is read again to plan against."""
+        r, facts, before, flavor = self.result, self.facts, self.before, self.flavor
+        assert facts is not None and facts.manifest is not None and before is not None and self.pending is not None
+        info = before.info
+        desired, why = self.pending
+        pending = facts.last_begin or {}
+        ident, op = str(pending.get("id") or ""), str(pending.get("op") or "")
+        what = str(pending.get("summary") or op or "a change")
+        after = hashlib.sha256(facts.manifest).hexdigest()
         if why and desired is not None:
             assert r.diff is not None
             if not self.confirm(self.t.name, r.diff):
@@ -481,180 +532,196 @@ class NodeChange:
             # The guard finished between the preflight and the lock: nothing left to take over.
             end = "restored by the node's guard" if values.get("restored") else "ended"
             r.notes.append(f"the unconfirmed change {ident} was {end} before this run could take it over")
-            fresh: nodefacts.NodeFacts = self._step("preflight", self._gather_locked)
-            return fresh
+            self.facts = self._step("preflight", self._gather_locked)
+            self.before = self.read_manifest(self.facts)
+            return False
         self.guard_at = float(values["armed"])
         applied_epoch, applied_uptime = (float(v) for v in values["applied"].split()[:2])
         self.applied_at = applied_epoch
-        before = base64.b64decode(values.get("before", ""))
+        earlier = base64.b64decode(values.get("before", ""))
         record: dict[str, Any] = {"takenOver": True}
         if not why:
             assert desired is not None
             # A change that declared the same pod restarted nothing: any instance of it will do.
-            since = 0.0 if same_pod(before, facts.manifest) else applied_uptime
+            since = 0.0 if _same_pod_bytes(earlier, before) else applied_uptime
             marker = f"{ident}-{secrets.token_hex(2)}" if self.options.verify and op != "disable" else None
             try:
-                ready = self._step("await", lambda: self.await_instance(since, facts.manifest or b"",
+                ready = self._step("await", lambda: self.await_instance(since, before,
                                                                         verify_marker=marker))
             except KeyboardInterrupt:
                 r.changed, self.took_over = False, ident
                 with contextlib.suppress(KauditError):
-                    self._put_back(facts.manifest_path, before, ident, {
+                    self._put_back(facts.manifest_path, earlier, ident, {
                         "id": ident, "state": "rolled-back", "at": time.time(), "why": "interrupted", **record,
                         "by": _operator()}, "interrupted")
                 raise
             if isinstance(ready, dict):
-                done = Desired(op=op or desired.op, manifest=facts.manifest, summary=what,
+                done = Desired(op=op or desired.op, after=before, summary=what,
                                profile=info.audit.profile)
                 self._step("confirm", lambda: self.confirm_change(facts, ident, done, record))
                 r.ok, r.exit_code, r.action = True, EXIT_OK, DONE.get(done.op, done.op)
                 r.new_instance_pid = int(ready["pid"])
                 r.ready_seconds = round(float(ready["ready_at"]) - applied_epoch, 3)
                 if marker:
-                    r.verify = self.verify_result(facts.manifest, ready.get("verify", ""))
+                    r.verify = self.verify_result(before, ready.get("verify", ""))
                 r.caveat = self._caveat(flavor, info, desired)
                 r.notes.append(f"took over the unconfirmed change {ident}: confirmed")
                 r.message = (f"{what}: took over the unconfirmed change {ident} (its kaudit run lost the node) and "
                              f"confirmed it: kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s "
                              "after the change")
-                return None
+                return True
             r.log_lines = ready[1:]
             why = (f"its new kube-apiserver was not healthy within {self.options.timeout:g} s "
                    f"({ready[0] if ready else '?'})")
         # Not wanted, or not healthy: restore its backup now rather than at the guard's deadline.
         r.changed = False
-        self._step("restore", lambda: self._put_back(facts.manifest_path, before, ident, {
+        self._step("restore", lambda: self._put_back(facts.manifest_path, earlier, ident, {
             "id": ident, "state": "rolled-back", "at": time.time(), "why": f"taken over by a re-run: {why}", **record,
             "by": _operator()}, f"the unconfirmed change {ident}: {why}"))
         self.took_over = ident
         r.notes.append(f"took over the unconfirmed change {ident}: restored ({why})")
-        restored: nodefacts.NodeFacts = self._step("preflight", self._gather_locked)
-        return restored
+        self.facts = self._step("preflight", self._gather_locked)
+        self.before = self.read_manifest(self.facts)
+        return False
 
     def _cannot_take_over(self, facts: nodefacts.NodeFacts, why: str) -> NodeError:
         return NodeError(f"preflight: a kaudit guard (pid {facts.guard_pid}) waits on this node for a change this "
                          f"run cannot take over ({why}); it restores that change's backup when its time is up: "
                          "wait for it and re-run", node=self.t.name)
 
-    # -- the whole operation --------------------------------------------------------------------
-    def run(self) -> NodeResult:
-        r = self.result
-        try:
-            self._run()
-        except KeyboardInterrupt:
-            r.exit_code, r.action = EXIT_INTERRUPTED, "interrupted"
-            if r.changed:  # interrupted again, while rolling back: the node's guard finishes the job
-                r.message = self._guard_pending(NodeError("interrupted during the rollback")).message
-            elif r.backup:
-                r.message = "interrupted: the previous manifest was put back"
-            else:
-                r.message = "interrupted before anything changed"
-        except KauditError as exc:
-            if isinstance(exc, NodeError) and r.changed:
-                exc = self._guard_pending(exc)
-            r.exit_code, r.message = exc.exit_code, exc.message
-            r.action = {EXIT_FAILED_RESTORED: "failed-restored", EXIT_NOT_RESTORED: "NOT-RESTORED"}.get(
-                exc.exit_code, "refused")
-        finally:
-            if self.lock is not None:
-                self.lock.close()
-        if self.took_over:  # the manifest is no longer the unconfirmed change's, whatever came after
-            r.changed = True
-        return r
-
-    def _run(self) -> None:
-        from installer.manifest.diff import unified_diff
-        from installer.manifest.parse import ManifestError
-
-        r = self.result
-        facts = self._step("preflight", self.preflight)
-        assert facts.manifest is not None
-        try:
-            info = _info(facts.manifest)
-        except ManifestError as exc:
-            raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
+    # -- the phases ----------------------------------------------------------------------------
+    def read_node(self) -> None:
         from installer.targets import flavors
 
-        flavor = self.flavor or flavors.detect_flavor(info)
-        r.flavor = flavor.name
-        if facts.guard_pid is not None:
-            after = self._take_over(facts, info, flavor)
-            if after is None:
-                return
-            facts = after
-            assert facts.manifest is not None
-            try:
-                info = _info(facts.manifest)
-            except ManifestError as exc:
-                raise NodeError(f"read manifest: {facts.manifest_path}: {exc.message}", node=self.t.name) from None
-        plan_facts = facts
-        desired: Desired = self._step("plan", lambda: self.planner(plan_facts, self.plan_input))
+        self.facts = self.preflight()
+        self.before = self.read_manifest(self.facts)
+        self.flavor = self.flavor or flavors.detect_flavor(self.before.info)
+        self.result.flavor = self.flavor.name
+
+    def plan(self) -> bool:
+        from installer.manifest.diff import unified_diff
+
+        r, facts, before = self.result, self.facts, self.before
+        assert facts is not None and facts.manifest is not None and before is not None
+        desired = self.desired = self.planner(facts, before, self.plan_input)
         r.profile = desired.profile
         r.notes = [*r.notes, *desired.notes]
         r.policy_file = desired.policy[0] if desired.policy else None
-        stale = stale_files(facts, desired) if desired.manifest == facts.manifest else []
+        stale = self.stale = stale_files(facts, desired) if desired.manifest == facts.manifest else []
         if desired.manifest == facts.manifest and not stale:
             r.ok, r.exit_code = True, EXIT_OK
             if self.took_over:  # the take-over's restore is all this run asks for
                 r.action, r.backup = DONE.get(desired.op, desired.op), self.took_over
                 r.message = (f"took over the unconfirmed change {self.took_over} and restored its backup; the node "
                              f"is as asked ({desired.summary}) and the API server is healthy")
-                r.caveat = self._caveat(flavor, info, desired)
-                return
+                r.caveat = self._caveat(self.flavor, before.info, desired)
+                return True
             r.action = "unchanged"
             r.message = f"already so ({desired.summary}): nothing changed, nothing restarted"
-            return
+            return True
         if stale:
             # The manifest is as wanted but a policy (or webhook config) file it names was replaced or
             # removed: put the right content back. No restart: the manifest does not change.
             desired.summary = f"re-upload {', '.join(stale)} (replaced or removed by someone else)"
             desired.op = "repair"
         r.diff = unified_diff(facts.manifest, desired.manifest, facts.manifest_path, color=False)
-        if self.options.dry_run:
-            r.ok, r.exit_code, r.action = True, EXIT_OK, "dry-run"
-            r.message = f"would {desired.summary}"
-            return
-        if self.shown != desired.manifest and not self.confirm(self.t.name, r.diff):
+        self.would = f"would {desired.summary}"
+        return False
+
+    def ask(self) -> None:
+        assert self.desired is not None and self.result.diff is not None
+        if self.shown != self.desired.manifest and not self.confirm(self.t.name, self.result.diff):
             raise NodeError("not confirmed: nothing changed" + (
                 f" since the take-over restored backup {self.took_over}" if self.took_over else ""), node=self.t.name)
-        if self.lock is None:
-            self._step("lock", self.take_lock)
+
+    def write(self) -> None:
+        r, facts, before, desired = self.result, self.facts, self.before, self.desired
+        assert facts is not None and before is not None and desired is not None
         backup_id = datetime.fromtimestamp(facts.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{desired.op}"
         backup_id += "-" + secrets.token_hex(2)
         r.backup = backup_id
-        changed_at, changed_uptime = self._step("apply", lambda: self.apply(facts, info, desired, backup_id))
-        r.changed, self.applied_at = True, changed_at
-        if same_pod(facts.manifest, desired.manifest):
-            self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
-            r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, desired.op, f"{desired.summary} (no restart needed)"
-            if stale:
+        self.applied_at, self.changed_uptime = self.apply(facts, before, desired, backup_id)
+        r.changed = True
+
+    def restarts(self) -> bool:
+        """Whether the written manifest declares another pod: the kubelet starts a new instance."""
+        assert self.before is not None and self.desired is not None
+        return not same_pod(self.before, self.desired.after)
+
+    def await_new(self) -> None:
+        r, desired = self.result, self.desired
+        assert desired is not None and r.backup is not None
+        marker = r.backup if self.options.verify and desired.op != "disable" else None
+        ready = self.await_instance(self.changed_uptime, desired.after, verify_marker=marker)
+        if not isinstance(ready, dict):
+            why = f"no healthy new kube-apiserver within {self.options.timeout:g} s ({ready[0] if ready else '?'})"
+            raise NotHealthy(why, ready[1:])
+        r.new_instance_pid = int(ready["pid"])
+        r.ready_seconds = round(float(ready["ready_at"]) - self.applied_at, 3)
+        if marker:
+            r.verify = self.verify_result(desired.after, ready.get("verify", ""))
+
+    def confirm_written(self) -> bool:
+        r, facts, before, desired = self.result, self.facts, self.before, self.desired
+        assert facts is not None and before is not None and desired is not None and r.backup is not None
+        self.confirm_change(facts, r.backup, desired)
+        r.ok, r.exit_code = True, EXIT_OK
+        r.caveat = self._caveat(self.flavor, before.info, desired)
+        if r.new_instance_pid is None:  # the same pod: nothing restarted
+            r.action, r.message = desired.op, f"{desired.summary} (no restart needed)"
+            if self.stale:
                 r.action = "repaired"
                 r.message = f"{desired.summary}; the manifest is unchanged, nothing restarted"
-                r.message += _stale_note(facts, stale)
-            r.caveat = self._caveat(flavor, info, desired)
-            return
-        marker = backup_id if self.options.verify and desired.op != "disable" else None
-        try:
-            ready = self._step("await", lambda: self.await_instance(changed_uptime, desired.manifest,
-                                                                    verify_marker=marker))
-        except KeyboardInterrupt:
-            with contextlib.suppress(OperationFailed):
-                self.restore(facts, backup_id, "interrupted", [])
-            r.changed = False
-            raise
-        if not isinstance(ready, dict):
-            r.log_lines = ready[1:]
-            why = f"no healthy new kube-apiserver within {self.options.timeout:g} s ({ready[0] if ready else '?'})"
-            r.changed = False
-            self.restore(facts, backup_id, why, r.log_lines)
-            return
-        r.new_instance_pid = int(ready["pid"])
-        r.ready_seconds = round(float(ready["ready_at"]) - changed_at, 3)
-        if self.options.verify and desired.op != "disable":
-            r.verify = self.verify_result(desired.manifest, ready.get("verify", ""))
-        self._step("confirm", lambda: self.confirm_change(facts, backup_id, desired))
-        r.ok, r.exit_code = True, EXIT_OK
-        r.caveat = self._caveat(flavor, info, desired)
+                r.message += _stale_note(facts, self.stale)
+            return True
         r.action = DONE.get(desired.op, desired.op)
         r.message = f"{desired.summary}: new kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s " \
                     f"after the change"
+        return True
+
+    # -- the whole operation --------------------------------------------------------------------
+    def run(self) -> NodeResult:
+        """The phases in order (PHASES); returns the result and never raises for node problems."""
+        result: NodeResult = workflow.execute(self, PHASES)
+        return result
+
+
+def _same_pod_bytes(a: bytes, b: Manifest) -> bool:
+    """same_pod for a manifest read back from the node as bytes: one that does not parse is never the same."""
+    from installer.manifest.parse import ManifestError
+
+    try:
+        return same_pod(_load(a), b)
+    except ManifestError:
+        return False
+
+
+def _pending(c: NodeChange) -> bool:
+    return c.facts is not None and c.facts.guard_pid is not None
+
+
+# The phases of a change, in order: the one list the runner executes and README's "How a change runs"
+# shows (tests/test_phases.py keeps the two equal).
+PHASES: tuple[Phase[NodeChange], ...] = (
+    Phase("preflight", "one remote command reads the node: static pod path, manifest, free disk, API server "
+          "processes, clock, a held lock or an armed guard; the manifest is parsed once",
+          NodeChange.read_node, pure=True),
+    Phase("plan the take-over", "an earlier run's change is unconfirmed (its guard waits): plan against it, "
+          "is it what this run asks for?", NodeChange.plan_take_over, run_if=_pending, pure=True, timed=False),
+    Phase("take over", "under the lock, re-arm the guard for this run, then confirm that change once healthy or "
+          "restore its backup at once, and read the node again", NodeChange.take_over, run_if=_pending,
+          timed=False),
+    Phase("plan", "render, validate and lint the policy for the node's Kubernetes version; patch and validate the "
+          "manifest; nothing on the node yet", NodeChange.plan, pure=True),
+    Phase("ask", "show the diff and ask (unless --yes, or the take-over already asked)", NodeChange.ask,
+          timed=False),
+    Phase("lock", "an flock held by a process on the node for as long as the connection lives",
+          NodeChange.take_lock, run_if=lambda c: c.lock is None),
+    Phase("apply", "one remote command: journal entry, backup, content-addressed policy upload, arm the guard, "
+          "write the manifest after re-checking it is unchanged", NodeChange.write),
+    Phase("await", "one remote command waits for an API server started after the write, with the expected flags, "
+          "ready and up 0.5 s, and looks for a test request's event in the audit log; a timeout or a crash-loop "
+          "restores the backup", NodeChange.await_new, run_if=NodeChange.restarts, restores=True),
+    Phase("confirm", "the guard stands down, the journal records it, old backups and unreferenced policies go",
+          NodeChange.confirm_written),
+)

@@ -7,12 +7,15 @@ except reading a user's local files, which happens before any node is touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.change.phases import Desired
 from installer.errors import InputError, NodeError
 from installer.node import facts as nodefacts
 from installer.node import layout
+
+if TYPE_CHECKING:
+    from installer.manifest.read import Manifest
 
 
 @dataclass
@@ -98,13 +101,11 @@ def _render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[s
     return text, defaults
 
 
-def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
-    from installer.manifest.patch import AuditConfig, patch
-    from installer.manifest.read import read
+def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) -> Desired:
+    from installer.manifest.patch import AuditConfig, patch_manifest
     from installer.manifest.validate import validate_pod
 
-    assert facts.manifest is not None
-    info = read(facts.manifest)
+    info = before.info
     if inp.switch_only and not info.audit.flags:
         raise NodeError("auditing is off here: `switch` changes a running audit setup; use `enable`")
     text, (maxage, maxbackup, maxsize) = render_policy(inp, _version_of(info))
@@ -123,31 +124,31 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
         webhook_config_file=webhook_path,
         webhook_mode=inp.webhook_mode if webhook_path else None,
     )
-    new = patch(facts.manifest, config, adopt=inp.adopt)
+    after = patch_manifest(before, config, adopt=inp.adopt)
     notes = []
     if config.log_path and config.log_path != "-" and config.maxsize is not None and config.maxbackup is not None:
         from installer.policy.validate import LATEST_KNOWN_VERSION, log_budget
 
         notes.append("audit log: " + log_budget(config.maxsize, config.maxbackup,
                                                 _version_of(info) or LATEST_KNOWN_VERSION))
-    problems = validate_pod(new, _version_of(info))
+    problems = validate_pod(after, _version_of(info))
     if problems:
-        already = [p for p in problems if p in validate_pod(facts.manifest, _version_of(info))]
+        already = [p for p in problems if p in validate_pod(before, _version_of(info))]
         if already:  # not kaudit's doing: say where the problem is
             raise NodeError(f"the manifest on the node is not valid as it is, kaudit leaves it alone: "
                             f"{'; '.join(already)}")
         raise NodeError(f"the patched manifest would not be valid: {'; '.join(problems)}")
     what = f"profile {inp.profile}" if inp.profile else f"policy {inp.policy_file}"
     if info.audit.managed:
-        before = info.audit.profile or "a custom policy"
-        summary = f"switch auditing from {before} to {what}" if before != inp.profile or not inp.profile else \
+        was = info.audit.profile or "a custom policy"
+        summary = f"switch auditing from {was} to {what}" if was != inp.profile or not inp.profile else \
             f"update auditing with {what}"
         op = "switch"
     else:
         summary, op = f"enable auditing with {what}", "enable"
     return Desired(
         op=op,
-        manifest=new,
+        after=after,
         summary=summary,
         profile=inp.profile,
         policy=(policy_path, policy_bytes),
@@ -158,18 +159,16 @@ def plan_enable(facts: nodefacts.NodeFacts, inp: EnableInput) -> Desired:
     )
 
 
-def plan_disable(facts: nodefacts.NodeFacts, _: object) -> Desired:
-    from installer.manifest.patch import unpatch
-    from installer.manifest.read import read
+def plan_disable(facts: nodefacts.NodeFacts, before: Manifest, _: object) -> Desired:
+    from installer.manifest.patch import unpatch_manifest
 
-    assert facts.manifest is not None
-    info = read(facts.manifest)
+    info = before.info
     if not info.audit.managed:
         if info.audit.flags:
             raise NodeError("the audit configuration here was not added by kaudit; kaudit leaves it alone "
                             f"({'; '.join(info.audit.foreign) or ', '.join(info.audit.flags)})")
-        return Desired(op="disable", manifest=facts.manifest, summary="auditing is already off")
-    return Desired(op="disable", manifest=unpatch(facts.manifest),
+        return Desired(op="disable", after=before, summary="auditing is already off")
+    return Desired(op="disable", after=unpatch_manifest(before),
                    summary=f"disable auditing (was {info.audit.profile or 'a custom policy'})")
 
 
@@ -180,8 +179,11 @@ class RollbackInput:
     files: list[tuple[str, bytes]]
 
 
-def plan_rollback(facts: nodefacts.NodeFacts, inp: RollbackInput) -> Desired:
+def plan_rollback(facts: nodefacts.NodeFacts, before: Manifest, inp: RollbackInput) -> Desired:
+    from installer.manifest.read import load
+
     policy = next(((p, d) for p, d in inp.files if "/policy-" in p), None)
     webhook = next(((p, d) for p, d in inp.files if "/webhook-" in p), None)
-    return Desired(op="rollback", manifest=inp.manifest, summary=f"restore backup {inp.backup_id}",
+    after = before if inp.manifest == before.data else load(inp.manifest)
+    return Desired(op="rollback", after=after, summary=f"restore backup {inp.backup_id}",
                    policy=policy, webhook=webhook)

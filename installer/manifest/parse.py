@@ -7,7 +7,6 @@ ruamel.yaml is imported lazily so that `kaudit --help` stays fast.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -35,11 +34,10 @@ def odd_line_breaks(text: str) -> bool:
     return _ODD_BREAKS.search(text) is not None
 
 
-@functools.lru_cache(maxsize=32)
 def compose(text: str) -> Node:
     """The single document of `text` as a composed node graph (marks kept).
 
-    Cached: patch() reads the same text several times, and nobody mutates the nodes."""
+    Not cached: callers parse each manifest version once (manifest.read.load) and pass the value on."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     from installer.yamlio import reader

@@ -39,11 +39,11 @@ from installer.manifest.parse import (
 from installer.manifest.read import (
     ANNOTATION,
     Located,
+    Manifest,
     ManifestInfo,
     audit_mounts,
     describe_mount,
-    info_from,
-    locate,
+    load,
     parse_flags,
 )
 from installer.node import layout
@@ -306,11 +306,10 @@ def _annotation_value(record: dict[str, object]) -> str:
     return scalar(json.dumps(record, separators=(",", ":")), "'")
 
 
-def _patch_clean(data: bytes, config: AuditConfig, adopt: bool, carried: list[str]) -> bytes:
-    loc = locate(data)
+def _patch_clean(base: Manifest, config: AuditConfig, adopt: bool, carried: list[str]) -> bytes:
+    loc, info = base.located, base.info
     if loc.unsafe:
         raise ManifestError(loc.unsafe)
-    info = info_from(loc)
     ed = Edits(_split(loc.text))
     adopted = list(carried)
     gone: set[str] = set()  # volumes (and mounts) that adopting removes: not a style to learn from
@@ -475,17 +474,26 @@ def _adopt(loc: Located, info: ManifestInfo, ed: Edits) -> list[str]:
 
 def patch(data: bytes, config: AuditConfig, *, adopt: bool = False) -> bytes:
     """`data` with kaudit's audit configuration; already patched manifests are re-patched."""
+    return patch_manifest(load(data), config, adopt=adopt).data
+
+
+def patch_manifest(before: Manifest, config: AuditConfig, *, adopt: bool = False) -> Manifest:
+    """`patch` on a parsed manifest, returning the result parsed (each version parsed once)."""
     from installer.manifest.validate import check_patch
 
-    loc = locate(data)
-    if loc.unsafe:
-        raise ManifestError(loc.unsafe)
-    record = info_from(loc).audit.record
-    base = unpatch(data) if record else data
+    if before.located.unsafe:
+        raise ManifestError(before.located.unsafe)
+    record = before.info.audit.record
+    base = unpatch_manifest(before) if record else before
     carried = [str(a) for a in record.get("adopted", [])] if isinstance(record.get("adopted"), list) else []
-    out = _patch_clean(base, config, adopt, carried)
+    out = _reuse(_patch_clean(base, config, adopt, carried), before, base)
     check_patch(base, out, config)
     return out
+
+
+def _reuse(data: bytes, *known: Manifest) -> Manifest:
+    """`data` parsed, or the already parsed version with the same bytes."""
+    return next((m for m in known if m.data == data), None) or load(data)
 
 
 # --- unpatch ----------------------------------------------------------------------------------
@@ -493,11 +501,15 @@ def patch(data: bytes, config: AuditConfig, *, adopt: bool = False) -> bytes:
 
 def unpatch(data: bytes) -> bytes:
     """`data` without what kaudit added (exactly those lines); unchanged when kaudit added nothing."""
-    loc = locate(data)
-    info = info_from(loc)
-    record = info.audit.record
+    return unpatch_manifest(load(data)).data
+
+
+def unpatch_manifest(before: Manifest) -> Manifest:
+    """`unpatch` on a parsed manifest, returning the result parsed (each version parsed once)."""
+    loc = before.located
+    record = before.info.audit.record
     if not record:
-        return data
+        return before
     ed = Edits(_split(loc.text))
     ours_flags = set(record.get("flags", []))
     ours_vols = set(record.get("volumes", []))
@@ -525,6 +537,4 @@ def unpatch(data: bytes) -> bytes:
         ed.delete(int(key_node(meta, "annotations").start_mark.line), last_line(ann))
     else:
         ed.delete(int(k.start_mark.line), last_line(get(ann, ANNOTATION)))
-    out = ed.render()
-    locate(out)  # still a readable kube-apiserver Pod
-    return out
+    return _reuse(ed.render(), before)  # parsing it checks it is still a readable kube-apiserver Pod

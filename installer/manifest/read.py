@@ -433,9 +433,28 @@ def info_from(loc: Located) -> ManifestInfo:
     return info
 
 
+@dataclass(frozen=True, eq=False)
+class Manifest:
+    """One version of a manifest, parsed once: its bytes, where things are, and what it says.
+
+    Every step that asks about these bytes asks this value; nothing parses them again."""
+
+    data: bytes
+    located: Located
+    info: ManifestInfo
+    # validate_pod's findings per Kubernetes version, filled once by manifest.validate.validate_pod
+    checked: dict[tuple[int, int] | None, list[str]] = field(default_factory=dict, repr=False)
+
+
+def load(data: bytes) -> Manifest:
+    """Parse a kube-apiserver static pod manifest once; ManifestError when it is not one."""
+    loc = locate(data)
+    return Manifest(data, loc, info_from(loc))
+
+
 def read(data: bytes) -> ManifestInfo:
     """Read a kube-apiserver static pod manifest; ManifestError when it is not one."""
-    return info_from(locate(data))
+    return load(data).info
 
 
 inspect = read

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from installer.manifest.parse import ManifestError, compose, decode, to_python
-from installer.manifest.read import read
+from installer.manifest.parse import ManifestError, Node, compose, decode, to_python
+from installer.manifest.read import Manifest
 
 if TYPE_CHECKING:
     from installer.manifest.patch import AuditConfig
@@ -74,13 +74,23 @@ def _duplicates(pod: dict[str, Any]) -> list[str]:
     return out
 
 
-def validate_pod(data: bytes, kubernetes_version: tuple[int, int] | None = None) -> list[str]:
-    """Problems the kubelet would have decoding `data` as a v1 Pod; empty means OK."""
-    problems: list[str] = []
+def validate_pod(data: bytes | Manifest, kubernetes_version: tuple[int, int] | None = None) -> list[str]:
+    """Problems the kubelet would have decoding `data` as a v1 Pod; empty means OK.
+
+    A parsed Manifest is checked once per Kubernetes version: the findings stay on the value."""
+    if isinstance(data, Manifest):
+        if kubernetes_version not in data.checked:
+            data.checked[kubernetes_version] = _problems(data.located.root, kubernetes_version)
+        return list(data.checked[kubernetes_version])
     try:
         node = compose(decode(data))
     except ManifestError as e:
         return [str(e)]
+    return _problems(node, kubernetes_version)
+
+
+def _problems(node: Node, kubernetes_version: tuple[int, int] | None) -> list[str]:
+    problems: list[str] = []
     pod = to_python(node, problems)
     if not isinstance(pod, dict):
         return [*problems, "not a mapping"]
@@ -92,9 +102,9 @@ def validate_pod(data: bytes, kubernetes_version: tuple[int, int] | None = None)
     return problems + _duplicates(pod)
 
 
-def check_patch(before: bytes, after: bytes, config: AuditConfig) -> None:
+def check_patch(before: Manifest, after: Manifest, config: AuditConfig) -> None:
     """Refuse a patch result that broke something: only NEW problems count."""
-    info = read(after)
+    info = after.info
     problems: list[str] = []
     want = dict(config.flags())
     for k, v in want.items():
