@@ -29,4 +29,5 @@ TOP_HELP = (
     '  backups   List the backups kaudit keeps on each node (the pinned...\n'
     '  export    Print the declarative equivalent of `kaudit enable`, which...\n'
     '  simulate  Replay an audit log through candidate policies: events, bytes...\n'
+    "  logs      Who did what, and when: every control-plane node's audit log...\n"
 )

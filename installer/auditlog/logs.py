@@ -1,0 +1,366 @@
+"""`kaudit logs` end to end: read every control-plane node's audit log (history or follow), filter,
+and print events (text, JSON lines), a summary, or detection findings.
+
+Kept apart from the typer command (installer/commands/logs.py) so tests drive it directly. The reading
+is the reader's (`installer.auditlog.reader`, `installer.auditlog.node`); the node-side selection and
+prefilter are in `logs_node`, the filters in `filters`, the catalogue in `detections`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import IO, Any
+
+import msgspec
+
+from installer.auditlog.filters import Filters, event_time, short_user, status_code
+from installer.auditlog.reader import Event, ReadStats, Record
+from installer.errors import InputError, KauditError
+
+SCHEMA_VERSION = 1
+
+
+class _Extra(msgspec.Struct):
+    """The fields the text line shows that the reader's Event does not decode."""
+
+    sourceIPs: tuple[str, ...] = ()
+    userAgent: str = ""
+
+
+_EXTRA = msgspec.json.Decoder(_Extra)
+
+
+@dataclass
+class Request:
+    targets: list[str]
+    filters: Filters
+    output: str = "text"  # text | json
+    utc: bool = False
+    follow: bool = False
+    summary: bool = False
+    detect: list[str] | None = None  # None: no --detect; []: every detection
+    fail_on_findings: bool = False
+    bodies: bool = False
+    color: bool = False
+
+
+@dataclass
+class Outcome:
+    code: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- text
+
+
+_COLORS = {2: "\x1b[32m", 3: "\x1b[36m", 4: "\x1b[33m", 5: "\x1b[31m"}
+
+
+def _parse_ts(ts: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def latency_ms(ev: Event) -> int | None:
+    if ev.stage == "RequestReceived":
+        return None
+    a, b = _parse_ts(ev.requestReceivedTimestamp), _parse_ts(ev.stageTimestamp)
+    if a is None or b is None:
+        return None
+    return max(0, int((b - a).total_seconds() * 1000))
+
+
+def short_agent(agent: str) -> str:
+    """`kubectl/v1.34.1 (linux/amd64) kubernetes/abc` -> `kubectl/v1.34.1`; at most 32 characters."""
+    first = agent.split(" ", 1)[0] if agent else "-"
+    return first if len(first) <= 32 else first[:31] + "…"
+
+
+def resource_text(ev: Event) -> str:
+    ref = ev.objectRef
+    if ref is None or not ref.resource:
+        return ev.requestURI.split("?", 1)[0] or "-"
+    text = ref.resource + (f".{ref.apiGroup}" if ref.apiGroup else "")
+    return text + (f"/{ref.subresource}" if ref.subresource else "")
+
+
+def object_text(ev: Event) -> str:
+    ref = ev.objectRef
+    if ref is None:
+        return "-"
+    if ref.namespace and ref.name:
+        return f"{ref.namespace}/{ref.name}"
+    if ref.namespace:
+        return f"{ref.namespace}/"
+    return ref.name or "-"
+
+
+def format_time(ts: str, utc: bool) -> str:
+    parsed = _parse_ts(ts)
+    if parsed is None:
+        return ts or "-"
+    if utc:
+        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def text_line(node: str, ev: Event, raw: bytes, *, utc: bool = False, color: bool = False) -> str:
+    """One event, one line: time, node, user, verb, resource[/sub], namespace/name, code, latency,
+    source IP, user agent. Never a body."""
+    try:
+        extra = _EXTRA.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        extra = _Extra()
+    code = status_code(ev)
+    code_text = str(code) if code else ("recv" if ev.stage == "RequestReceived" else "-")
+    if color and code and code // 100 in _COLORS:
+        code_text = f"{_COLORS[code // 100]}{code_text}\x1b[0m"
+    lat = latency_ms(ev)
+    user = short_user(ev.user.username) if ev.user and ev.user.username else "-"
+    parts = [
+        format_time(ev.stageTimestamp or ev.requestReceivedTimestamp, utc), node, user, ev.verb or "-",
+        resource_text(ev), object_text(ev), code_text, f"{lat}ms" if lat is not None else "-",
+        extra.sourceIPs[0] if extra.sourceIPs else "-", short_agent(extra.userAgent),
+    ]
+    return "  ".join(_clean(p) for p in parts)
+
+
+def _clean(text: str) -> str:
+    """No terminal control characters from a log into the user's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+# --------------------------------------------------------------------------- json
+
+
+_BODY_KEYS = (b'"requestObject"', b'"responseObject"')
+
+
+def json_line(node: str, raw: bytes, *, bodies: bool = False) -> bytes:
+    """The event as written plus `"node"`; bodies dropped unless asked, and masked even then."""
+    node_field = b',"node":' + msgspec.json.encode(node) + b"}"
+    if not any(k in raw for k in _BODY_KEYS):
+        return raw.rstrip()[:-1] + node_field
+    doc = msgspec.json.decode(raw)
+    if not isinstance(doc, dict):
+        return raw
+    from installer.auditlog.masking import mask_event
+
+    if bodies:
+        mask_event(doc)
+    else:
+        doc.pop("requestObject", None)
+        doc.pop("responseObject", None)
+    doc["node"] = node
+    return msgspec.json.encode(doc)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _sort_key(item: tuple[Record, bytes, str]) -> str:
+    return event_time(item[0].event)
+
+
+def history(opened: Any, filters: Filters, stats: ReadStats, *, prefilter: bool = True
+            ) -> Iterator[tuple[Record, bytes, str]]:
+    """Every node's events in the window, merged by stageTimestamp, exactly filtered: (record, raw, node)."""
+    from installer.auditlog import logs_node
+
+    keep = filters.predicate()
+    streams: list[Iterator[tuple[Record, bytes, str]]] = []
+    for log in opened.logs:
+        def one(log: Any = log) -> Iterator[tuple[Record, bytes, str]]:
+            for rec, raw in logs_node.history(log, filters, stats, opened, prefilter=prefilter):
+                if keep(rec.event):
+                    yield rec, raw, log.name
+        streams.append(one())
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=_sort_key)
+
+
+def _warn(err: IO[str], text: str) -> None:
+    err.write(f"kaudit: {text}\n")
+    err.flush()
+
+
+def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], stderr: IO[str] | None = None) -> int:
+    """The whole command; returns the exit code. Bad input raises KauditError (exit 2)."""
+    from installer.auditlog import logs_node
+
+    err = stderr if stderr is not None else sys.stderr
+    if req.follow and (req.summary or req.detect is not None):
+        raise InputError("--follow prints events as they come: it does not combine with --summary or --detect")
+    catalogue = None
+    if req.detect is not None:
+        import installer.auditlog.detections as detections
+
+        catalogue = detections.select(detections.load(), req.detect)
+    opened = logs_node.open_nodes(req.targets, ssh_options(), with_policy=req.detect is not None)
+    out = Outcome(problems=list(opened.problems))
+    try:
+        for node, problem in opened.problems:
+            _warn(err, f"{node}: {problem}")
+        if not opened.logs:
+            return 2
+        if req.follow:
+            code = follow(opened, req, stdout, err)
+            return code if code else (2 if out.problems else 0)
+        stats = ReadStats()
+        whole = req.summary or catalogue is not None
+        events = history(opened, req.filters, stats, prefilter=not whole)
+        if req.summary or catalogue is not None:
+            code = _report(opened, events, req, catalogue, stats, stdout, out)
+        else:
+            code = _print_events(events, req, stdout)
+        _stats_note(stats, err)
+        if code:
+            return code
+        return 2 if out.problems else 0
+    except KauditError:
+        raise
+    finally:
+        opened.close()
+
+
+def _stats_note(stats: ReadStats, err: IO[str]) -> None:
+    if stats.bad_lines:
+        where = ", ".join(stats.bad_where[:3])
+        _warn(err, f"skipped {stats.bad_lines} truncated or unreadable line(s) ({where}"
+              f"{', ...' if stats.bad_lines > 3 else ''})")
+
+
+def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, stdout: IO[str]) -> int:
+    write = stdout.write
+    if req.output == "json":
+        for _rec, raw, node in events:
+            write(json_line(node, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
+    else:
+        for rec, raw, node in events:
+            write(text_line(node, rec.event, raw, utc=req.utc, color=req.color) + "\n")
+    stdout.flush()
+    return 0
+
+
+def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Request, catalogue: Any,
+            stats: ReadStats, stdout: IO[str], out: Outcome) -> int:
+    from installer.auditlog import summary as summary_mod
+
+    summ = summary_mod.Summary() if req.summary else None
+    hunt = None
+    if catalogue is not None:
+        import installer.auditlog.detections as detections
+
+        hunt = detections.Hunt(catalogue)
+    for rec, raw, _node in events:
+        if summ is not None:
+            summ.add(rec.event, raw)
+        if hunt is not None:
+            hunt.add(rec.event, raw)
+    doc: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "command": "logs",
+                           "nodes": [log.name for log in opened.logs],
+                           "problems": [{"node": n, "error": e} for n, e in out.problems],
+                           "read": {"events": stats.events, "badLines": stats.bad_lines,
+                                    "badWhere": stats.bad_where[:20]}}
+    if summ is not None:
+        doc["summary"] = summ.to_json(req.targets)
+    found = 0
+    if hunt is not None:
+        import installer.auditlog.detections as detections
+
+        blind = detections.blind_spots(catalogue, [(log.name, log.policy, log.info) for log in opened.logs])
+        doc["findings"] = hunt.findings()
+        doc["blind"] = blind
+        found = len(doc["findings"])
+    if req.output == "json":
+        stdout.write(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n")
+    else:
+        if summ is not None:
+            stdout.write(summary_mod.render_text(doc["summary"]))
+        if hunt is not None:
+            import installer.auditlog.detections as detections
+
+            stdout.write(detections.render_text(doc["findings"], doc["blind"]))
+    stdout.flush()
+    return 1 if req.fail_on_findings and found else 0
+
+
+# --------------------------------------------------------------------------- follow
+
+
+def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
+    """Tail every node at once until Ctrl-C; a node that drops out is a warning, the others go on.
+    Returns 2 when a node was lost, else 0 (KeyboardInterrupt propagates after the sessions close)."""
+    from installer.auditlog import logs_node
+    from installer.auditlog.reader import _DECODER
+
+    keep = req.filters.predicate()
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    sessions = []
+    for log in opened.logs:
+        sessions.append((log.name, logs_node.follow_session(log, opened)))
+
+    def pump(name: str, session: Any) -> None:
+        while True:
+            line = session.readline()
+            if not line:
+                lines.put((name, None))
+                return
+            lines.put((name, line))
+
+    threads = [threading.Thread(target=pump, args=s, daemon=True) for s in sessions]
+    for t in threads:
+        t.start()
+    live = len(threads)
+    lost = 0
+    bad = 0
+    closing = False
+    try:
+        while live:
+            name, line = lines.get()
+            if line is None:
+                live -= 1
+                if not closing:
+                    lost += 1
+                    _warn(err, f"{name}: the node dropped out; following the others")
+                continue
+            if line.startswith("@error "):
+                _warn(err, f"{name}: the audit log path {line.split(' ', 2)[2]} is a directory, not a file")
+                continue
+            raw = line.encode("utf-8", "surrogateescape")
+            try:
+                ev = _DECODER.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                bad += 1
+                continue
+            if ev.kind != "Event" or not keep(ev):
+                continue
+            if req.output == "json":
+                stdout.write(json_line(name, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
+            else:
+                stdout.write(text_line(name, ev, raw, utc=req.utc, color=req.color) + "\n")
+            stdout.flush()
+    finally:
+        closing = True
+        opened.close()
+        if bad:
+            _warn(err, f"skipped {bad} truncated line(s)")
+    return 2 if lost else 0
+
+
+def pick_color(stream: IO[str]) -> bool:
+    import os
+
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"

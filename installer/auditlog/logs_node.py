@@ -1,0 +1,249 @@
+"""`kaudit logs` on a TARGET's control-plane nodes: which files to read, the cheap filtering pushed to
+the node, and following the live log.
+
+Built on the reader's node stream (`installer.auditlog.node`): the same wire protocol (`@file gz|raw
+PATH`, base64 lines, `@end`, `@done`) and the same manifest reading (`log_location`), with two things
+added on the node side, in POSIX sh + coreutils + grep + gzip (kind nodes have no Python, no jq):
+
+- rotated files are chosen by their time range: lumberjack names a backup after the moment it was
+  rotated (UTC), so backup i holds the events between backup i-1's name and its own, and the live
+  file those after the newest backup's;
+- a fixed-string prefilter (`grep -F`, `installer.auditlog.filters.Filters.grep_groups`), so a 2 GB
+  log does not cross the wire for ten matching events. Exact filtering happens locally.
+
+Following: `tail -F` (by name: a rotation's rename and the new file are followed), started in the
+background of a script whose foreground waits on its stdin; closing the session (Ctrl-C, end) ends
+the wait and the script kills its tail, so nothing is left running on the node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from installer.auditlog.node import log_location, stream_sources
+from installer.auditlog.reader import ReadStats, Record, Source, read
+from installer.errors import InputError, KauditError, NodeError
+
+# $1 log path  $2 since  $3 until (lumberjack name form, "" for none)  $4... fixed-string groups (one
+# argument each, its alternatives separated by newlines; every group must match).
+HISTORY = r"""
+set -u
+p=$1 since=$2 until=$3
+shift 3
+d=$(dirname -- "$p"); b=$(basename -- "$p")
+case $b in *.*) stem=${b%.*}; ext=.${b##*.};; *) stem=$b; ext=;; esac
+z=0; command -v gzip >/dev/null 2>&1 && z=1
+if base64 -w 0 </dev/null >/dev/null 2>&1; then enc() { base64 -w 65536; }; else enc() { base64; }; fi
+lt() { LC_ALL=C expr "x$1" \< "x$2" >/dev/null; }
+filt() {
+  if [ $# -eq 0 ]; then cat; else g=$1; shift; LC_ALL=C grep -a -F -e "$g" | filt "$@"; fi
+}
+send() {  # $1 file, then the groups
+  f=$1; shift
+  if [ -d "$f" ]; then echo "@error directory $f"; return; fi
+  if ! [ -r "$f" ] || ! head -c 0 -- "$f" 2>/dev/null; then echo "@error unreadable $f"; return; fi
+  case $f in
+    *.gz)
+      if [ $# -eq 0 ] || [ "$z" = 0 ]; then echo "@file gz $f"; enc < "$f"
+      else echo "@file gz $f"; gzip -dc < "$f" | filt "$@" | gzip -1c | enc; fi ;;
+    *)
+      if [ "$z" = 1 ]; then echo "@file gz $f"; filt "$@" < "$f" | gzip -1c | enc
+      else echo "@file raw $f"; filt "$@" < "$f" | enc; fi ;;
+  esac
+  echo "@end"
+}
+if [ -d "$p" ]; then echo "@error directory $p"; echo "@done"; exit 0; fi
+if ! [ -d "$d" ]; then echo "@error nodir $d"; echo "@done"; exit 0; fi
+prev=""
+for f in $(ls -1d -- "$d/$stem"-*"$ext" "$d/$stem"-*"$ext".gz 2>/dev/null | LC_ALL=C sort); do
+  [ -f "$f" ] || continue
+  t=${f#"$d/$stem"-}; t=${t%.gz}; t=${t%"$ext"}
+  keep=1
+  if [ -n "$since" ] && lt "$t" "$since"; then keep=0; fi
+  if [ -n "$until" ] && [ -n "$prev" ] && lt "$until" "$prev"; then keep=0; fi
+  [ "$keep" = 1 ] && send "$f" "$@"
+  prev=$t
+done
+if [ -n "$until" ] && [ -n "$prev" ] && lt "$until" "$prev"; then echo "@done"; exit 0; fi
+if [ -e "$p" ]; then send "$p" "$@"; else echo "@missing $p"; fi
+echo "@done"
+"""
+
+# $1 log path. Lines as written; `@gone` when the file cannot be followed.
+FOLLOW = r"""
+set -u
+p=$1
+if [ -d "$p" ]; then echo "@error directory $p"; exit 0; fi
+tail -n 0 -F -- "$p" 2>/dev/null &
+t=$!
+cat >/dev/null
+kill "$t" 2>/dev/null
+wait "$t" 2>/dev/null
+exit 0
+"""
+
+
+def lumberjack_time(utc: str) -> str:
+    """`2026-05-01T10:00:00.000000Z` (parse_time) as a backup name's `2026-05-01T10-00-00.000`."""
+    return f"{utc[:10]}T{utc[11:19].replace(':', '-')}{utc[19:23]}"
+
+
+@dataclass
+class NodeLog:
+    """One readable node: its connection, the audit log's host path, and its manifest's audit facts."""
+
+    node: Any  # NodeContext
+    path: str
+    info: Any  # installer.manifest.read.ManifestInfo
+    policy: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.node.name)
+
+
+@dataclass
+class Opened:
+    logs: list[NodeLog] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (node, one line)
+    sessions: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for s in self.sessions:
+            with contextlib.suppress(Exception):
+                s.close()
+        self.sessions.clear()
+        for log in self.logs:
+            with contextlib.suppress(Exception):
+                log.node.close()
+
+
+def locate(node_name: str, manifest: bytes | None, problem: str | None) -> tuple[str, Any]:
+    """The log's host path and the manifest's info, or a one-line NodeError for `logs`' users."""
+    from installer.manifest.parse import ManifestError
+    from installer.manifest.read import read as read_manifest
+
+    flags: dict[str, str] | None = None
+    if manifest is not None:
+        with contextlib.suppress(ManifestError):
+            flags = read_manifest(manifest).audit.flags
+    if flags is not None and not flags.get("--audit-log-path"):
+        if flags.get("--audit-webhook-config-file"):
+            raise NodeError("events go to a webhook (--audit-webhook-config-file, no --audit-log-path); "
+                            "kaudit cannot read them on the node", node=node_name)
+        raise NodeError("auditing is off (no --audit-log-path): nothing to read; see `kaudit status`, "
+                        "and `kaudit enable` to turn it on", node=node_name)
+    return log_location(node_name, manifest, problem)
+
+
+def open_nodes(raw_targets: list[str], ssh: Any, *, with_policy: bool = False) -> Opened:
+    """Connect to every control-plane node of the targets; a node that cannot be read is a problem
+    line, the others go on. A target list that cannot be parsed is an InputError."""
+    from installer.node.facts import gather
+    from installer.targets.connect import open_node
+    from installer.targets.flavors import expand_cluster
+    from installer.targets.inventory import expand_targets
+
+    opened = Opened()
+    try:
+        for cluster in expand_targets(raw_targets):
+            try:
+                targets = expand_cluster(cluster).nodes
+            except KauditError as exc:
+                opened.problems.append((exc.node or cluster.name, exc.message))
+                continue
+            for target in targets:
+                try:
+                    node = open_node(target, ssh)
+                except KauditError as exc:
+                    opened.problems.append((exc.node or target.display, exc.message))
+                    continue
+                try:
+                    facts = gather(node.transport, node.layout)
+                    path, info = locate(node.name, facts.manifest, facts.manifest_problem)
+                    log = NodeLog(node, path, info)
+                    if with_policy:
+                        log.policy = _policy_bytes(node, info)
+                    opened.logs.append(log)
+                except KauditError as exc:
+                    opened.problems.append((exc.node or node.name, exc.message))
+                    node.close()
+    except BaseException:
+        opened.close()
+        raise
+    if not opened.logs and not opened.problems:
+        raise InputError("no control-plane node in " + " ".join(raw_targets))
+    return opened
+
+
+def _policy_bytes(node: Any, info: Any) -> bytes | None:
+    path = info.audit.flags.get("--audit-policy-file")
+    if not path:
+        return None
+    host = info.host_path(path)
+    if host is None:
+        return None
+    try:
+        data: bytes | None = node.transport.read_file(host)
+    except KauditError:
+        return None
+    return data
+
+
+class _RawHolder:
+    """The line a source handed the reader last: the raw bytes of the record the reader yields next
+    (the reader decodes a line and yields its record before it asks for another)."""
+
+    last: bytes = b""
+
+    def wrap(self, source: Source) -> Source:
+        def lines() -> Iterator[bytes]:
+            for line in source.open():
+                self.last = line
+                yield line
+        return Source(source.name, lines)
+
+
+def _checked(node: str, readline: Callable[[], str]) -> Callable[[], str]:
+    def read_line() -> str:
+        line = readline()
+        if line.startswith("@error "):
+            _, what, path = line.split(" ", 2)
+            if what == "directory":
+                raise NodeError(f"the audit log path {path} is a directory, not a file: check --audit-log-path "
+                                "in the manifest", node=node)
+            if what == "nodir":
+                raise NodeError(f"no audit log directory {path} on the node (nothing was written yet, or the "
+                                "hostPath is elsewhere)", node=node)
+            raise NodeError(f"cannot read {path} on the node (unreadable even as root)", node=node)
+        return line
+    return read_line
+
+
+def history(log: NodeLog, filters: Any, stats: ReadStats, opened: Opened,
+            *, prefilter: bool = True) -> Iterator[tuple[Record, bytes]]:
+    """One node's events in the window, as (record, the line as written without its newline)."""
+    from installer.transport import open_session
+
+    since = lumberjack_time(filters.since) if filters.since else ""
+    until = lumberjack_time(filters.until) if filters.until else ""
+    groups = ["\n".join(g) for g in filters.grep_groups()] if prefilter else []
+    session = open_session(log.node.transport, HISTORY, [log.path, since, until, *groups])
+    opened.sessions.append(session)
+    holder = _RawHolder()
+    sources = (holder.wrap(s) for s in stream_sources(log.name, _checked(log.name, session.readline)))
+    for rec in read(sources, stats):
+        raw = holder.last
+        raw = raw[len(raw) - rec.size:] if rec.size <= len(raw) else raw
+        yield rec, raw.rstrip(b"\r\n")
+
+
+def follow_session(log: NodeLog, opened: Opened) -> Any:
+    from installer.transport import open_session
+
+    session = open_session(log.node.transport, FOLLOW, [log.path])
+    opened.sessions.append(session)
+    return session
