@@ -202,3 +202,87 @@ def _ssh_config(a: TestNode, b: TestNode) -> Path:
     cfg.write_text("".join(f"Host {alias}\n  HostName {n.host}\n  Port {n.ssh_port}\n  User kadmin\n"
                            f"  IdentityFile {n.key_path}\n" for alias, n in (("cp-a", a), ("cp-b", b))))
     return cfg
+
+
+def test_detect_on_a_node(enabled: TestNode) -> None:
+    node = enabled
+    node.request("/api/v1/namespaces/default/pods/web/exec?command=sh", "POST", user="mallory",
+                 groups=("system:authenticated",))
+    run = on(node, "logs", "--detection", "pod-exec", "--fail-on-findings", "-o", "json")
+    assert run.code == 1, run.err
+    doc = run.json()
+    (finding,) = doc["findings"]
+    assert finding["name"] == "pod-exec" and finding["topUsers"][0]["user"] == "mallory"
+    assert finding["events"] == 1 and finding["why"]
+    assert all(b["node"] and b["note"] for b in doc["blind"])
+    # the recommended profile records pod exec at Metadata or more: not blind to it
+    assert not [b for b in doc["blind"] if b["detection"] == "pod-exec"]
+    text = on(node, "logs", "--detect")
+    assert text.code == 0, text.err
+    assert "pod-exec" in text.out and "why:" in text.out and SECRET not in text.out
+    unknown = on(node, "logs", "--detection", "no-such")
+    assert unknown.code == 2 and "no detection" in unknown.err
+
+
+def _tails(node: TestNode) -> int:
+    out = node.run("for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done", check=False).stdout
+    return sum(1 for line in out.splitlines() if line.startswith("tail -n 0 -F"))
+
+
+def test_follow_survives_rotation_and_ctrl_c_leaves_nothing(enabled: TestNode) -> None:
+    import selectors
+    import signal
+    import subprocess
+
+    from tests.kaudit_cli import ssh_args
+    from tests.userinstall import kaudit_argv, user_env
+
+    node = enabled
+    before = _tails(node)
+    proc = subprocess.Popen([*kaudit_argv(), "logs", node.target(), *ssh_args(node), "--follow", "-o", "json",
+                             "--user", "follower"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=user_env(), text=True)
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+
+    def next_line(timeout: float = 10.0) -> dict[str, Any]:
+        assert sel.select(timeout), "no event printed in time"
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, proc.stderr.read() if proc.stderr else ""
+        doc: dict[str, Any] = json.loads(line)
+        return doc
+
+    try:
+        deadline = time.monotonic() + 20
+        while _tails(node) <= before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _tails(node) > before, "tail never started on the node"
+        node.request("/api/v1/namespaces/f/configmaps/one", user="follower", groups=("system:authenticated",))
+        got = [next_line()]
+        while got[-1]["stage"] != "ResponseComplete":
+            got.append(next_line())
+        assert got[-1]["objectRef"]["name"] == "one" and got[-1]["node"]
+        # the API server's rotation: the live file is renamed and a new one is opened
+        live = node.path(LOG)
+        rotated = live.with_name("audit-2026-12-01T00-00-00.000.log")
+        live.rename(rotated)
+        node.request("/api/v1/namespaces/f/configmaps/two", user="follower", groups=("system:authenticated",))
+        got = [next_line(15)]
+        while got[-1]["stage"] != "ResponseComplete":
+            got.append(next_line())
+        assert got[-1]["objectRef"]["name"] == "two"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)
+        err = proc.stderr.read() if proc.stderr else ""
+        live = node.path(LOG)
+        rotated = live.with_name("audit-2026-12-01T00-00-00.000.log")
+        if rotated.exists():  # put the module's log back together for the other tests
+            live.write_bytes(rotated.read_bytes() + (live.read_bytes() if live.exists() else b""))
+            rotated.unlink()
+    assert code == 130 and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while _tails(node) > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _tails(node) == before, "kaudit left its tail running on the node"

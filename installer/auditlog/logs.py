@@ -122,8 +122,6 @@ def text_line(node: str, ev: Event, raw: bytes, *, utc: bool = False, color: boo
         extra = _Extra()
     code = status_code(ev)
     code_text = str(code) if code else ("recv" if ev.stage == "RequestReceived" else "-")
-    if color and code and code // 100 in _COLORS:
-        code_text = f"{_COLORS[code // 100]}{code_text}\x1b[0m"
     lat = latency_ms(ev)
     user = short_user(ev.user.username) if ev.user and ev.user.username else "-"
     parts = [
@@ -131,7 +129,10 @@ def text_line(node: str, ev: Event, raw: bytes, *, utc: bool = False, color: boo
         resource_text(ev), object_text(ev), code_text, f"{lat}ms" if lat is not None else "-",
         extra.sourceIPs[0] if extra.sourceIPs else "-", short_agent(extra.userAgent),
     ]
-    return "  ".join(_clean(p) for p in parts)
+    cleaned = [_clean(p) for p in parts]
+    if color and code // 100 in _COLORS:
+        cleaned[6] = f"{_COLORS[code // 100]}{code_text}\x1b[0m"
+    return "  ".join(cleaned)
 
 
 def _clean(text: str) -> str:

@@ -1,0 +1,139 @@
+"""`kaudit logs` without a node: filters (exact and the node's grep -F prefilter), the text line, the
+JSON line (bodies dropped unless asked, masked even then), the summary, the rotated-file window, and
+the catalogue found from the user's installed wheel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import msgspec
+import pytest
+
+from installer.auditlog import logs, masking, summary
+from installer.auditlog.filters import Filters, ResourceSpec, expand_user
+from installer.auditlog.logs_node import lumberjack_time
+from installer.auditlog.reader import Event
+from installer.errors import InputError
+from tests.userinstall import bindir, user_env
+
+DECODE = msgspec.json.Decoder(Event).decode
+SECRET = "c3VwZXItc2VjcmV0"
+
+
+def raw(**over: Any) -> bytes:
+    doc: dict[str, Any] = {
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": "a1",
+        "stage": "ResponseComplete", "requestURI": "/apis/apps/v1/namespaces/prod/deployments/web/scale",
+        "verb": "patch", "user": {"username": "system:serviceaccount:ci:deployer",
+                                  "groups": ["system:serviceaccounts", "system:authenticated"]},
+        "sourceIPs": ["10.2.3.4"], "userAgent": "kubectl/v1.34.1 (linux/amd64) kubernetes/abcdef",
+        "objectRef": {"resource": "deployments", "namespace": "prod", "name": "web", "apiGroup": "apps",
+                      "apiVersion": "v1", "subresource": "scale"},
+        "responseStatus": {"metadata": {}, "code": 403},
+        "requestReceivedTimestamp": "2026-05-01T10:00:00.100000Z", "stageTimestamp": "2026-05-01T10:00:00.342000Z",
+    }
+    doc.update(over)
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def keep(line: bytes, **kw: Any) -> bool:
+    f = Filters.build(**kw)
+    exact = f.predicate()(DECODE(line))
+    pre = all(any(s.encode() in line for s in group) for group in f.grep_groups())
+    assert pre or not exact, ("the prefilter must never drop what the exact filter keeps", kw)
+    return exact
+
+
+def test_filters_exact_and_prefilter_agree() -> None:
+    line = raw()
+    assert keep(line)
+    assert keep(line, users=["ci:deployer"]) and keep(line, users=["system:serviceaccount:ci:*"])
+    assert not keep(line, users=["jane"])
+    assert keep(line, users=["jane", "ci:deployer"])  # values of one filter are alternatives
+    assert keep(line, groups=["system:serviceaccounts"]) and not keep(line, groups=["dev"])
+    assert keep(line, verbs=["get", "patch"]) and not keep(line, verbs=["get"])
+    assert keep(line, resources=["deployments.apps/scale"]) and keep(line, resources=["*/scale"])
+    assert keep(line, resources=["deployments/*"]) and not keep(line, resources=["deployments"])
+    assert not keep(line, resources=["deployments.extensions/scale"])
+    assert keep(line, namespaces=["prod"]) and not keep(line, namespaces=["dev"])
+    assert keep(line, names=["web"]) and not keep(line, names=["api"])
+    assert keep(line, codes=["4xx"]) and keep(line, codes=["403"]) and not keep(line, codes=["5xx"])
+    assert keep(line, levels=["Metadata"]) and not keep(line, levels=["Request"])
+    assert keep(line, stages=["ResponseComplete"]) and not keep(line, stages=["RequestReceived"])
+    assert keep(line, since="2026-05-01T09:00:00Z", until="2026-05-01T11:00:00Z")
+    assert not keep(line, since="2026-05-01T10:01:00Z")
+    assert keep(line, verbs=["patch"], namespaces=["prod"]) and not keep(line, verbs=["patch"], namespaces=["dev"])
+    assert not keep(raw(responseStatus=None, stage="RequestReceived"), codes=["4xx"])
+    # a value that Go would escape in JSON is not pushed to the node, only filtered exactly
+    assert Filters.build(users=["a<b"]).grep_groups() == []
+
+
+def test_filter_input_errors() -> None:
+    assert expand_user("ci:deployer") == "system:serviceaccount:ci:deployer"
+    assert expand_user("system:admin") == "system:admin" and expand_user("jane") == "jane"
+    assert ResourceSpec.parse("pods/exec") == ResourceSpec("pods", None, "exec")
+    for bad in ({"codes": ["6x"]}, {"levels": ["None"]}, {"stages": ["Done"]}, {"resources": ["pods/"]},
+                {"since": "yesterday"}, {"since": "2026-05-02", "until": "2026-05-01"}):
+        with pytest.raises(InputError):
+            Filters.build(**bad)
+
+
+def test_lumberjack_names_sort_like_times() -> None:
+    assert lumberjack_time("2026-05-01T10:00:09.123456Z") == "2026-05-01T10-00-09.123"
+
+
+def test_text_line_columns_and_no_bodies() -> None:
+    line = raw(requestObject={"kind": "Secret", "data": {"k": SECRET}})
+    text = logs.text_line("cp-1", DECODE(line), line, utc=True)
+    cols = text.split("  ")
+    assert cols == ["2026-05-01T10:00:00.342Z", "cp-1", "ci:deployer", "patch", "deployments.apps/scale",
+                    "prod/web", "403", "242ms", "10.2.3.4", "kubectl/v1.34.1"]
+    assert SECRET not in text
+    colored = logs.text_line("cp-1", DECODE(line), line, utc=True, color=True)
+    assert "\x1b[33m403\x1b[0m" in colored
+    nonres = raw(requestURI="/version?x=1", objectRef=None, verb="get", userAgent="evil\x1b[2J")
+    t2 = logs.text_line("cp-1", DECODE(nonres), nonres, utc=True)
+    assert "/version" in t2 and "\x1b" not in t2
+
+
+def test_json_line_is_the_event_plus_node_and_bodies_need_asking() -> None:
+    plain = raw()
+    out = json.loads(logs.json_line("cp-1", plain))
+    assert out == {**json.loads(plain), "node": "cp-1"}
+    body = raw(objectRef={"resource": "secrets", "namespace": "a", "name": "s", "apiVersion": "v1"},
+               requestObject={"kind": "Secret", "data": {"k": SECRET}, "metadata": {"name": "s"}},
+               responseObject={"kind": "TokenReview", "spec": {"token": "eyJhbGciOi"}})
+    dropped = logs.json_line("cp-1", body)
+    assert SECRET.encode() not in dropped and b"requestObject" not in dropped and b"eyJhbGciOi" not in dropped
+    kept = json.loads(logs.json_line("cp-1", body, bodies=True))
+    assert kept["requestObject"]["data"] == {"k": masking.MASK}
+    assert kept["requestObject"]["metadata"] == {"name": "s"}
+    assert kept["responseObject"]["spec"]["token"] == masking.MASK
+
+
+def test_summary_counts_and_hint() -> None:
+    s = summary.Summary()
+    for i in range(5):
+        line = raw(auditID=f"a{i}", stageTimestamp=f"2026-05-01T10:0{i % 2}:00.000000Z")
+        s.add(DECODE(line), line)
+    doc = s.to_json(["cp-1"])
+    assert doc["events"] == 5 and doc["users"][0] == {"name": "system:serviceaccount:ci:deployer", "events": 5}
+    assert doc["errors"][0] == {"class": "4xx", "user": "system:serviceaccount:ci:deployer", "sourceIP": "10.2.3.4",
+                                "events": 5}
+    assert [p["events"] for p in doc["perMinute"]] == [3, 2]
+    assert doc["busiest"][0]["share"] == 1.0 and doc["simulate"].startswith("kaudit simulate cp-1 ")
+    text = summary.render_text(doc)
+    assert "ci:deployer" in text and "kaudit simulate cp-1" in text
+    assert summary.sparkline([0, 4, 8]) == " ▄█"
+
+
+def test_the_catalogue_ships_in_the_wheel() -> None:
+    code = ("from installer.auditlog import detections as d; c = d.load(); "
+            "print(len(c), d.catalogue_dir())")
+    proc = subprocess.run([str(bindir() / "python"), "-c", code], capture_output=True, text=True, env=user_env(),
+                          cwd="/", check=False)
+    assert proc.returncode == 0, proc.stderr
+    count, where = proc.stdout.split()
+    assert int(count) >= 30 and "site-packages/installer/profiles/detections" in where
