@@ -220,8 +220,8 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
             code = follow(opened, req, stdout, err)
             return code if code else (2 if out.problems else 0)
         stats = ReadStats()
-        whole = req.summary or catalogue is not None
-        events = history(opened, req.filters, stats, prefilter=not whole)
+        # the prefilter keeps a superset of what the filters keep, so summaries and detections see the same
+        events = history(opened, req.filters, stats)
         if req.summary or catalogue is not None:
             code = _report(opened, events, req, catalogue, stats, stdout, out)
         else:
