@@ -137,3 +137,37 @@ def test_the_catalogue_ships_in_the_wheel() -> None:
     assert proc.returncode == 0, proc.stderr
     count, where = proc.stdout.split()
     assert int(count) >= 30 and "site-packages/installer/profiles/detections" in where
+
+
+def manifest(*flags: str, mounted: bool = True) -> bytes:
+    mounts = "    volumeMounts:\n    - {mountPath: /var/log/kubernetes/audit, name: log}\n" if mounted else ""
+    vols = "  volumes:\n  - {name: log, hostPath: {path: /srv/audit, type: DirectoryOrCreate}}\n" if mounted else ""
+    lines = "".join(f"    - {f}\n" for f in flags)
+    return (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n"
+            f"  containers:\n  - name: kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.34.1\n"
+            f"    command:\n    - kube-apiserver\n    - --secure-port=6443\n{lines}{mounts}{vols}").encode()
+
+
+@pytest.mark.parametrize(("flags", "mounted", "says"), [
+    ((), True, "auditing is off (no --audit-log-path): nothing to read; see `kaudit status`"),
+    (("--audit-policy-file=/etc/p.yaml", "--audit-webhook-config-file=/etc/w.kubeconfig"), True,
+     "events go to a webhook"),
+    (("--audit-log-path=/var/log/kubernetes/audit/audit.log",), False, "not on a hostPath mount"),
+    (("--audit-log-path=/var/log/kubernetes/audit/audit.log", "--audit-log-format=legacy"), True, "legacy"),
+    (("--audit-log-path=-",), True, "standard output"),
+])
+def test_odd_nodes_are_one_line(flags: tuple[str, ...], mounted: bool, says: str) -> None:
+    from installer.auditlog.logs_node import locate
+    from installer.errors import KauditError
+
+    with pytest.raises(KauditError) as info:
+        locate("cp-1", manifest(*flags, mounted=mounted), None)
+    assert says in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_the_log_path_maps_to_the_host() -> None:
+    from installer.auditlog.logs_node import locate
+
+    path, _ = locate("cp-1", manifest("--audit-log-path=/var/log/kubernetes/audit/audit.log"), None)
+    assert path == "/srv/audit/audit.log"

@@ -109,7 +109,7 @@ def test_filters(enabled: TestNode) -> None:
     assert ids("--stage", "ResponseComplete") == want(lambda e: e["stage"] == "ResponseComplete")
     assert ids("--level", "RequestResponse") == want(lambda e: e["level"] == "RequestResponse")
     assert ids("--user", "jane", "--verb", "get") == []
-    assert ids("--since", "1m") == [e["auditID"] for e in events]
+    assert ids("--since", "6h") == [e["auditID"] for e in events]
     assert ids("--until", "2000-01-01") == []
     bad = on(node, "logs", "--code", "6x")
     assert bad.code == 2 and "--code" in bad.err and "Traceback" not in bad.err
@@ -225,8 +225,19 @@ def test_detect_on_a_node(enabled: TestNode) -> None:
 
 
 def _tails(node: TestNode) -> int:
-    out = node.run("for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done", check=False).stdout
-    return sum(1 for line in out.splitlines() if line.startswith("tail -n 0 -F"))
+    """kaudit's `tail -F` processes in this node's mount namespace (the host's /proc, as root)."""
+    ns = os.readlink(f"/proc/{node.init_pid}/ns/mnt")
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            if cmd.startswith(b"tail -n 0 -F") and os.readlink(f"/proc/{entry}/ns/mnt") == ns:
+                count += 1
+        except OSError:
+            continue
+    return count
 
 
 def test_follow_survives_rotation_and_ctrl_c_leaves_nothing(enabled: TestNode) -> None:
@@ -286,3 +297,42 @@ def test_follow_survives_rotation_and_ctrl_c_leaves_nothing(enabled: TestNode) -
     while _tails(node) > before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _tails(node) == before, "kaudit left its tail running on the node"
+
+
+def test_follow_a_node_that_drops_out(enabled: TestNode, node_factory: Any) -> None:
+    import selectors
+    import signal
+    import subprocess
+
+    from tests.userinstall import kaudit_argv, user_env
+
+    other = node_factory()
+    assert change(other, "enable", "--profile", "recommended").code == 0
+    cfg = _ssh_config(enabled, other)
+    proc = subprocess.Popen([*kaudit_argv(), "logs", "cp-a", "cp-b", "-F", str(cfg), "--known-hosts",
+                             str(cfg.parent / "both_known_hosts"), "--follow", "--user", "survivor", "--utc"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=user_env(), text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        deadline = time.monotonic() + 30
+        while _tails(other) == 0 and time.monotonic() < deadline:  # cp-b is opened after cp-a
+            time.sleep(0.1)
+        assert _tails(other) == 1, "kaudit never started following cp-b"
+        other.stop()
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        assert sel.select(15), "no warning about the lost node"
+        warning = proc.stderr.readline()
+        assert "cp-b" in warning and "dropped out" in warning, warning
+        enabled.request("/api/v1/namespaces/f/configmaps/still", user="survivor", groups=("system:authenticated",))
+        out = selectors.DefaultSelector()
+        out.register(proc.stdout, selectors.EVENT_READ)
+        assert out.select(10), "the remaining node's events stopped"
+        line = proc.stdout.readline()
+        assert "survivor" in line and "f/still" in line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)
+    assert code == 2
+    assert "Traceback" not in proc.stderr.read()

@@ -303,7 +303,8 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
 
 def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
     """Tail every node at once until Ctrl-C; a node that drops out is a warning, the others go on.
-    Returns 2 when a node was lost, else 0 (KeyboardInterrupt propagates after the sessions close)."""
+    Returns 2 when a node was lost (Ctrl-C included), else 0; Ctrl-C with every node alive propagates
+    (exit 130) after the sessions are closed."""
     from installer.auditlog import logs_node
     from installer.auditlog.reader import _DECODER
 
@@ -353,6 +354,10 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
             else:
                 stdout.write(text_line(name, ev, raw, utc=req.utc, color=req.color) + "\n")
             stdout.flush()
+    except KeyboardInterrupt:
+        if not lost:
+            raise
+        _warn(err, f"interrupted; {lost} node(s) were lost while following")
     finally:
         closing = True
         opened.close()
