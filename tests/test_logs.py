@@ -171,3 +171,23 @@ def test_the_log_path_maps_to_the_host() -> None:
 
     path, _ = locate("cp-1", manifest("--audit-log-path=/var/log/kubernetes/audit/audit.log"), None)
     assert path == "/srv/audit/audit.log"
+
+
+def test_save_makes_a_private_directory_and_files(tmp_path: Any) -> None:
+    import os
+    import stat
+
+    folder = tmp_path / "saved"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    saver = logs.Saver(str(folder), bodies=False)
+    line = raw(requestObject={"kind": "Secret", "data": {"k": SECRET}})
+    saver.write("kadmin@10.0.0.1:22", line)
+    saver.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    (saved,) = folder.iterdir()
+    assert saved.name == "kadmin@10.0.0.1_22.jsonl" and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    doc = json.loads(saved.read_text())
+    assert doc["node"] == "kadmin@10.0.0.1:22" and "requestObject" not in doc and SECRET not in saved.read_text()
+    with pytest.raises(InputError):
+        logs.Saver(str(saved), bodies=False)  # a file, not a directory

@@ -142,6 +142,18 @@ def test_rotated_files_window_and_truncated_lines(enabled: TestNode) -> None:
         mid.unlink()
 
 
+def test_save_writes_only_when_asked(enabled: TestNode, tmp_path: Path) -> None:
+    node = enabled
+    out = tmp_path / "saved"
+    run = on(node, "logs", "--verb", "create", "--save", str(out))
+    assert run.code == 0, run.err
+    (saved,) = out.iterdir()
+    assert oct(out.stat().st_mode & 0o777) == "0o700" and oct(saved.stat().st_mode & 0o777) == "0o600"
+    docs = [json.loads(x) for x in saved.read_text().splitlines()]
+    assert docs and all(d["verb"] == "create" and d["node"] for d in docs)
+    assert len(docs) == len(run.out.splitlines()) and SECRET not in saved.read_text()
+
+
 def test_summary_over_ssh(enabled: TestNode) -> None:
     node = enabled
     run = on(node, "logs", "--summary", "-o", "json")

@@ -48,6 +48,53 @@ class Request:
     fail_on_findings: bool = False
     bodies: bool = False
     color: bool = False
+    save: str | None = None  # --save DIR: the selected events also written there, one JSON-lines file per node
+
+
+class Saver:
+    """`--save DIR`: a 0700 directory (made, or an existing one tightened) holding one 0600 file per node
+    (`<node>.jsonl`, the events as `-o json` prints them: bodies only with --bodies, masked). Nothing is
+    written anywhere without it."""
+
+    def __init__(self, folder: str | None, bodies: bool) -> None:
+        self.folder, self.bodies = folder, bodies
+        self.files: dict[str, IO[bytes]] = {}
+        if folder is None:
+            return
+        import os
+        import stat
+
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+            if not stat.S_ISDIR(st.st_mode):
+                raise InputError(f"--save {folder}: not a directory")
+            os.chmod(folder, 0o700)
+        except OSError as exc:
+            raise InputError(f"--save {folder}: {exc.strerror or exc}") from None
+
+    def write(self, node: str, raw: bytes) -> None:
+        if self.folder is None:
+            return
+        handle = self.files.get(node)
+        if handle is None:
+            import os
+            import re
+
+            name = re.sub(r"[^A-Za-z0-9._@-]+", "_", node) + ".jsonl"
+            path = os.path.join(self.folder, name)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                os.fchmod(fd, 0o600)
+            except OSError as exc:
+                raise InputError(f"--save: cannot write {path}: {exc.strerror or exc}") from None
+            handle = self.files[node] = os.fdopen(fd, "wb")
+        handle.write(json_line(node, raw, bodies=self.bodies) + b"\n")
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+        self.files.clear()
 
 
 @dataclass
@@ -202,6 +249,8 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
     from installer.auditlog import logs_node
 
     err = stderr if stderr is not None else sys.stderr
+    if req.save is not None and (req.summary or req.detect is not None):
+        raise InputError("--save keeps the selected events: it does not combine with --summary or --detect")
     if req.follow and (req.summary or req.detect is not None):
         raise InputError("--follow prints events as they come: it does not combine with --summary or --detect")
     catalogue = None
@@ -245,12 +294,18 @@ def _stats_note(stats: ReadStats, err: IO[str]) -> None:
 
 def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, stdout: IO[str]) -> int:
     write = stdout.write
-    if req.output == "json":
-        for _rec, raw, node in events:
-            write(json_line(node, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
-    else:
-        for rec, raw, node in events:
-            write(text_line(node, rec.event, raw, utc=req.utc, color=req.color) + "\n")
+    saver = Saver(req.save, req.bodies)
+    try:
+        if req.output == "json":
+            for _rec, raw, node in events:
+                write(json_line(node, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
+                saver.write(node, raw)
+        else:
+            for rec, raw, node in events:
+                write(text_line(node, rec.event, raw, utc=req.utc, color=req.color) + "\n")
+                saver.write(node, raw)
+    finally:
+        saver.close()
     stdout.flush()
     return 0
 
@@ -325,6 +380,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
     threads = [threading.Thread(target=pump, args=s, daemon=True) for s in sessions]
     for t in threads:
         t.start()
+    saver = Saver(req.save, req.bodies)
     live = len(threads)
     lost = 0
     bad = 0
@@ -353,6 +409,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
                 stdout.write(json_line(name, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
             else:
                 stdout.write(text_line(name, ev, raw, utc=req.utc, color=req.color) + "\n")
+            saver.write(name, raw)
             stdout.flush()
     except KeyboardInterrupt:
         if not lost:
@@ -360,6 +417,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
         _warn(err, f"interrupted; {lost} node(s) were lost while following")
     finally:
         closing = True
+        saver.close()
         opened.close()
         if bad:
             _warn(err, f"skipped {bad} truncated line(s)")

@@ -46,6 +46,8 @@ def logs(
     bodies: bool = typer.Option(False, "--bodies", help="-o json: keep request/response bodies (Secret data and "
                                 "tokens masked even then)."),
     utc: bool = typer.Option(False, "--utc", help="times in UTC (default: local time)."),
+    save: str | None = typer.Option(None, "--save", metavar="DIR", help="also write the selected events to DIR "
+                                    "(made 0700), one 0600 JSON-lines file per node; nothing is written without it."),
     output: str = common.OUTPUT,
     ssh_config: str | None = common.SSH_CONFIG,
     identity: str | None = common.IDENTITY,
@@ -76,7 +78,7 @@ def logs(
         req = logs_run.Request(
             targets=targets, filters=filters, output=output, utc=utc, follow=follow, summary=summary,
             detect=list(detection) if (detect or detection) else None, fail_on_findings=fail_on_findings,
-            bodies=bodies, color=logs_run.pick_color(sys.stdout))
+            bodies=bodies, color=logs_run.pick_color(sys.stdout), save=save)
         code = logs_run.logs_command(req, conn.ssh_options, sys.stdout)
     except KauditError as exc:
         typer.echo(f"kaudit: {exc}", err=True)
