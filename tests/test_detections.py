@@ -221,3 +221,21 @@ def test_bad_catalogue_entries_are_refused() -> None:
         parse(rules=[])
     with pytest.raises(InputError, match="no detection"):
         detections.select(detections.load(), ["nope"])
+
+
+def test_coverage_of_the_shipped_profiles() -> None:
+    from installer.policy.profiles import render
+    from installer.policy.validate import check
+
+    catalogue = detections.load()
+    states = {}
+    for profile in ("minimal", "recommended", "all-bodies"):
+        report = check(render(profile, {}).text)
+        assert report.policy is not None
+        states[profile] = {c["detection"]: c["state"] for c in detections.coverage(catalogue, report.policy)}
+        assert set(states[profile]) == {d.name for d in catalogue}
+    # more detail never loses a detection a lighter profile keeps
+    order = {"lost": 0, "degraded": 1, "kept": 2}
+    for name in states["minimal"]:
+        assert order[states["all-bodies"][name]] >= order[states["minimal"][name]], name
+    assert states["all-bodies"]["privileged-pod"] == "kept"

@@ -426,6 +426,29 @@ class Hunt:
         return out
 
 
+def coverage(catalogue: list[Detection], policy: Any, kubernetes_version: tuple[int, int] | None = None
+             ) -> list[dict[str, Any]]:
+    """What a policy (installer.policy.model.Policy) lets each detection see, by its first-match evaluation
+    of the detection's request shape: `kept` (recorded at the level it needs, in a stage it reads),
+    `degraded` (recorded, but without the body it reads) or `lost` (not recorded). For simulate's
+    per-candidate report and validate/render's CIS 3.2.2 coverage."""
+    evaluator = Evaluator(policy, kubernetes_version)
+    out = []
+    for d in catalogue:
+        decision = evaluator.evaluate(d.representative())
+        stages = set(d.match.get("stages", [])) or {"ResponseComplete", "ResponseStarted", "Panic"}
+        omitted = stages <= decision.omit_stages
+        if decision.level == "None" or omitted:
+            state = "lost"
+        elif LEVEL_ORDER[decision.level] < LEVEL_ORDER[d.level]:
+            state = "degraded"
+        else:
+            state = "kept"
+        out.append({"detection": d.name, "state": state, "recorded": decision.level, "needs": d.level,
+                    "rule": decision.rule, "stagesOmitted": omitted})
+    return out
+
+
 def blind_spots(catalogue: list[Detection], nodes: list[tuple[str, bytes | None, Any]]) -> list[dict[str, Any]]:
     """Per node whose policy could be read: the detections whose request shape its policy records below
     the level they need (blind: not recorded at all; degraded: recorded without the body they read)."""
@@ -443,19 +466,16 @@ def blind_spots(catalogue: list[Detection], nodes: list[tuple[str, bytes | None,
             out.append({"node": node, "detection": None, "recorded": None, "needs": None,
                         "note": "the node's policy does not parse: blind spots unknown"})
             continue
-        evaluator = Evaluator(report.policy, version)
-        for d in catalogue:
-            decision = evaluator.evaluate(d.representative())
-            stages = set(d.match.get("stages", [])) or {"ResponseComplete", "ResponseStarted", "Panic"}
-            omitted = stages <= decision.omit_stages
-            if LEVEL_ORDER[decision.level] >= LEVEL_ORDER[d.level] and not omitted:
+        for c in coverage(catalogue, report.policy, version):
+            if c["state"] == "kept":
                 continue
-            kind = "blind" if decision.level == "None" or omitted else "degraded"
-            rule = f"rule {decision.rule}" if decision.rule is not None else "no rule"
-            out.append({"node": node, "detection": d.name, "recorded": decision.level, "needs": d.level,
-                        "rule": decision.rule, "kind": kind,
-                        "note": (f"the policy records this shape at {decision.level} ({rule}); {d.name} needs "
-                                 f"{d.level}" + (" and the stages it reads are omitted" if omitted else ""))})
+            kind = "blind" if c["state"] == "lost" else "degraded"
+            rule = f"rule {c['rule']}" if c["rule"] is not None else "no rule"
+            out.append({"node": node, "detection": c["detection"], "recorded": c["recorded"], "needs": c["needs"],
+                        "rule": c["rule"], "kind": kind,
+                        "note": (f"the policy records this shape at {c['recorded']} ({rule}); {c['detection']} "
+                                 f"needs {c['needs']}" + (" and the stages it reads are omitted"
+                                                          if c["stagesOmitted"] else ""))})
     return out
 
 
