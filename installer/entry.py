@@ -1,7 +1,7 @@
 """The `kaudit` entry point: answers `--help` and `--version` without importing the CLI framework.
 
 Importing typer/click costs several times Python's own start-up; a user asking for help should
-not wait for it. The cached text is typer's own rendering, checked by tests/test_startup.py.
+not wait for it. The cached text is typer's own rendering, checked by tests/unit/commands/test_startup.py.
 """
 
 from __future__ import annotations

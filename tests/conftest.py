@@ -17,18 +17,30 @@ NodeFactory = Callable[..., TestNode]
 NODE_FIXTURES = {"node_factory", "module_node", "manifest_node"}
 
 
+UNIT = Path(__file__).resolve().parent / "unit"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that starts a test node is `e2e` (`scripts/test -m "not e2e"` runs the rest in seconds)."""
+    """Every test that starts a test node is `e2e`. tests/unit (mirroring installer/'s subpackages)
+    holds only tests that need neither a node nor the user install, so that it runs in seconds."""
     for item in items:
         if NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            if item.path.is_relative_to(UNIT):
+                raise pytest.UsageError(f"{item.nodeid} starts a test node: it belongs in tests/e2e, not tests/unit")
             item.add_marker(pytest.mark.e2e)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Build the user install (tests/userinstall.py) once, before the xdist workers start, so that no
     test pays for it in the middle of a timed scenario (a guard's deadline, a wait)."""
-    if not hasattr(config, "workerinput"):
+    if not hasattr(config, "workerinput") and not _only_unit(config):
         bindir()
+
+
+def _only_unit(config: pytest.Config) -> bool:
+    """`scripts/test tests/unit` needs no wheel: tests/unit does not run the installed command."""
+    args = [a.split("::")[0] for a in config.args]
+    return bool(args) and all(Path(a).resolve().is_relative_to(UNIT) for a in args)
 
 
 def _skip_without_node_support() -> None:

@@ -701,7 +701,7 @@ def _pending(c: NodeChange) -> bool:
 
 
 # The phases of a change, in order: the one list the runner executes and README's "How a change runs"
-# shows (tests/test_phases.py keeps the two equal).
+# shows (tests/e2e/test_phases.py keeps the two equal).
 PHASES: tuple[Phase[NodeChange], ...] = (
     Phase("preflight", "one remote command reads the node: static pod path, manifest, free disk, API server "
           "processes, clock, a held lock or an armed guard; the manifest is parsed once",

@@ -1,5 +1,5 @@
 """Exit codes with a meaning between kaudit and its node scripts. sh/lib/exit-codes.sh defines the same
-names for the scripts; tests/scripts/test_scripts.py keeps the two equal."""
+names for the scripts; tests/unit/scripts/test_node_scripts.py keeps the two equal."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from installer.errors import InputError
 from installer.policy.model import LATEST_KNOWN_VERSION, Policy, Rule
 from installer.policy.profiles import Profile, Variable, list_profiles, load_profile, parse_sets, render, split_resource
 from installer.policy.validate import check, parse
+from tests.paths import GOLDEN
 
-GOLDEN = Path(__file__).parent / "golden"
 REQUIRED = ("minimal", "recommended", "cis", "security", "write-bodies", "all-bodies")
 COMMON_VARIABLES = {
     "exclude_namespaces": "list",

@@ -22,8 +22,7 @@ from installer.targets import flavors
 from installer.targets.connect import open_transport
 from installer.targets.parse import Cluster, parse_target
 from installer.transport.ssh import SSHOptions
-
-FAKES = Path(__file__).parent / "fakes"
+from tests.paths import FAKES
 
 
 def _node(name: str, ip: str, control_plane: bool) -> dict[str, Any]:

@@ -10,8 +10,6 @@ import pytest
 
 from tests.userinstall import bindir
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def installed() -> Path:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.kaudit_cli import change, kaudit, on
+from tests.paths import ROOT
 from tests.userinstall import kaudit_argv
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -94,7 +95,7 @@ def test_local_target_on_the_node_itself(node_factory: NodeFactory) -> None:
 
     node = node_factory()
     original = node.path(MANIFEST).read_bytes()
-    repo = Path(__file__).resolve().parents[1]
+    repo = ROOT
     kaudit_cmd = f"cd {shlex.quote(str(repo))} && {shlex.quote(kaudit_argv()[0])}"
     run = node.run(f"{kaudit_cmd} enable local --profile minimal --yes --output json --timeout 10 </dev/null",
                    check=False, timeout=60)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 from installer.change.phases import NodeResult
 from installer.change.status import ApiServerStatus, NodeStatus, PathStatus, _unfinished
 from installer.node.facts import NodeFacts
+from tests.paths import ROOT
 
-DOC = (Path(__file__).resolve().parents[1] / "docs" / "output.md").read_text()
+DOC = (ROOT / "docs" / "output.md").read_text()
 
 
 def table(section: str) -> dict[str, str]:

@@ -20,9 +20,8 @@ import yaml as pyyaml
 
 from installer.manifest import export
 from installer.policy import profiles
+from tests.paths import ROOT
 from tests.userinstall import kaudit_argv
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def kaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

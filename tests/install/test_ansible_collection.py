@@ -20,9 +20,9 @@ import pytest
 from tests.conftest import NodeFactory
 from tests.node import SUDO_PASSWORD
 from tests.node.node import TestNode
+from tests.paths import ROOT
 from tests.userinstall import bindir
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 FAST = {"timeout": 10, "guard_grace": 3}  # as tests/kaudit_cli.py change()

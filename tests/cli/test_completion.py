@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
+
 BIN = Path(sys.executable).parent
 KAUDIT = BIN / "kaudit"
 BASH = shutil.which("bash")
@@ -148,7 +150,7 @@ def test_install_completion_writes_the_users_shell_files(shell: str, tmp_path: P
 
 def test_python_dash_m_installs_for_kaudit_too(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "installer", "--show-completion", "bash"], capture_output=True,
-                          text=True, env=env(), check=False, cwd=Path(__file__).parents[1])
+                          text=True, env=env(), check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == run("--show-completion", "bash").stdout
 

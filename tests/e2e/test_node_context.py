@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.test_fleet import _inventory, _known_hosts
+
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
 from tests.kaudit_cli import change, kaudit, on
 from tests.node.node import TestNode
-from tests.test_fleet import _inventory, _known_hosts
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 MINIKUBE_MANIFEST = CORPUS / "009-minikube-v1.32-port-8443.yaml"

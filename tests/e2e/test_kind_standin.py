@@ -4,7 +4,7 @@ No Docker engine here: a stand-in `docker` (tests/fakes/docker) lists the contai
 and runs `docker exec` inside the test node's namespaces, which is what the real `docker exec`
 does with a kind node container. Everything kaudit does is real: discovery by kind's labels, the
 docker exec transport (one process per remote command, long-running ones for the lock and the
-wait), the kind flavor's state and caveats. tests/test_kind_e2e.py runs a real kind cluster where
+wait), the kind flavor's state and caveats. tests/e2e/test_kind_e2e.py runs a real kind cluster where
 Docker exists.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.node.node import TestNode
+from tests.paths import FAKES
 from tests.userinstall import kaudit_argv
 
-FAKES = Path(__file__).parent / "fakes"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
 

@@ -29,8 +29,7 @@ from installer.manifest import export
 from installer.manifest.patch import AuditConfig
 from installer.node import layout
 from installer.policy import profiles
-from installer.policy import validate as policy
-from tests.userinstall import kaudit_argv
+from tests.paths import FAKES
 
 HOST_PATH_TYPES = {"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"}
 HOST_PATH_MOUNT = {"name", "hostPath", "mountPath", "readOnly", "pathType"}
@@ -208,7 +207,7 @@ def test_minikube_script_runs_against_a_fake_home(
     result = export.export("minikube", settings(rendered, None))
     out = tmp_path / "out"
     result.write(str(out))
-    fakes = Path(__file__).parent / "fakes"
+    fakes = FAKES
     stub = tmp_path / "bin"
     stub.mkdir()
     (stub / "minikube").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$MINIKUBE_HOME/args"\n')
@@ -221,43 +220,3 @@ def test_minikube_script_runs_against_a_fake_home(
     assert args[0] == "start" and f"--extra-config=apiserver.audit-policy-file=/etc/ssl/certs/{synced.name}" in args
 
 
-def kaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*kaudit_argv(), *args], capture_output=True, text=True, cwd=cwd, check=False,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
-    )
-
-
-def test_cli_out_alias_and_options(tmp_path: Path) -> None:
-    proc = kaudit("export", "--profile", "recommended", "--format", "kind", "--out", str(tmp_path / "k"))
-    assert proc.returncode == 0, proc.stderr
-    written = sorted(str(p.relative_to(tmp_path / "k")) for p in (tmp_path / "k").rglob("*"))
-    assert "kind-config.yaml" in written and "kind-audit-logs" in written
-    policy_files = list((tmp_path / "k" / "kaudit-policy").glob("policy-*.yaml"))
-    assert len(policy_files) == 1
-    assert policy.check(policy_files[0].read_text()).ok
-    proc = kaudit("export", "-p", "cis", "--format", "kubeadm", "--kubernetes-version", "v1.30.4",
-                  "--log-maxsize", "200", "--set", "exclude_namespaces=ci")
-    assert proc.returncode == 0, proc.stderr
-    assert 'audit-log-maxsize: "200"' in proc.stdout and "apiVersion: kubeadm.k8s.io/v1beta3" in proc.stdout
-    assert "# ===== policy-" in proc.stdout
-
-
-def test_cli_policy_file_and_errors(tmp_path: Path, rendered: profiles.RenderedPolicy) -> None:
-    good = tmp_path / "p.yaml"
-    good.write_text(rendered.text)
-    proc = kaudit("export", "--policy-file", str(good), "--format", "minikube")
-    assert proc.returncode == 0, proc.stderr
-    assert "--extra-config=apiserver.audit-log-path=-" in proc.stdout
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n")
-    for args in (
-        ["--policy-file", str(bad), "--format", "kubeadm"],
-        ["--profile", "recommended", "--format", "k3s"],
-        ["--profile", "recommended", "--policy-file", str(good), "--format", "kind"],
-        ["--profile", "recommended", "--format", "kubeadm", "--kubernetes-version", "latest"],
-        ["--profile", "recommended", "--format", "minikube", "--log-path", "/var/log/audit.log"],
-    ):
-        proc = kaudit("export", *args)
-        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
-        assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("kaudit: "), proc.stderr

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.test_docker_transport import docker_unavailable
+
+from tests.paths import ROOT
 from tests.userinstall import kaudit_argv
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ from installer.change.plans import EnableInput, plan_disable, plan_enable
 from installer.manifest import parse, read, validate
 from tests.conftest import NodeFactory
 from tests.faults import rollout
+from tests.paths import ROOT
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 
 
 def _readme_phases() -> list[tuple[str, str]]:

@@ -20,7 +20,6 @@ from tests.node.node import TestNode
 from tests.standins import minikube_env
 from tests.userinstall import kaudit_argv
 
-FAKES = Path(__file__).parent / "fakes"
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 MINIKUBE_MANIFEST = CORPUS / "009-minikube-v1.32-port-8443.yaml"
 

@@ -1,0 +1,61 @@
+"""`kaudit export` as a user runs it: the installed command's options and its refusals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from installer.policy import profiles
+from installer.policy import validate as policy
+from tests.paths import ROOT
+from tests.userinstall import kaudit_argv
+
+
+@pytest.fixture(scope="module")
+def rendered() -> profiles.RenderedPolicy:
+    return profiles.render("recommended")
+
+
+def kaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*kaudit_argv(), *args], capture_output=True, text=True, cwd=cwd, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_cli_out_alias_and_options(tmp_path: Path) -> None:
+    proc = kaudit("export", "--profile", "recommended", "--format", "kind", "--out", str(tmp_path / "k"))
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(str(p.relative_to(tmp_path / "k")) for p in (tmp_path / "k").rglob("*"))
+    assert "kind-config.yaml" in written and "kind-audit-logs" in written
+    policy_files = list((tmp_path / "k" / "kaudit-policy").glob("policy-*.yaml"))
+    assert len(policy_files) == 1
+    assert policy.check(policy_files[0].read_text()).ok
+    proc = kaudit("export", "-p", "cis", "--format", "kubeadm", "--kubernetes-version", "v1.30.4",
+                  "--log-maxsize", "200", "--set", "exclude_namespaces=ci")
+    assert proc.returncode == 0, proc.stderr
+    assert 'audit-log-maxsize: "200"' in proc.stdout and "apiVersion: kubeadm.k8s.io/v1beta3" in proc.stdout
+    assert "# ===== policy-" in proc.stdout
+
+
+def test_cli_policy_file_and_errors(tmp_path: Path, rendered: profiles.RenderedPolicy) -> None:
+    good = tmp_path / "p.yaml"
+    good.write_text(rendered.text)
+    proc = kaudit("export", "--policy-file", str(good), "--format", "minikube")
+    assert proc.returncode == 0, proc.stderr
+    assert "--extra-config=apiserver.audit-log-path=-" in proc.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n")
+    for args in (
+        ["--policy-file", str(bad), "--format", "kubeadm"],
+        ["--profile", "recommended", "--format", "k3s"],
+        ["--profile", "recommended", "--policy-file", str(good), "--format", "kind"],
+        ["--profile", "recommended", "--format", "kubeadm", "--kubernetes-version", "latest"],
+        ["--profile", "recommended", "--format", "minikube", "--log-path", "/var/log/audit.log"],
+    ):
+        proc = kaudit("export", *args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("kaudit: "), proc.stderr
