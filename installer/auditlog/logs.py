@@ -361,7 +361,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
     Returns 2 when a node was lost (Ctrl-C included), else 0; Ctrl-C with every node alive propagates
     (exit 130) after the sessions are closed."""
     from installer.auditlog import logs_node
-    from installer.auditlog.reader import _DECODER
+    from installer.auditlog.reader import decode_event
 
     keep = req.filters.predicate()
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
@@ -399,7 +399,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
                 continue
             raw = line.encode("utf-8", "surrogateescape")
             try:
-                ev = _DECODER.decode(raw)
+                ev = decode_event(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 bad += 1
                 continue
