@@ -18,16 +18,17 @@ TOP_HELP = (
     '  --help                          Show this message and exit.\n'
     '\n'
     'Commands:\n'
-    "  status    Show each node's audit configuration, the running API...\n"
-    '  profiles  List the policy profiles: name, description, variables (with...\n'
-    '  render    Print the audit policy PROFILE renders to, validated and linted.\n'
-    '  validate  Validate an audit policy file: exit 0 valid, 1 invalid (every...\n'
-    '  enable    Turn auditing on (or converge to another profile), wait for...\n'
-    '  switch    Like enable, but refuses a node where auditing is off.\n'
-    '  disable   Turn auditing off: remove the flags, volumes and mounts...\n'
-    '  rollback  Restore a backup byte for byte: by default the state before...\n'
-    '  backups   List the backups kaudit keeps on each node (the pinned...\n'
-    '  export    Print the declarative equivalent of `kaudit enable`, which...\n'
-    '  simulate  Replay an audit log through candidate policies: events, bytes...\n'
-    "  logs      Who did what, and when: every control-plane node's audit log...\n"
+    "  status     Show each node's audit configuration, the running API...\n"
+    '  profiles   List the policy profiles: name, description, variables (with...\n'
+    '  render     Print the audit policy PROFILE renders to, validated and...\n'
+    '  validate   Validate an audit policy file: exit 0 valid, 1 invalid...\n'
+    '  enable     Turn auditing on (or converge to another profile), wait for...\n'
+    '  switch     Like enable, but refuses a node where auditing is off.\n'
+    '  disable    Turn auditing off: remove the flags, volumes and mounts...\n'
+    '  rollback   Restore a backup byte for byte: by default the state before...\n'
+    '  backups    List the backups kaudit keeps on each node (the pinned...\n'
+    '  export     Print the declarative equivalent of `kaudit enable`, which...\n'
+    '  simulate   Replay an audit log through candidate policies: events,...\n'
+    "  logs       Who did what, and when: every control-plane node's audit log...\n"
+    '  inventory  Print an Ansible YAML inventory of the control-plane nodes...\n'
 )

@@ -1,5 +1,6 @@
-"""Environments that put the `docker` and `minikube` stand-ins (tests/fakes/) in front of a test node, as
-the real tools would present it: what a user's shell has on a machine with minikube or kind."""
+"""Environments that put the `docker`, `minikube` and `kubectl` stand-ins (tests/fakes/) in front of a test
+node, as the real tools would present it: what a user's shell has on a machine with minikube, kind or a
+kubeconfig."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from tests.node.node import TestNode
 
@@ -29,3 +31,36 @@ def minikube_env(node: TestNode, tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "MINIKUBE_HOME": str(tmp_path / "mk"),
             "FAKE_DOCKER_STATE": str(state), "FAKE_MINIKUBE_LOG": str(tmp_path / "minikube.log"),
             "HOME": str(tmp_path)}  # no ~/.ssh here: minikube's key and its throwaway known_hosts only
+
+
+def kube_node(name: str, internal_ip: str | None = None, hostname: str | None = None, *,
+              control_plane: bool = True, external_ip: str | None = None) -> dict[str, Any]:
+    """A Node object as `kubectl get nodes -o json` prints it (the fields kube:// reads, and a few it must skip)."""
+    labels = {"kubernetes.io/hostname": hostname or name, "kubernetes.io/os": "linux"}
+    if control_plane:
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    addresses = [{"type": "ExternalIP", "address": external_ip}] if external_ip else []
+    if internal_ip:
+        addresses.append({"type": "InternalIP", "address": internal_ip})
+    if hostname:
+        addresses.append({"type": "Hostname", "address": hostname})
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels, "uid": f"uid-{name}", "resourceVersion": "4242"},
+            "spec": {"podCIDR": "10.244.0.0/24"},
+            "status": {"addresses": addresses,
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                       "nodeInfo": {"kubeletVersion": "v1.30.2", "osImage": "Debian GNU/Linux 12"}}}
+
+
+def kubectl_env(tmp_path: Path, contexts: dict[str, dict[str, Any]], current: str | None = None) -> dict[str, str]:
+    """The `kubectl` stand-in first on PATH, answering for `contexts` (tests/fakes/kubectl documents a context's
+    spec); its calls are logged to tmp_path/kubectl.log (one JSON argv per line)."""
+    state = tmp_path / "kube-contexts.json"
+    state.write_text(json.dumps({"current-context": current or next(iter(contexts), None), "contexts": contexts}))
+    return {"PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}", "FAKE_KUBECTL_CONTEXTS": str(state),
+            "FAKE_KUBECTL_LOG": str(tmp_path / "kubectl.log")}
+
+
+def kubectl_calls(tmp_path: Path) -> list[list[str]]:
+    log = tmp_path / "kubectl.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -18,7 +18,8 @@ TARGETS = typer.Argument(
     ...,
     metavar="TARGET",
     help="user@host[:port], ssh://user@host:port, an ~/.ssh/config alias, local, kind://[cluster][/node], "
-    "minikube://[profile][/node], or an Ansible YAML inventory file (each group one cluster). "
+    "minikube://[profile][/node], kube://CONTEXT (its control-plane nodes, from kubectl), or an Ansible YAML "
+    "inventory file (each group one cluster). "
     "ssh targets named together are the control-plane nodes of one cluster.",
 )
 OUTPUT = typer.Option("text", "--output", "-o", metavar="[text|json]", help="json: the schema in docs/output.md.")

@@ -386,11 +386,13 @@ def discover(target: Target) -> list[NodeSpec]:
         return discover_kind(target)
     if target.kind == "minikube":
         return discover_minikube(target)
-    raise InputError(f"target {target.raw}: only kind:// and minikube:// targets are discovered")
+    raise InputError(f"target {target.raw}: only kind:// and minikube:// targets are discovered here "
+                     "(kube:// targets are expanded to their nodes by expand_cluster)")
 
 
 def expand_cluster(cluster: Cluster) -> Cluster:
-    """Replace kind:// and minikube:// targets by one node-level target per control-plane node.
+    """Replace kind:// and minikube:// targets by one node-level target per control-plane node, and
+    kube:// targets by the plain ssh targets of their control-plane nodes (targets.kube).
 
     Runs the discovery commands: call it per cluster, where one cluster's failure is reported
     without stopping the others.
@@ -399,6 +401,10 @@ def expand_cluster(cluster: Cluster) -> Cluster:
     for t in cluster.nodes:
         if t.kind in ("kind", "minikube"):
             nodes.extend(spec.target for spec in discover(t))
+        elif t.kind == "kube":
+            from installer.targets import kube
+
+            nodes.extend(kube.node_targets(t))
         else:
             nodes.append(t)
     return replace(cluster, nodes=nodes)

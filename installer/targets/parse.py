@@ -1,9 +1,10 @@
 """Targets as users type them, and the model they expand to: clusters of control-plane nodes.
 
 Forms (docs/design.md section 5): `user@host[:port]`, `ssh://[user@]host[:port]`, an `~/.ssh/config`
-alias (any bare host name), `[::1]:22` for IPv6, `local`, `kind://[cluster][/node]` and
-`minikube://[profile][/node]`. Parsing is pure; discovery of kind and minikube nodes lives in
-the flavors.
+alias (any bare host name), `[::1]:22` for IPv6, `local`, `kind://[cluster][/node]`,
+`minikube://[profile][/node]` and `kube://CONTEXT` (a kubeconfig context: its control-plane nodes as
+the API lists them). Parsing is pure; discovery of kind and minikube nodes lives in the flavors, of
+a kube context's nodes in targets.kube.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 
 from installer.errors import InputError
 
-Kind = Literal["ssh", "local", "kind", "minikube"]
+Kind = Literal["ssh", "local", "kind", "minikube", "kube"]
 
 _USER = r"[A-Za-z0-9_.][A-Za-z0-9_.-]*"
 _HOSTNAME = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
@@ -33,7 +34,7 @@ class Target:
     host: str | None = None
     user: str | None = None
     port: int | None = None
-    cluster: str | None = None  # kind cluster / minikube profile
+    cluster: str | None = None  # kind cluster / minikube profile / kube context
     node: str | None = None  # one node of that cluster, None = every control-plane node
 
     @property
@@ -67,16 +68,22 @@ def parse_target(raw: str) -> Target:
         return _parse_cluster_url(text, "kind", "kind")
     if text.startswith("minikube://"):
         return _parse_cluster_url(text, "minikube", "minikube")
+    if text.startswith("kube://"):
+        from installer.targets.kube import context_of
+
+        return Target(raw=text, kind="kube", cluster=context_of(text))
     if text.startswith("ssh://"):
         text = text[len("ssh://") :].rstrip("/")
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        raise InputError(f"target {raw!r}: unknown scheme {scheme!r} (use ssh://, kind://, minikube:// or local)")
+        raise InputError(
+            f"target {raw!r}: unknown scheme {scheme!r} (use ssh://, kind://, minikube://, kube:// or local)"
+        )
     m = _SSH_RE.match(text)
     if not m:
         raise InputError(
             f"target {raw!r} is not user@host[:port], ssh://user@host:port, an ssh config alias, "
-            "kind://cluster, minikube://profile or local"
+            "kind://cluster, minikube://profile, kube://context or local"
         )
     port = int(m["port"]) if m["port"] else None
     if port is not None and not 1 <= port <= 65535:
@@ -95,14 +102,14 @@ class Cluster:
 def group_targets(targets: list[Target]) -> list[Cluster]:
     """Targets named together on one command line are the control-plane nodes of one cluster.
 
-    kind and minikube targets are clusters of their own; their nodes are discovered when the
-    flavor connects.
+    kind, minikube and kube targets are clusters of their own; their nodes are discovered when the
+    cluster is rolled out (flavors.expand_cluster).
     """
     direct = [t for t in targets if t.kind in ("ssh", "local")]
     clusters: list[Cluster] = []
     if direct:
         clusters.append(Cluster(name=direct[0].display if len(direct) == 1 else "cluster", nodes=direct))
     for t in targets:
-        if t.kind in ("kind", "minikube"):
+        if t.kind in ("kind", "minikube", "kube"):
             clusters.append(Cluster(name=t.raw, nodes=[t]))
     return clusters
