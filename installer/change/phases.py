@@ -63,6 +63,7 @@ class Desired:
     webhook: tuple[str, bytes] | None = None
     policy_text: str | None = None  # shown by --dry-run
     notes: list[str] = field(default_factory=list)  # facts worth a line: the log's disk budget
+    warnings: tuple[str, ...] = ()  # the policy lint's, printed once per run (not in the JSON result)
     export_args: str | None = None  # `kaudit export` arguments for the same policy, when known
 
     @property
@@ -101,9 +102,12 @@ class NodeResult:
     flavor: str | None = None
     caveat: str | None = None  # what will undo this change later, and how to make it permanent
     notes: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()  # the plan's policy warnings: stderr only, not part of the JSON schema
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["warnings"]
+        return out
 
 
 Planner = Callable[[nodefacts.NodeFacts, "Manifest", Any], Desired]  # (facts, the manifest parsed, input)
@@ -606,6 +610,7 @@ class NodeChange:
         desired = self.desired = self.planner(facts, before, self.plan_input)
         r.profile = desired.profile
         r.notes = [*r.notes, *desired.notes]
+        r.warnings = desired.warnings
         r.policy_file = desired.policy[0] if desired.policy else None
         stale = self.stale = stale_files(facts, desired) if desired.manifest == facts.manifest else []
         if desired.manifest == facts.manifest and not stale:

@@ -10,20 +10,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from installer.change.phases import Desired
-from installer.errors import InputError, NodeError
+from installer.errors import NodeError
 from installer.node import facts as nodefacts
 from installer.node import layout
+from installer.policy.source import Checks, PolicySource
 
 if TYPE_CHECKING:
     from installer.manifest.read import Manifest
 
 
-@dataclass
+@dataclass(frozen=True)
 class EnableInput:
-    profile: str | None = None
-    sets: dict[str, str] = field(default_factory=dict)
-    policy_file: str | None = None  # local file with a custom policy
-    policy_text: str | None = None  # its content, read once before any node is touched
+    """What `enable`/`switch` were asked for: the same for every node, shared by --parallel threads."""
+
+    policy: PolicySource
     log_path: str = layout.LOG_PATH
     maxage: int | None = None
     maxbackup: int | None = None
@@ -33,11 +33,11 @@ class EnableInput:
     webhook_config: bytes | None = None
     webhook_mode: str | None = None
     adopt: bool = False
-    force: bool = False  # accept a custom policy whose lint finds sensitive bodies recorded
     switch_only: bool = False  # `kaudit switch`: refuse when auditing is off
-    warnings: list[str] = field(default_factory=list)
-    rendered: dict[tuple[int, int] | None, tuple[str, tuple[int, int, int]]] = field(default_factory=dict)
-    profile_text: tuple[str, tuple[int, int, int]] | None = None
+    checks: Checks = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checks", Checks(self.policy))
 
 
 def _version_of(info: Any) -> tuple[int, int] | None:
@@ -49,9 +49,7 @@ def export_args(inp: EnableInput) -> str:
     """The `kaudit export` arguments that reproduce this enable's policy and log flags."""
     import shlex
 
-    args = ["--profile", inp.profile] if inp.profile else ["--policy-file", inp.policy_file or "FILE"]
-    for name, value in inp.sets.items():
-        args += ["--set", f"{name}={value}"]
+    args = inp.policy.args()
     if inp.log_path != layout.LOG_PATH:
         args += ["--log-path", inp.log_path]
     for flag, number in (("--log-maxage", inp.maxage), ("--log-maxbackup", inp.maxbackup),
@@ -61,46 +59,6 @@ def export_args(inp: EnableInput) -> str:
     return shlex.join(args)
 
 
-def render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
-    """The validated policy text and the log rotation defaults (maxage, maxbackup, maxsize).
-
-    Every node of a fleet gets the same policy: rendered and checked once per Kubernetes version."""
-    if version not in inp.rendered:
-        inp.rendered[version] = _render_policy(inp, version)
-    return inp.rendered[version]
-
-
-def _render_policy(inp: EnableInput, version: tuple[int, int] | None) -> tuple[str, tuple[int, int, int]]:
-    from installer.policy import profiles
-    from installer.policy import validate as policy
-
-    if inp.policy_text is not None:
-        text = inp.policy_text
-        defaults = (30, 10, 100)
-        name = inp.policy_file or "the policy file"
-    else:
-        assert inp.profile is not None
-        if inp.profile_text is None:  # the text does not depend on the node: render once
-            rendered = profiles.render(inp.profile, inp.sets)
-            log = rendered.profile.log
-            inp.profile_text = (rendered.text, (log.maxage, log.maxbackup, log.maxsize))
-        text, defaults = inp.profile_text
-        name = f"profile {inp.profile}"
-    report = policy.check(text, kubernetes_version=version, own_profile=inp.policy_text is None)
-    if report.errors:
-        details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in report.errors)
-        raise InputError(f"{name} is not a valid audit policy for this API server: {details}")
-    sensitive = [w for w in report.warnings if "sensitive" in w.message.lower() or "secret" in w.message.lower()]
-    if sensitive and not inp.force:
-        raise InputError(f"{name} would record bodies of Secrets or tokens ({sensitive[0].path}: "
-                         f"{sensitive[0].message}); fix the policy or pass --force")
-    for w in report.warnings:
-        msg = f"{name}: warning: {w.path + ': ' if w.path else ''}{w.message}"
-        if msg not in inp.warnings:
-            inp.warnings.append(msg)
-    return text, defaults
-
-
 def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) -> Desired:
     from installer.manifest.patch import AuditConfig, patch_manifest
     from installer.manifest.validate import validate_pod
@@ -108,13 +66,14 @@ def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) 
     info = before.info
     if inp.switch_only and not info.audit.flags:
         raise NodeError("auditing is off here: `switch` changes a running audit setup; use `enable`")
-    text, (maxage, maxbackup, maxsize) = render_policy(inp, _version_of(info))
+    checked = inp.checks(_version_of(info))
+    text, (maxage, maxbackup, maxsize) = checked.text, checked.log_defaults
     policy_bytes = text.encode()
     policy_path = layout.policy_path(policy_bytes)
     webhook_path = layout.webhook_config_path(inp.webhook_config) if inp.webhook_config else None
     config = AuditConfig(
         policy_file=policy_path,
-        profile=inp.profile,
+        profile=inp.policy.profile,
         log_path=inp.log_path,
         maxage=inp.maxage if inp.maxage is not None else maxage,
         maxbackup=inp.maxbackup if inp.maxbackup is not None else maxbackup,
@@ -138,10 +97,11 @@ def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) 
             raise NodeError(f"the manifest on the node is not valid as it is, kaudit leaves it alone: "
                             f"{'; '.join(already)}")
         raise NodeError(f"the patched manifest would not be valid: {'; '.join(problems)}")
-    what = f"profile {inp.profile}" if inp.profile else f"policy {inp.policy_file}"
+    profile = inp.policy.profile
+    what = f"profile {profile}" if profile else f"policy {inp.policy.policy_file}"
     if info.audit.managed:
         was = info.audit.profile or "a custom policy"
-        summary = f"switch auditing from {was} to {what}" if was != inp.profile or not inp.profile else \
+        summary = f"switch auditing from {was} to {what}" if was != profile or not profile else \
             f"update auditing with {what}"
         op = "switch"
     else:
@@ -150,11 +110,12 @@ def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) 
         op=op,
         after=after,
         summary=summary,
-        profile=inp.profile,
+        profile=profile,
         policy=(policy_path, policy_bytes),
         webhook=(webhook_path, inp.webhook_config) if webhook_path and inp.webhook_config else None,
         policy_text=text,
         notes=notes,
+        warnings=checked.warnings,
         export_args=export_args(inp),
     )
 

@@ -84,8 +84,7 @@ def _progress(output: str) -> Any:
     return progress
 
 
-def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *, policy_text: Any = None,
-        warnings: list[str] | None = None) -> None:
+def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *, policy_text: Any = None) -> None:
     """Run the rollout, print the results, exit with the worst node's code."""
     from installer.change.phases import Options
     from installer.change.rollout import Rollout, run_rollout, worst_exit
@@ -103,7 +102,7 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
     job = Rollout(lambda t: open_transport(t, ssh), planner, plan_input, options,
                   _confirm(flags.yes, flags.output), _progress(flags.output))
     results = run_rollout(targets, job, flags.parallel)
-    for w in warnings or []:
+    for w in dict.fromkeys(w for r in results for w in r.warnings):  # the same policy: once per run
         typer.echo(f"kaudit: {w}", err=True)
     for r in results:
         if r.exit_code == 3:  # the loudest error kaudit has, whatever the output format

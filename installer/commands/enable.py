@@ -24,14 +24,12 @@ def _common_enable(
     log_compress: bool | None, webhook_config: str | None, webhook_mode: str | None, adopt: bool, force: bool,
     flags: changing.ChangeFlags, switch_only: bool,
 ) -> None:
-    from installer.change.plans import EnableInput, plan_enable, render_policy
+    from installer.change.plans import EnableInput, plan_enable
     from installer.errors import InputError, KauditError
+    from installer.policy.source import PolicySource
 
     try:
-        if (profile is None) == (policy_file is None):
-            raise InputError("give exactly one of --profile or --policy-file")
-        if policy_file and sets:
-            raise InputError("--set applies to profiles, not to --policy-file")
+        source = PolicySource.from_options(profile=profile, sets=sets, policy_file=policy_file, force=force)
         for name, value in (("--log-maxage", log_maxage), ("--log-maxbackup", log_maxbackup),
                             ("--log-maxsize", log_maxsize)):
             if value is not None and value < 0:
@@ -44,39 +42,26 @@ def _common_enable(
             raise InputError("--webhook-mode needs --webhook-config")
         if not log_path.startswith("/") and log_path != "-":
             raise InputError(f"--log-path must be an absolute path (or - for stdout), not {log_path!r}")
-        inp = EnableInput(
-            profile=profile, policy_file=policy_file, log_path=log_path, maxage=log_maxage,
-            maxbackup=log_maxbackup, maxsize=log_maxsize, log_format=log_format, log_compress=log_compress,
-            webhook_mode=webhook_mode, adopt=adopt, force=force, switch_only=switch_only,
-        )
-        if profile is not None:
-            from installer.policy.profiles import parse_sets
-
-            inp.sets = parse_sets(sets)
-            render_policy(inp, None)  # unknown profile, bad variables: refused before any node is reached
-        if policy_file is not None:
-            try:
-                inp.policy_text = Path(policy_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read --policy-file {policy_file}: {exc}") from None
-            render_policy(inp, None)
+        webhook: bytes | None = None
         if webhook_config is not None:
             try:
-                inp.webhook_config = Path(webhook_config).read_bytes()
+                webhook = Path(webhook_config).read_bytes()
             except OSError as exc:
                 raise InputError(f"cannot read --webhook-config {webhook_config}: {exc}") from None
             from installer.policy.webhook import check_kubeconfig
 
-            check_kubeconfig(inp.webhook_config, webhook_config)
+            check_kubeconfig(webhook, webhook_config)
+        inp = EnableInput(
+            policy=source, log_path=log_path, maxage=log_maxage, maxbackup=log_maxbackup, maxsize=log_maxsize,
+            log_format=log_format, log_compress=log_compress, webhook_config=webhook, webhook_mode=webhook_mode,
+            adopt=adopt, switch_only=switch_only,
+        )
+        inp.checks(None)  # an invalid policy, or Secret bodies without --force: refused before any node is reached
     except KauditError as exc:
         typer.echo(f"kaudit: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    inp.warnings.clear()
 
-    def policy_text() -> str:
-        return render_policy(inp, None)[0]
-
-    changing.run(flags, targets, plan_enable, lambda _node: inp, policy_text=policy_text, warnings=inp.warnings)
+    changing.run(flags, targets, plan_enable, lambda _node: inp, policy_text=lambda: source.text)
 
 
 PROFILE = typer.Option(None, "--profile", "-p", metavar="PROFILE", help="policy profile (see `kaudit profiles`).")

@@ -44,6 +44,9 @@ def export(
     maxsize: int | None = typer.Option(
         None, "--log-maxsize", metavar="MB", help="MB before rotation (profile default)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="accept a --policy-file that records bodies of Secrets or tokens."
+    ),
     out_dir: str | None = typer.Option(
         None, "--out-dir", "--out", metavar="DIR",
         help="write each file under its own name into DIR (created if missing; the policy 0600) instead of "
@@ -59,11 +62,11 @@ def export(
     the stream holds only the Policy document. --out-dir writes the files themselves."""
     from installer.errors import InputError
     from installer.manifest import export as exporter
-    from installer.policy import profiles
+    from installer.policy import source as policy_source
     from installer.policy import validate as policy
 
-    if (profile is None) == (policy_file is None):
-        raise InputError("give exactly one of --profile and --policy-file")
+    source = policy_source.PolicySource.from_options(profile=profile, sets=sets, policy_file=policy_file,
+                                                     force=force)
     if fmt not in exporter.FORMATS:
         raise InputError(f"--format must be one of {', '.join(exporter.FORMATS)}, not {fmt!r}")
     version: tuple[int, int] | None = None
@@ -72,25 +75,10 @@ def export(
             version = policy.parse_version(kubernetes_version)
         except ValueError as exc:
             raise InputError(f"--kubernetes-version: {exc}") from None
-    defaults = (30, 10, 100)
-    if profile is not None:
-        rendered = profiles.render(profile, profiles.parse_sets(sets))
-        text = rendered.text
-        log = rendered.profile.log
-        defaults = (log.maxage, log.maxbackup, log.maxsize)
-    else:
-        if sets:
-            raise InputError("--set applies to --profile, not to --policy-file")
-        assert policy_file is not None
-        try:
-            with open(policy_file, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise InputError(f"cannot read {policy_file}: {exc.strerror}") from None
-    report = policy.check(text, kubernetes_version=version, own_profile=profile is not None)
-    if not report.ok:
-        first = report.errors[0]
-        raise InputError(f"the policy is invalid: {first.path}: {first.message}")
+    checked = policy_source.check(source, version)
+    for warning in checked.warnings:
+        typer.echo(f"kaudit: {warning}", err=True)
+    text, defaults = checked.text, checked.log_defaults
     settings = exporter.Settings(
         policy=text,
         profile=profile,

@@ -28,16 +28,17 @@ def render(
     """
     from installer.errors import KauditError
     from installer.policy.profiles import parse_sets
-    from installer.policy.profiles import render as render_profile
+    from installer.policy.source import PolicySource
     from installer.policy.validate import check
 
     version = common.kubernetes_version(kubernetes_version)
     try:
-        rendered = render_profile(profile, parse_sets(sets))
+        source = PolicySource.of_profile(profile, parse_sets(sets))
     except KauditError as exc:
         typer.echo(f"kaudit: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    report = check(rendered.text, kubernetes_version=version, own_profile=True)
+    # Every finding, not just the first: render is where a profile's author looks at them.
+    report = check(source.text, kubernetes_version=version, own_profile=True)
     if not report.ok:
         typer.echo(f"kaudit: profile {profile!r} rendered an unusable policy with these variables:", err=True)
         for finding in report.errors:
@@ -45,4 +46,4 @@ def render(
         raise typer.Exit(2)
     for finding in report.warnings:
         typer.echo(f"kaudit: warning: {finding}", err=True)
-    typer.echo(rendered.text, nl=False)
+    typer.echo(source.text, nl=False)

@@ -59,3 +59,22 @@ def test_cli_policy_file_and_errors(tmp_path: Path, rendered: profiles.RenderedP
         proc = kaudit("export", *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("kaudit: "), proc.stderr
+
+
+SECRET_BODIES = """apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: RequestResponse
+"""
+
+
+def test_export_applies_the_force_rule_like_enable(tmp_path: Path) -> None:
+    """export used to print a policy recording Secret bodies without a word; now it refuses as enable does."""
+    path = tmp_path / "p.yaml"
+    path.write_text(SECRET_BODIES)
+    refused = kaudit("export", "--policy-file", str(path), "--format", "kubeadm")
+    assert refused.returncode == 2 and "pass --force" in refused.stderr and not refused.stdout
+    assert refused.stderr.count("\n") == 1
+    forced = kaudit("export", "--policy-file", str(path), "--format", "kubeadm", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "level: RequestResponse" in forced.stdout and "warning" in forced.stderr

@@ -18,6 +18,7 @@ import pytest
 
 from installer.change.history import read_backup
 from installer.change.plans import EnableInput, plan_disable, plan_enable, plan_rollback
+from installer.policy.source import PolicySource
 from tests.conftest import NodeFactory
 from tests.faults import (
     MANIFEST,
@@ -34,18 +35,18 @@ from tests.faults import (
 from tests.kaudit_cli import change
 from tests.node.node import TestNode
 
-MINIMAL = EnableInput(profile="minimal")
-CIS = EnableInput(profile="cis")
+MINIMAL = EnableInput(PolicySource.of_profile("minimal"))
+CIS = EnableInput(PolicySource.of_profile("cis"))
 
 
 def _ops() -> dict[str, tuple[Any, Any, Any]]:
     """op -> (setup planner+input or None, planner, plan input)."""
     return {
-        "enable": (None, plan_enable, lambda t: EnableInput(profile="minimal")),
-        "switch": ((plan_enable, lambda t: EnableInput(profile="minimal")), plan_enable,
-                   lambda t: EnableInput(profile="cis")),
-        "disable": ((plan_enable, lambda t: EnableInput(profile="minimal")), plan_disable, lambda t: None),
-        "rollback": ((plan_enable, lambda t: EnableInput(profile="minimal")), plan_rollback,
+        "enable": (None, plan_enable, lambda t: MINIMAL),
+        "switch": ((plan_enable, lambda t: MINIMAL), plan_enable,
+                   lambda t: CIS),
+        "disable": ((plan_enable, lambda t: MINIMAL), plan_disable, lambda t: None),
+        "rollback": ((plan_enable, lambda t: MINIMAL), plan_rollback,
                      lambda node: read_backup(node, "original")),
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from installer.change.plans import EnableInput, plan_enable
+from installer.policy.source import PolicySource
 from installer.transport import Transport
 from tests.conftest import NodeFactory
 from tests.faults import MANIFEST, guard_done, healthy_with, listing, lock_free, manifest_of, rollout, tally
@@ -104,12 +105,12 @@ def test_manifest_changed_by_someone_else_between_read_and_write(node_factory: N
         if k == 2:  # right after the preflight read (command 1 reads the node's flavor marks)
             node.path(MANIFEST).write_bytes(theirs)
 
-    r, _ = rollout(node, plan_enable, lambda t: EnableInput(profile="minimal"), after_command=edit)
+    r, _ = rollout(node, plan_enable, lambda t: EnableInput(PolicySource.of_profile("minimal")), after_command=edit)
     assert not r.ok and r.exit_code == 2 and "changed by someone else" in r.message, r.message
     assert manifest_of(node) == theirs  # their edit survives, nothing of ours was written
     guard_done(node)
     assert manifest_of(node) == theirs
-    r, _ = rollout(node, plan_enable, lambda t: EnableInput(profile="minimal"), timeout=10)
+    r, _ = rollout(node, plan_enable, lambda t: EnableInput(PolicySource.of_profile("minimal")), timeout=10)
     assert r.ok and b"# edited by someone else" in manifest_of(node)
     tally("manifest changed between read and write", 1, 1, 0)
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from installer.change.plans import EnableInput, plan_enable
+from installer.policy.source import PolicySource
 from installer.scripts import load as scripts
 from installer.transport import Transport
 from tests.conftest import NodeFactory
@@ -44,7 +45,8 @@ def lose_connection(node: TestNode, profile: str = "minimal", **seams: Any) -> t
     """Enable `profile` in this process and cut its connection at a chosen moment of the wait.
     Returns the change's backup id, the manifest it wrote and the guard left waiting."""
     before = manifest_of(node)
-    r, _ = rollout(node, plan_enable, lambda _n: EnableInput(profile=profile), timeout=10, guard_grace=LONG, **seams)
+    inp = EnableInput(PolicySource.of_profile(profile))
+    r, _ = rollout(node, plan_enable, lambda _n: inp, timeout=10, guard_grace=LONG, **seams)
     assert r.exit_code == 3 and r.changed and "guard" in r.message, (r.exit_code, r.message)
     assert r.backup
     written = manifest_of(node)
@@ -225,7 +227,8 @@ def test_take_over_that_loses_the_node_leaves_the_guard_armed(node_factory: Node
     node = node_factory(linger=0.1, restart_delay=0.1)
     ident, wanted, guards = lose_connection(node, after_script=(scripts.APPLY.text, cut))
     # Cut right after the take-over re-armed the guard.
-    r, _ = rollout(node, plan_enable, lambda _n: EnableInput(profile="minimal"), timeout=10, guard_grace=LONG,
+    inp = EnableInput(PolicySource.of_profile("minimal"))
+    r, _ = rollout(node, plan_enable, lambda _n: inp, timeout=10, guard_grace=LONG,
                    after_script=(scripts.TAKEOVER.text, cut))
     assert r.exit_code == 3 and "guard" in r.message, r.message
     rearmed = guard_pids(node)

@@ -12,6 +12,7 @@ import pytest
 from installer.change.phases import PHASES
 from installer.change.plans import EnableInput, plan_disable, plan_enable
 from installer.manifest import parse, read, validate
+from installer.policy.source import PolicySource
 from tests.conftest import NodeFactory
 from tests.faults import rollout
 from tests.paths import ROOT
@@ -62,11 +63,11 @@ def test_one_parse_per_manifest_version(node_factory: NodeFactory, monkeypatch: 
     base of a switch, the result) is composed once and validated once, whatever the phases ask."""
     node = node_factory(linger=0.1, restart_delay=0.1)
     if op in ("switch", "disable"):
-        first, _ = rollout(node, plan_enable, lambda _n: EnableInput(profile="minimal"), timeout=20)
+        first, _ = rollout(node, plan_enable, lambda _n: EnableInput(PolicySource.of_profile("minimal")), timeout=20)
         assert first.ok, first.message
     counts = _Counts(monkeypatch)
     planner, inp = ((plan_disable, None) if op == "disable" else
-                    (plan_enable, EnableInput(profile="cis" if op == "switch" else "minimal")))
+                    (plan_enable, EnableInput(PolicySource.of_profile("cis" if op == "switch" else "minimal"))))
     result, _ = rollout(node, planner, lambda _n: inp, timeout=20)
     assert result.ok and result.changed, result.message
     assert [s["name"] for s in result.steps] == ["preflight", "plan", "lock", "apply", "await", "confirm"]
