@@ -347,7 +347,8 @@ def select(catalogue: list[Detection], names: list[str]) -> list[Detection]:
     wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in by]
     if unknown:
-        raise InputError(f"no detection {unknown[0]!r}; the catalogue has: {', '.join(by)}")
+        raise InputError(f"--detect {unknown[0]!r}: no detection of that name (`kaudit logs --list-detections` "
+                         f"lists the {len(by)}; a word right after --detect is a NAME, so write TARGETs first)")
     return [by[n] for n in dict.fromkeys(wanted)]
 
 

@@ -4,14 +4,59 @@ detection catalogue. Thin: the work is in installer.auditlog.logs."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperCommand
 
 from installer.commands import common
 
+if TYPE_CHECKING:
+    from typer._click.core import Context  # typer's own click (vendored): what parse_args is given
+
+# What a bare `--detect` stands for: the whole catalogue.
+ALL_DETECTIONS = ""
+
+
+class LogsCommand(TyperCommand):
+    """`--detect [NAME]`: typer has no option whose value is optional, so a `--detect` with no value (the
+    last word, or followed by another option) is given the value meaning "the whole catalogue" before
+    parsing, as click's `flag_value` would. A word after `--detect` is its NAME: TARGETs go first."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, bare_detect(args))
+
+
+def bare_detect(args: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        if arg == "--detect" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            arg = "--detect=" + ALL_DETECTIONS
+        out.append(arg)
+    return out
+
 
 def register(app: typer.Typer) -> None:
-    app.command(name="logs")(logs)
+    app.command(name="logs", cls=LogsCommand)(logs)
+
+
+def _list_detections(value: bool) -> None:
+    if not value:
+        return
+    import installer.auditlog.detections as detections
+    from installer.errors import KauditError
+
+    try:
+        catalogue = detections.load()
+    except KauditError as exc:
+        typer.echo(f"kaudit: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    width = max(len(d.name) for d in catalogue)
+    for d in catalogue:
+        typer.echo(f"{d.name:<{width}}  {d.level:<15}  {d.title}")
+    raise typer.Exit(0)
 
 
 def logs(
@@ -36,10 +81,12 @@ def logs(
     stages: list[str] = typer.Option(  # noqa: B008
         [], "--stage", metavar="S", help="RequestReceived, ResponseStarted, ResponseComplete, Panic."),
     follow: bool = typer.Option(False, "--follow", "-f", help="print new events as they are written (Ctrl-C ends)."),
-    detect: bool = typer.Option(False, "--detect", help="run the detection catalogue (all, or those named by "
-                                "--detection) over the selected events."),
-    detection: list[str] = typer.Option(  # noqa: B008
-        [], "--detection", metavar="NAME", help="a detection to run (implies --detect). Repeatable."),
+    detect: list[str] = typer.Option(  # noqa: B008
+        [], "--detect", metavar="[NAME]", help="run the detection catalogue over the selected events: all of it, "
+        "or only NAME (repeat --detect, or NAME,NAME); --list-detections shows the names."),
+    list_detections: bool = typer.Option(
+        False, "--list-detections", callback=_list_detections, is_eager=True, expose_value=False,
+        help="print the catalogue (name, level it needs, title) and exit."),
     fail_on_findings: bool = typer.Option(False, "--fail-on-findings", help="exit 1 when a detection found something."),
     summary: bool = typer.Option(False, "--summary", help="top users, verbs, resources, error sources, events per "
                                  "minute, the busiest groups."),
@@ -77,7 +124,7 @@ def logs(
                                 levels=levels, stages=stages)
         req = logs_run.Request(
             targets=targets, filters=filters, output=output, utc=utc, follow=follow, summary=summary,
-            detect=list(detection) if (detect or detection) else None, fail_on_findings=fail_on_findings,
+            detect=_detections(detect), fail_on_findings=fail_on_findings,
             bodies=bodies, color=logs_run.pick_color(sys.stdout), save=save)
         code = logs_run.logs_command(req, conn.ssh_options, sys.stdout)
     except KauditError as exc:
@@ -88,3 +135,13 @@ def logs(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+def _detections(values: list[str]) -> list[str] | None:
+    """None without --detect; [] for the whole catalogue (a bare --detect among them); else the names."""
+    if not values:
+        return None
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if any(v == ALL_DETECTIONS for v in values) or not names:
+        return []
+    return names

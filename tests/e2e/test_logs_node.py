@@ -220,7 +220,7 @@ def test_detect_on_a_node(enabled: TestNode) -> None:
     node = enabled
     node.request("/api/v1/namespaces/default/pods/web/exec?command=sh", "POST", user="mallory",
                  groups=("system:authenticated",))
-    run = on(node, "logs", "--detection", "pod-exec", "--fail-on-findings", "-o", "json")
+    run = on(node, "logs", "--detect", "pod-exec", "--fail-on-findings", "-o", "json")
     assert run.code == 1, run.err
     doc = run.json()
     (finding,) = doc["findings"]
@@ -232,8 +232,9 @@ def test_detect_on_a_node(enabled: TestNode) -> None:
     text = on(node, "logs", "--detect")
     assert text.code == 0, text.err
     assert "pod-exec" in text.out and "why:" in text.out and SECRET not in text.out
-    unknown = on(node, "logs", "--detection", "no-such")
-    assert unknown.code == 2 and "no detection" in unknown.err
+    unknown = on(node, "logs", "--detect", "no-such")
+    assert unknown.code == 2 and "no detection" in unknown.err and "--list-detections" in unknown.err
+    assert "Traceback" not in unknown.err
 
 
 def _tails(node: TestNode) -> int:

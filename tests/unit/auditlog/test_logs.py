@@ -179,3 +179,54 @@ def test_save_makes_a_private_directory_and_files(tmp_path: Any) -> None:
     assert doc["node"] == "kadmin@10.0.0.1:22" and "requestObject" not in doc and SECRET not in saved.read_text()
     with pytest.raises(InputError):
         logs.Saver(str(saved), bodies=False)  # a file, not a directory
+
+
+def _logs_app() -> Any:
+    import typer
+
+    from installer.commands import logs as logs_cmd
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """kaudit"""
+
+    logs_cmd.register(app)
+    return app
+
+
+@pytest.mark.parametrize(("args", "detect"), [
+    ((), None),
+    (("--detect",), []),
+    (("--detect", "-o", "json"), []),
+    (("--detect", "pod-exec"), ["pod-exec"]),
+    (("--detect", "pod-exec", "--detect", "secret-read-by-user,pod-attach"),
+     ["pod-exec", "secret-read-by-user", "pod-attach"]),
+    (("--detect=pod-exec,pod-attach",), ["pod-exec", "pod-attach"]),
+    (("--detect", "pod-exec", "--detect"), []),  # a bare --detect among them: the whole catalogue
+])
+def test_detect_takes_optional_names(args: tuple[str, ...], detect: list[str] | None, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    seen: list[Any] = []
+    monkeypatch.setattr(logs, "logs_command", lambda req, *a, **k: seen.append(req) or 0)
+    result = CliRunner().invoke(_logs_app(), ["logs", "cp-1", *args])
+    assert result.exit_code == 0, result.output
+    (req,) = seen
+    assert req.detect == detect and req.targets == ["cp-1"]
+
+
+def test_unknown_detection_and_the_list(monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from installer.auditlog import detections
+
+    with pytest.raises(InputError, match=r"--detect 'cp-2': no detection .*--list-detections.*TARGETs first"):
+        detections.select(detections.load(), ["pod-exec", "cp-2"])
+    listed = CliRunner().invoke(_logs_app(), ["logs", "--list-detections"])  # no TARGET needed
+    assert listed.exit_code == 0
+    names = [ln.split()[0] for ln in listed.stdout.splitlines()]
+    assert names == [d.name for d in detections.load()] and "pod-exec" in names
+    gone = CliRunner().invoke(_logs_app(), ["logs", "cp-1", "--detection", "pod-exec"])
+    assert gone.exit_code == 2  # --detect NAME replaced it
