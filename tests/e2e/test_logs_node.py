@@ -349,3 +349,117 @@ def test_follow_a_node_that_drops_out(enabled: TestNode, node_factory: Any) -> N
         code = proc.wait(timeout=20)
     assert code == 2
     assert "Traceback" not in proc.stderr.read()
+
+
+BODY_SECRET = "Ym9kaWVzLW9ubHktd2hlbi1hc2tlZA=="
+
+
+def test_bodies_only_with_bodies_and_masked_even_then(enabled: TestNode, tmp_path: Path) -> None:
+    """A RequestResponse event of a Secret write and a ConfigMap read, in the live log: -o json drops the
+    bodies, --bodies shows them with the Secret's data masked (on stdout and in --save), text never."""
+    from installer.auditlog.masking import MASK
+
+    node = enabled
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    secret = _event(now, verb="update", user="bodies-user", resource="secrets", name="db", level="RequestResponse",
+                    requestObject={"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "db"},
+                                   "data": {"password": BODY_SECRET}})
+    secret["auditID"] = "bodies-secret"
+    config = _event(now, verb="get", user="bodies-user", resource="configmaps", name="app", level="RequestResponse",
+                    responseObject={"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "app"},
+                                    "data": {"color": "blue"}})
+    config["auditID"] = "bodies-config"
+    live = node.path(LOG)
+    added = _line(secret) + _line(config)
+    with open(live, "ab") as f:
+        f.write(added)
+    try:
+        plain = on(node, "logs", "--user", "bodies-user", "-o", "json")
+        assert plain.code == 0, plain.err
+        docs = [json.loads(x) for x in plain.out.splitlines()]
+        assert [d["auditID"] for d in docs] == ["bodies-secret", "bodies-config"]
+        assert all("requestObject" not in d and "responseObject" not in d for d in docs)
+        assert BODY_SECRET not in plain.out and "blue" not in plain.out
+
+        saved = tmp_path / "saved"
+        shown = on(node, "logs", "--user", "bodies-user", "-o", "json", "--bodies", "--save", str(saved))
+        assert shown.code == 0, shown.err
+        sec, cfg = (json.loads(x) for x in shown.out.splitlines())
+        assert sec["requestObject"]["data"] == {"password": MASK} and sec["requestObject"]["metadata"]["name"] == "db"
+        assert cfg["responseObject"]["data"] == {"color": "blue"}  # a body, shown because it was asked for
+        (file,) = saved.iterdir()
+        assert BODY_SECRET not in shown.out + file.read_text() and "blue" in file.read_text()
+
+        text = on(node, "logs", "--user", "bodies-user", "--bodies")
+        assert text.code == 0 and len(text.out.splitlines()) == 2
+        assert BODY_SECRET not in text.out and "blue" not in text.out  # text never shows a body
+    finally:
+        data = live.read_bytes()
+        with open(live, "r+b") as f:  # in place: the running instance keeps its open file
+            f.truncate(0)
+            f.write(data.replace(added, b""))
+
+
+def test_sudo_password_in_no_process_list_on_either_side(node_factory: Any) -> None:
+    """kaudit logs as a user whose sudo asks for a password (--sudo-password-stdin), history and --follow:
+    no process on this machine, the node's (its own PID namespace, seen from here) and kaudit's, has
+    the password in its command line or environment while kaudit runs."""
+    import signal
+    import subprocess
+    import threading
+
+    from tests.kaudit_cli import ssh_args
+    from tests.node.node import SUDO_PASSWORD
+    from tests.userinstall import kaudit_argv, user_env
+
+    node = node_factory()
+    assert change(node, "enable", "--profile", "minimal", "--sudo-password-stdin", user="kpw",
+                  stdin=SUDO_PASSWORD + "\n").code == 0
+    seen: set[str] = set()
+    scans = 0
+    stop = threading.Event()
+    needle = SUDO_PASSWORD.encode()
+
+    def scan() -> None:
+        nonlocal scans
+        while not stop.is_set():
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                for what in ("cmdline", "environ"):
+                    try:
+                        if needle in Path(f"/proc/{entry}/{what}").read_bytes():
+                            seen.add(f"{entry}/{what}")
+                    except OSError:
+                        continue
+            scans += 1
+
+    th = threading.Thread(target=scan, daemon=True)
+    th.start()
+    base = [*kaudit_argv(), "logs", node.target("kpw"), *ssh_args(node), "--sudo-password-stdin"]
+    try:
+        hist = subprocess.run([*base, "-o", "json"], input=SUDO_PASSWORD + "\n", capture_output=True, text=True,
+                              env=user_env(), timeout=120, check=False)
+        assert hist.returncode == 0, hist.stderr
+        proc = subprocess.Popen([*base, "--follow"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=user_env(), text=True)
+        assert proc.stdin is not None
+        proc.stdin.write(SUDO_PASSWORD + "\n")
+        proc.stdin.flush()
+        try:
+            deadline = time.monotonic() + 30
+            while _tails(node) == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _tails(node) == 1, "kaudit never started following"
+            first = scans
+            while scans < first + 5:  # several whole scans while the sudo'd tail runs
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+    finally:
+        stop.set()
+        th.join()
+    assert not seen, seen
+    assert SUDO_PASSWORD not in hist.stdout + hist.stderr + out + err
+    assert "Traceback" not in err
