@@ -364,3 +364,40 @@ def test_fleet_two_clusters_one_failing_the_other_completes(node_factory: NodeFa
     # beta's two nodes changed one at a time: b2's new instance started after b1's was ready, or the reverse.
     new = sorted((i for n in (b1, b2) for i in n.instances()[-1:]), key=lambda i: i["started_at"])
     assert new[1]["started_at"] >= new[0]["ready_at"]
+
+
+# -- clusters from kube contexts (issue 15 item 7) ---------------------------------------------------------
+def test_kaudit_inventory_from_kube_contexts_drives_the_fleet_playbook(node_factory: NodeFactory,
+                                                                       controller: Controller) -> None:
+    """`kaudit inventory` with the kubectl stand-in, used as it is by kaudit.audit.fleet: the operator's
+    ~/.ssh/config is keyed by the addresses the API reports (an InternalIP, a Hostname), as for `ssh ADDRESS`,
+    and the inventory carries nothing else; check mode, then the real run, one group per context."""
+    from tests.kaudit_cli import kaudit
+    from tests.standins import kube_node, kubectl_env
+
+    a, b = node_factory(), node_factory()
+    originals = {n.ssh_port: manifest(n) for n in (a, b)}
+    (controller.home / ".ssh/config").write_text(
+        f"Host {a.host}\n  Port {a.ssh_port}\n  User kadmin\n  IdentityFile {a.key_path}\n"
+        f"  UserKnownHostsFile {a.known_hosts}\n\n"
+        f"Host cp-b\n  HostName {b.host}\n  Port {b.ssh_port}\n  User kadmin\n  IdentityFile {b.key_path}\n"
+        f"  UserKnownHostsFile {b.known_hosts}\n")
+    env = kubectl_env(controller.base, {"dev": {"nodes": [kube_node("cp-a", a.host, "cp-a")]},
+                                        "staging": {"nodes": [kube_node("cp-b", None, "cp-b")]}})
+    inv = kaudit("inventory", "dev", "staging", env=env)
+    assert inv.code == 0, inv.err
+    (controller.base / "inventory.yml").write_text(inv.out)
+    extra = ("-e", f"kaudit_command={bindir() / 'kaudit'}", "-e", "kaudit_profile=minimal", "-e", "kaudit_timeout=10")
+
+    check = controller.run("kaudit.audit.fleet", "--check", *extra)
+    assert check.code == 0, check.out + check.err
+    assert {h: (r["changed"], r["action"]) for h, r in check.results.items()} == {
+        "cp-a": (True, "dry-run"), "cp-b": (True, "dry-run")}
+    assert all(manifest(n) == originals[n.ssh_port] for n in (a, b))
+
+    play = controller.run("kaudit.audit.fleet", *extra)
+    assert play.code == 0, play.out + play.err
+    assert {h: r["action"] for h, r in play.results.items()} == {"cp-a": "enabled", "cp-b": "enabled"}
+    for n in (a, b):
+        assert audit_argv(n) and "Accepted publickey for kadmin" in n.sshd_log()  # ssh_config's User
+        assert "Accepted publickey for root" not in n.sshd_log()

@@ -3,8 +3,15 @@
 Nothing here imports kaudit's Python package: kaudit is driven as a command (`--output json`,
 schema in kaudit's docs/output.md). The host's own Ansible connection variables are turned into
 kaudit targets: an ssh_config file written for the run (one `Host` block per inventory host,
-with HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile; the user's ~/.ssh/config
-is included after them), `local`, or `kind://CLUSTER/CONTAINER` for `ansible_connection: docker`.
+with Port, User, IdentityFile, ProxyJump and UserKnownHostsFile where the inventory sets them; the
+user's ~/.ssh/config is included after them), `local`, or `kind://CLUSTER/CONTAINER` for
+`ansible_connection: docker`.
+
+Ansible's own ssh connection runs `ssh ... ADDRESS` (ansible_host), so the user's ssh_config applies
+to the address; kaudit gets the same: a node's block is `Host ADDRESS`, without HostName, so the
+user's `Host ADDRESS` settings (and HostName, for a name) still apply after the inventory's own.
+Only nodes of one run that share an address (ports forwarded to one host) get a block named after
+the inventory host, with `HostName ADDRESS`.
 """
 
 from __future__ import annotations
@@ -76,10 +83,12 @@ class Node:
     name: str  # inventory_hostname
     kind: str  # ssh, local, kind
     target: str  # what kaudit is given
-    config_block: str = ""  # ssh_config lines for ssh targets
+    config_block: str = ""  # ssh_config lines for ssh targets, the block named after the inventory host
     sudo_password: str | None = None
     accept_new_host_key: bool = False
     notes: list[str] = field(default_factory=list)
+    address: str = ""  # ssh: where Ansible's ssh would connect (ansible_host, else the inventory name)
+    settings: list[str] = field(default_factory=list)  # ssh: the block's lines after Host and HostName
 
 
 def _parse_ssh_args(text: str | None) -> dict[str, str]:
@@ -160,14 +169,16 @@ def make_node(name: str, connection: str, opts: dict[str, Any], hostvars: dict[s
     strict = args.get("stricthostkeychecking", "").lower()
     checking = host_key_checking and strict not in ("no", "off", "false")
     accept_new = strict == "accept-new"
-    known = known_hosts or args.get("userknownhostsfile") or "~/.ssh/known_hosts"
+    # known_hosts as OpenSSH would take it: the task's option, -o UserKnownHostsFile, else the user's
+    # ssh_config (kaudit's default, ~/.ssh/known_hosts, when that sets none)
+    known = known_hosts or args.get("userknownhostsfile")
     if not checking:
         # Ansible's host_key_checking=False: any key is accepted, into a throwaway known_hosts file,
         # so the user's own file is neither trusted nor changed.
         known = os.path.join(scratch, f"known_hosts-{index}")
         accept_new = True
     alias = name if _ALIAS_OK.match(name) and len(name) < 200 else f"kaudit-host-{index}"
-    lines = [f"Host {alias}", f"  HostName {host}"]
+    lines: list[str] = []
     if port:
         lines.append(f"  Port {int(port)}")
     if user:
@@ -176,13 +187,34 @@ def make_node(name: str, connection: str, opts: dict[str, Any], hostvars: dict[s
         lines.append(f"  IdentityFile {os.path.expanduser(str(key))}")
     if args.get("proxyjump") and args["proxyjump"].lower() != "none":
         lines.append(f"  ProxyJump {args['proxyjump']}")
-    lines.append(f"  UserKnownHostsFile {os.path.expanduser(known.split()[0])}")
-    return Node(name, "ssh", alias, "\n".join(lines) + "\n", sudo_password=become_password,
-                accept_new_host_key=accept_new)
+    if known:
+        lines.append(f"  UserKnownHostsFile {os.path.expanduser(known.split()[0])}")
+    block = "\n".join([f"Host {alias}", f"  HostName {host}", *lines]) + "\n"
+    return Node(name, "ssh", alias, block, sudo_password=become_password, accept_new_host_key=accept_new,
+                address=host, settings=lines)
+
+
+def ssh_targets(nodes: list[Node]) -> list[tuple[str, str]]:
+    """(kaudit target, ssh_config block) for each node of one kaudit run, in order: `Host ADDRESS` (no HostName)
+    when the address is a plain name or IPv4 address no other node of the run has, as Ansible's `ssh ADDRESS`
+    would look it up; else the block named after the inventory host, with `HostName ADDRESS`."""
+    count: dict[str, int] = {}
+    for n in nodes:
+        if n.kind == "ssh":
+            count[n.address] = count.get(n.address, 0) + 1
+    out: list[tuple[str, str]] = []
+    for n in nodes:
+        if n.kind != "ssh":
+            out.append((n.target, ""))
+        elif n.address and count[n.address] == 1 and _ALIAS_OK.match(n.address) and len(n.address) < 200:
+            out.append((n.address, "\n".join([f"Host {n.address}", *n.settings]) + "\n"))
+        else:
+            out.append((n.target, n.config_block))
+    return out
 
 
 def write_ssh_config(scratch: str, nodes: list[Node]) -> str | None:
-    blocks = [n.config_block for n in nodes if n.kind == "ssh"]
+    blocks = [block for _, block in ssh_targets(nodes) if block]
     if not blocks:
         return None
     user_config = os.path.expanduser("~/.ssh/config")
@@ -224,7 +256,7 @@ def run_kaudit(kaudit: list[str], args: list[str], nodes: list[Node], scratch: s
     if passwords:
         conn.append("--sudo-password-stdin")
         stdin = next(iter(passwords)) + "\n"
-    argv = [*kaudit, args[0], *[n.target for n in nodes], *args[1:], *conn]
+    argv = [*kaudit, args[0], *[target for target, _ in ssh_targets(nodes)], *args[1:], *conn]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     started = time.monotonic()

@@ -67,3 +67,25 @@ def test_host_key_checking_off_uses_a_throwaway_known_hosts() -> None:
 def test_proxycommand_is_refused_with_the_way_out() -> None:
     with pytest.raises(U.KauditError, match="ProxyJump"):
         node("ssh", {"host": "h", "ssh_common_args": "-o ProxyCommand='ssh -W %h:%p bastion'"})
+
+
+def test_known_hosts_left_to_the_users_ssh_config_unless_the_inventory_names_one() -> None:
+    assert "UserKnownHostsFile" not in node("ssh", {"host": "10.0.0.5"}).config_block
+
+
+def test_the_users_ssh_config_applies_to_the_address_as_with_ansibles_ssh() -> None:
+    """Ansible's ssh connection runs `ssh ADDRESS`: the user's `Host ADDRESS` block applies, so kaudit's target
+    is the address, its block without HostName (a user's HostName for a name still applies); nodes of one run
+    sharing an address keep blocks named after their inventory hosts, with HostName."""
+    a = U.make_node("cp1", "ssh", {"host": "10.0.0.5", "port": 2222}, {}, host_key_checking=True, scratch="/s",
+                    index=0)
+    b = U.make_node("cp2", "ssh", {}, {"ansible_host": "cp2.lan"}, host_key_checking=True, scratch="/s", index=1)
+    v6 = U.make_node("cp3", "ssh", {"host": "fd00::3"}, {}, host_key_checking=True, scratch="/s", index=2)
+    assert U.ssh_targets([a, b, v6]) == [("10.0.0.5", "Host 10.0.0.5\n  Port 2222\n"), ("cp2.lan", "Host cp2.lan\n"),
+                                         ("cp3", "Host cp3\n  HostName fd00::3\n")]
+    shared = [U.make_node(f"n{i}", "ssh", {"host": "127.0.0.1", "port": 2200 + i}, {}, host_key_checking=True,
+                          scratch="/s", index=i) for i in range(2)]
+    assert U.ssh_targets(shared) == [("n0", "Host n0\n  HostName 127.0.0.1\n  Port 2200\n"),
+                                     ("n1", "Host n1\n  HostName 127.0.0.1\n  Port 2201\n")]
+    local = node("local", {})
+    assert U.ssh_targets([local, a]) == [("local", ""), ("10.0.0.5", "Host 10.0.0.5\n  Port 2222\n")]
