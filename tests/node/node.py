@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import records, seed
+from . import systemd as systemd_parts
 
 HERE = Path(__file__).resolve().parent
 SUDO_PASSWORD = "kaudit-sudo-pw"
@@ -133,6 +134,7 @@ class TestNode:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.ctl = base / "ctl"
+        self.cgroup: Path | None = None  # systemd=True: the node's cgroups (tests/node/systemd.py)
         self.fs = base / "fs"
         self.ssh_port = 0
         self.api_port = 0
@@ -154,12 +156,14 @@ class TestNode:
               restart_delay: float = 0.1, start_delay: float = 0.1, crash_backoff: float = 0.2,
               kubelet_static_pod_path: str | None = None, rewrite: bool = True,
               ready_timeout: float | None = 15.0, extra_files: dict[str, bytes] | None = None,
-              crictl: bool = False) -> TestNode:
+              crictl: bool = False, systemd: bool = False) -> TestNode:
         """Seed and boot a node. `manifest`: bytes of a kube-apiserver manifest (default: a commented
         kubeadm one), rewritten to loopback and the node's port unless `rewrite=False`.
         `extra_files`: node path -> bytes, written before boot (e.g. a policy the manifest refers to).
         `crictl`: put a `crictl` (tests/node/crictl.py, over the simulator's container logs) on the
         node's PATH, in /usr/local/sbin.
+        `systemd`: a systemd node as far as kaudit's guard can tell (tests/node/systemd.py): sd_booted(),
+        logind's per-session cgroups (`end_sessions()`), `systemd-run`/`systemctl` stand-ins.
         Waits for sshd, then (ready_timeout) for a ready instance or a first crash/invalid record."""
         reason = missing_requirements()
         if reason:
@@ -169,7 +173,7 @@ class TestNode:
             try:
                 node._seed(manifest, kubelet_static_pod_path, rewrite, extra_files or {},
                            dict(linger=linger, restart_delay=restart_delay, start_delay=start_delay,
-                                crash_backoff=crash_backoff), crictl)
+                                crash_backoff=crash_backoff), crictl, systemd)
                 node._boot()
                 if ready_timeout:
                     node._wait_settled(ready_timeout)
@@ -185,7 +189,7 @@ class TestNode:
         raise AssertionError("unreachable")
 
     def _seed(self, manifest: bytes | None, spp: str | None, rewrite: bool, extra: dict[str, bytes],
-              knobs: dict[str, Any], crictl: bool = False) -> None:
+              knobs: dict[str, Any], crictl: bool = False, systemd: bool = False) -> None:
         self.ctl.mkdir(parents=True, exist_ok=True)
         (self.ctl / "run").mkdir(exist_ok=True)
         for stale in ("records.jsonl", "sshd.log", "init.log"):  # a reused directory starts clean
@@ -240,12 +244,31 @@ class TestNode:
         records.write_json_atomic(self.ctl / "knobs.json", {**knobs, "never_ready": False,
                                                              "crash_after_ready": None, "fail_next_start": 0})
         binds = [(str(self.path(d)), d) for d in NODE_DIRS] + [(str(self.path(f)), f) for f in NODE_FILES]
-        if crictl:  # the node's own /usr/local/sbin (empty on the host; on sudo's secure_path)
+        tools: dict[str, str] = {}  # the node's own /usr/local/sbin (empty on the host; on sudo's secure_path)
+        if crictl:
+            tools["crictl"] = f"#!{sys.executable}\n" + (HERE / "crictl.py").read_text()
+        if systemd:
+            reason = systemd_parts.missing()
+            if reason:
+                raise RuntimeError(reason)
+            self.cgroup = systemd_parts.cgroup_root(self.ssh_port)
+            systemd_parts.make_cgroups(self.cgroup)
+            tools["kaudit-session"] = systemd_parts.session_wrapper(self.cgroup)
+            tools["systemd-run"] = systemd_parts.systemd_run(self.cgroup)
+            tools["systemctl"] = systemd_parts.systemctl()
+            run_systemd = self.fs / "run/systemd"
+            for sub in ("system", "kaudit-standin"):
+                (run_systemd / sub).mkdir(parents=True, exist_ok=True)
+            Path("/run/systemd").mkdir(exist_ok=True)  # the mount point (empty on a host without systemd)
+            binds.append((str(run_systemd), "/run/systemd"))
+            with (self.ctl / "sshd_config").open("a") as config:
+                config.write("ForceCommand /usr/local/sbin/kaudit-session\n")
+        if tools:
             sbin = self.fs / "usr/local/sbin"
             sbin.mkdir(parents=True, exist_ok=True)
-            tool = sbin / "crictl"
-            tool.write_text(f"#!{sys.executable}\n" + (HERE / "crictl.py").read_text())
-            tool.chmod(0o755)
+            for name, text in tools.items():
+                (sbin / name).write_text(text)
+                (sbin / name).chmod(0o755)
             binds.append((str(sbin), "/usr/local/sbin"))
         records.write_json_atomic(self.ctl / "init.json", {
             "binds": binds, "owned": list(NODE_DIRS), "api_port": self.api_port,
@@ -379,6 +402,8 @@ class TestNode:
         for port in (self.ssh_port, self.api_port):
             if port:
                 release_port(port)
+        if self.cgroup is not None:
+            systemd_parts.remove_cgroups(self.cgroup)
 
     def __enter__(self) -> TestNode:
         return self
@@ -412,6 +437,25 @@ class TestNode:
             raise RuntimeError("node not running")
         return subprocess.run(["nsenter", "-t", str(self.init_pid), "-m", "-p", "--", "sh", "-c", cmd],
                               capture_output=True, text=True, check=check, input=input, timeout=timeout)
+
+    def end_sessions(self) -> list[int]:
+        """logind at the end of the SSH sessions (KillUserProcesses=yes, a `systemd=True` node): SIGKILL
+        to every process left in a session's cgroup, setsid and sudo'd ones included. Returns their PIDs."""
+        assert self.cgroup is not None, "end_sessions needs TestNode.start(systemd=True)"
+        listed = self.run(f"cat {self.cgroup}/user.slice/session-*/cgroup.procs 2>/dev/null", check=False).stdout
+        pids = sorted({int(p) for p in listed.split()})
+        if pids:
+            self.run("kill -9 " + " ".join(map(str, pids)) + " 2>/dev/null", check=False)
+        return pids
+
+    def cgroup_of(self, pid: int) -> str:
+        """The node process's cgroup in the name=systemd hierarchy, relative to the node's root."""
+        for line in self.run(f"cat /proc/{pid}/cgroup", check=False).stdout.splitlines():
+            if ":name=systemd:" in line:
+                path = line.split(":", 2)[2]
+                prefix = "/" + self.cgroup.name if self.cgroup is not None else ""
+                return path[len(prefix):] if path.startswith(prefix) else path
+        return ""
 
     def ssh_command(self, user: str = "kadmin") -> list[str]:
         """The OpenSSH client command line for this node (append the remote command)."""

@@ -8,6 +8,8 @@ set -eu
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
 # shellcheck source=lib/exit-codes.sh
 . "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
+# shellcheck source=lib/guard-start.sh
+. "$(dirname "$0")/lib/guard-start.sh"  # kaudit:include
 trap '' HUP PIPE
 state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9 logdir=${10}
 shift 10
@@ -97,8 +99,7 @@ if [ "$new" = "$expect" ]; then  # only files were repaired: the manifest stays,
 fi
 step guard
 rm -f -- "$state/confirm.$id"
-setsid sh -c "$guard_script" guard "$state" "$manifest" "$id" "$new" "$guard_secs" </dev/null >/dev/null 2>&1 &
-echo $! > "$state/guard.pid"
+start_guard "$state" "$id" "$guard_script" "$state" "$manifest" "$id" "$new" "$guard_secs"
 step write
 d=$(dirname -- "$manifest") bn=$(basename -- "$manifest")
 t="$d/.$bn.kaudit-tmp.$$"

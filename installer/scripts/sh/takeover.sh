@@ -10,6 +10,8 @@
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/guard-start.sh
+. "$(dirname "$0")/lib/guard-start.sh"  # kaudit:include
 trap '' HUP PIPE
 state=$1 manifest=$2 id=$3 new=$4 secs=$5 guard_script=$6
 say() { echo "$1" 2>/dev/null || :; }
@@ -32,8 +34,7 @@ else  # written by a kaudit that did not record it: the manifest's mtime, a seco
 fi
 kill "$g" 2>/dev/null
 rm -f -- "$state/confirm.$id"
-setsid sh -c "$guard_script" guard "$state" "$manifest" "$id" "$new" "$secs" </dev/null >/dev/null 2>&1 8>&- &
-echo $! > "$state/guard.pid"
+start_guard "$state" "$id" "$guard_script" "$state" "$manifest" "$id" "$new" "$secs"
 sync -- "$state/guard.pid" 2>/dev/null || :
 say "armed=$(now)"
 say "applied=$applied"
