@@ -230,6 +230,9 @@ class NodeChange:
     def guard_pending(self, exc: NodeError) -> RestoreFailed:
         return self._guard_pending(exc)
 
+    def report(self, message: str) -> None:
+        self.progress(self.t.name, message)
+
     def finish(self) -> None:
         if self.lock is not None:
             self.lock.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from installer.change.phases import Confirm, NodeChange, NodeResult, Options, Planner, Progress
@@ -47,7 +47,7 @@ def worst_exit(results: list[NodeResult]) -> int:
 
 
 def _probe_url(node: NodeContext) -> str:
-    """Where the kubelet probes this node's API server (its manifest's probe): read once per rollout."""
+    """Where the kubelet probes this node's API server (its manifest's probe)."""
     from installer.manifest.read import read
 
     facts = nodefacts.gather(node.transport, node.layout)
@@ -56,17 +56,52 @@ def _probe_url(node: NodeContext) -> str:
     return read(facts.manifest).probe.url
 
 
-def _healthy(node: NodeContext, urls: dict[str, str]) -> str | None:
-    """None when this node's API server answers ready, else why not. One probe per call: the probe's
-    address is read from the manifest once per rollout (kaudit's change never touches the probe), so
-    the health gate costs one remote command per other node per step, not a gather and a probe."""
-    if node.name not in urls:
-        try:
-            urls[node.name] = _probe_url(node)
-        except KauditError as exc:
-            return exc.message
-    result = health.probe(node.transport, urls[node.name])
-    return None if result.ready else result.describe()
+_LOOPBACK = ("127.", "localhost", "::1")
+
+
+@dataclass
+class HealthGate:
+    """Before each node of a cluster changes, are the other API servers ready?
+
+    The node about to change asks them all in one remote command, and each node's probe address is read
+    from its manifest once per rollout (kaudit's change never touches the probe), so the gate costs
+    each node a constant number of commands whatever the cluster's size. A peer that does not answer
+    200 that way (a firewall, other admin credentials, a loopback probe address) is asked through its
+    own connection before it counts as sick."""
+
+    hosts: dict[str, str]  # node name -> where kaudit reached it (Transport.address)
+    urls: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # node name -> why its probe address is unknown
+
+    def _url(self, node: NodeContext) -> str | None:
+        if node.name not in self.urls and node.name not in self.problems:
+            try:
+                self.urls[node.name] = _probe_url(node)
+            except KauditError as exc:
+                self.problems[node.name] = exc.message
+        return self.urls.get(node.name)
+
+    def _askable_from(self, node: NodeContext, peer: NodeContext, url: str) -> bool:
+        """A loopback probe address is the peer's own host: the same from `node` only when both are reached
+        at the same address (one network stack)."""
+        from urllib.parse import urlsplit
+
+        host = urlsplit(url).hostname or ""
+        return bool(host) and (not host.startswith(_LOOPBACK) or self.hosts.get(peer.name) == self.hosts.get(node.name))
+
+    def own_answer(self, peer: NodeContext) -> str | None:
+        """None when the peer's API server answers ready through the peer's own connection, else why not."""
+        url = self._url(peer)
+        if url is None:
+            return self.problems[peer.name]
+        result = health.probe(peer.transport, url)
+        return None if result.ready else result.describe()
+
+    def sick(self, node: NodeContext, peers: list[NodeContext]) -> list[tuple[str, str]]:
+        asked = [(p, url) for p in peers if (url := self._url(p)) and self._askable_from(node, p, url)]
+        answers = health.probe_from(node.transport, [url for _, url in asked]) if asked else []
+        ready = {p.name for (p, _), answer in zip(asked, answers, strict=True) if answer.ready}
+        return [(p.name, why) for p in peers if p.name not in ready and (why := self.own_answer(p)) is not None]
 
 
 def _not_changed(name: str, cluster: str, why: str) -> NodeResult:
@@ -97,10 +132,10 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
         if results:
             return results + [_not_changed(n.name, name, "not changed: another node of this cluster cannot be "
                                            "reached") for n in nodes]
-        urls: dict[str, str] = {}
+        gate = HealthGate({n.name: n.transport.address or n.name for n in nodes})
         for i, node in enumerate(nodes):
             rest = [o.name for o in nodes[i + 1:]]
-            sick = [(o.name, why) for o in nodes if o is not node and (why := _healthy(o, urls)) is not None]
+            sick = gate.sick(node, [o for o in nodes if o is not node])
             if sick and not job.options.dry_run:
                 results.append(_not_changed(node.name, name, f"not changed: {sick[0][0]} is not healthy "
                                                              f"({sick[0][1]})"))

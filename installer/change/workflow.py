@@ -1,11 +1,12 @@
 """Phases as data, after kubeadm's cmd/kubeadm/app/cmd/phases/workflow: a phase is a value, one runner
 executes the ordered list.
 
-The runner owns what every phase shares: the timing recorded in the result's `steps`, the phase's
-name before its error ("preflight: ..."), `--dry-run` (stop before the first phase that changes the
-node), and the rollback-on-failure policy: a phase that `restores` and fails (or is interrupted)
-after the manifest was written puts the backup back; any other failure after the write leaves the
-change to the node's guard. Imports nothing from the rest of `change` (phases.py imports this).
+The runner owns what every phase shares: a progress line as each phase starts, the timing recorded
+in the result's `steps`, the phase's name before its error ("preflight: ..."), `--dry-run` (stop
+before the first phase that changes the node), and the rollback-on-failure policy: a phase that
+`restores` and fails (or is interrupted) after the manifest was written puts the backup back; any
+other failure after the write leaves the change to the node's guard. Imports nothing from the rest
+of `change` (phases.py imports this).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Context(Protocol):
     def guard_pending(self, exc: NodeError) -> RestoreFailed: ...
 
     def finish(self) -> None: ...  # release what the run holds (the lock)
+
+    def report(self, message: str) -> None: ...  # one progress line for this node
 
 
 C = TypeVar("C", bound=Context)
@@ -133,6 +136,7 @@ def execute(ctx: C, phases: Sequence[Phase[C]]) -> Any:
             if ctx.dry_run and not phase.pure:
                 r.ok, r.exit_code, r.action, r.message = True, EXIT_OK, "dry-run", ctx.would
                 break
+            ctx.report(phase.name)
             if _run_phase(ctx, phase):
                 break
     except KeyboardInterrupt:

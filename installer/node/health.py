@@ -39,7 +39,19 @@ def url(scheme: str, host: str, port: int, path: str) -> str:
 
 def probe(transport: Transport, target_url: str, admin_kubeconfig: str = layout.ADMIN_KUBECONFIG) -> ProbeResult:
     result = transport.run(*scripts.PROBE_ONCE.bind(url=target_url, kubeconfig=admin_kubeconfig), timeout=30)
-    fields = result.text.split()
+    return _result(target_url, result.text)
+
+
+def probe_from(transport: Transport, urls: list[str], admin_kubeconfig: str = layout.ADMIN_KUBECONFIG
+               ) -> list[ProbeResult]:
+    """Each URL asked once from the node behind `transport` (other nodes' API servers): one remote command."""
+    result = transport.run(*scripts.PROBE_PEERS.bind(urls, kubeconfig=admin_kubeconfig), timeout=30 + 5 * len(urls))
+    lines = result.text.splitlines()
+    return [_result(url, lines[i] if i < len(lines) else "") for i, url in enumerate(urls)]
+
+
+def _result(url: str, line: str) -> ProbeResult:
+    fields = line.split()
     code = int(fields[0]) if fields and fields[0].isdigit() else 0
     via = fields[1] if len(fields) > 1 else "anonymous"
-    return ProbeResult(target_url, code, via)
+    return ProbeResult(url, code, via)

@@ -42,6 +42,9 @@ class Transport:
     """Run a script as root on one node. Subclasses implement `_run`."""
 
     name: str = "node"
+    # Where the node was reached on the network once connected (the resolved host, behind its jump host):
+    # two nodes with the same address share a network stack. "" when unknown.
+    address: str = ""
     # Seam for fault injection: called after each remote command with its 1-based number.
     after_command: Callable[[int], None] | None = None
 

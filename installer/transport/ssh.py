@@ -94,6 +94,7 @@ class SSHTransport(Transport):
         keys = [k for k in keys if k and os.path.exists(os.path.expanduser(k))]
         sock = self._proxy_sock(config.proxy_jump, host, port) if config.proxy_jump else None
         where = f"{host}:{port}"
+        self.address = f"{config.proxy_jump} -> {host}" if config.proxy_jump else host
         try:
             client.connect(
                 host, port=port, username=self.user, key_filename=keys or None,  # type: ignore[arg-type]

@@ -212,6 +212,47 @@ def test_three_nodes_in_order_the_second_failing_leaves_the_third_untouched(node
     assert not nodes[2].path("/var/lib/kaudit/backups").exists()
 
 
+def _commands(node: TestNode) -> list[str]:
+    """The remote commands this node's sshd started, in order (its log at LogLevel VERBOSE)."""
+    return re.findall(r"Starting session: (command|subsystem)", node.sshd_log())
+
+
+def test_the_health_gate_asks_the_others_from_the_node_about_to_change(node_factory: NodeFactory) -> None:
+    """HA in linear time: before each node changes, the other API servers are asked from that node in one
+    remote command, so every node of a healthy 3-node cluster sees the same number of commands (a gather
+    and a probe of every other node at each step made the first nodes pay for the later ones)."""
+    nodes = [node_factory() for _ in range(3)]
+    _one_key_for_all(nodes)
+    before = [len(_commands(n)) for n in nodes]
+    run = kaudit("enable", *[n.target() for n in nodes], "--profile", "minimal", "--yes", "--output", "json",
+                 "--timeout", "30", "-i", str(nodes[0].key_path), "--known-hosts", str(_merged_known_hosts(nodes)),
+                 timeout=180)
+    assert run.code == 0, run.out
+    assert [r["action"] for r in run.json()["nodes"]] == ["enabled"] * 3
+    per_node = [len(_commands(n)) - b for n, b in zip(nodes, before, strict=True)]
+    assert len(set(per_node)) == 1, per_node
+
+
+def test_a_sick_peer_stops_the_rollout_before_anything_changes(node_factory: NodeFactory) -> None:
+    nodes = [node_factory() for _ in range(3)]
+    _one_key_for_all(nodes)
+    originals = [manifest_bytes(n) for n in nodes]
+    # The third node's API server restarts and never becomes ready (answers /readyz with 500).
+    sick = nodes[2]
+    sick.configure(never_ready=True, crash_backoff=0.1)
+    pid = sick.current_instance()["pid"]
+    sick.run(f"kill -9 {pid}")
+    sick.wait_for(lambda: (i := sick.current_instance()) is not None and i["pid"] != pid, 20, what="a restart")
+    run = kaudit("enable", *[n.target() for n in nodes], "--profile", "minimal", "--yes", "--output", "json",
+                 "--timeout", "5", "-i", str(nodes[0].key_path), "--known-hosts", str(_merged_known_hosts(nodes)),
+                 timeout=120)
+    results = run.json()["nodes"]
+    assert [r["action"] for r in results] == ["not-changed"] * 3, results
+    assert f"{sick.target()} is not healthy" in results[0]["message"] and "answers 500" in results[0]["message"]
+    assert [manifest_bytes(n) for n in nodes] == originals
+    assert run.code == 2
+
+
 def _one_key_for_all(nodes: list[TestNode]) -> None:
     """An operator uses one key for every control-plane node: authorize nodes[0]'s key everywhere."""
     pub = Path(str(nodes[0].key_path) + ".pub").read_text()
