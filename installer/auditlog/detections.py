@@ -33,9 +33,10 @@ substring), is `in` a list, starts with `prefix`, or simply `exists`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,14 +319,9 @@ def catalogue_dir() -> Any:
     return profiles_dir() / "detections"
 
 
-_LOADED: list[Detection] | None = None
-
-
-def load() -> list[Detection]:
+@functools.cache  # the shipped files do not change while kaudit runs; an immutable tuple, safe to share
+def load() -> tuple[Detection, ...]:
     """Every detection of the catalogue, in file then entry order (names unique)."""
-    global _LOADED
-    if _LOADED is not None:
-        return _LOADED
     folder = catalogue_dir()
     out: list[Detection] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -336,13 +332,12 @@ def load() -> list[Detection]:
         if d.name in seen:
             raise InputError(f"{d.source}: detection {d.name} is defined twice")
         seen.add(d.name)
-    _LOADED = out
-    return out
+    return tuple(out)
 
 
-def select(catalogue: list[Detection], names: list[str]) -> list[Detection]:
+def select(catalogue: Sequence[Detection], names: list[str]) -> list[Detection]:
     if not names:
-        return catalogue
+        return list(catalogue)
     by = {d.name: d for d in catalogue}
     wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in by]

@@ -134,9 +134,9 @@ def has_anchors(node: Node, seen: set[int] | None = None) -> bool:
 
 
 # YAML 1.1 plain-scalar resolution, as the kubelet's decoder (go-yaml v2 via sigs.k8s.io/yaml) reads it.
-_BOOL_TRUE = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}
-_BOOL_FALSE = {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}
-_NULL = {"", "~", "null", "Null", "NULL"}
+_BOOL_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
+_BOOL_FALSE = frozenset({"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"})
+_NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 _OCT = re.compile(r"[-+]?0[0-7_]+")
 _HEX = re.compile(r"[-+]?0x[0-9a-fA-F_]+")

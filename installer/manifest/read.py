@@ -31,8 +31,8 @@ from installer.manifest.parse import (
 
 ANNOTATION = "kaudit.dev/audit"
 AUDIT_PATH_FLAGS = ("--audit-policy-file", "--audit-log-path", "--audit-webhook-config-file")
-_SHELLS = {"sh", "bash", "dash", "ash", "zsh", "busybox"}
-_SHELL_STOP = {";", "&&", "||", "|", "&"}
+_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "busybox"})
+_SHELL_STOP = frozenset({";", "&&", "||", "|", "&"})
 
 
 @dataclass(frozen=True)
