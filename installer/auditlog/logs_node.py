@@ -122,21 +122,25 @@ class Opened:
 
 
 def locate(node_name: str, manifest: bytes | None, problem: str | None) -> tuple[str, Any]:
-    """The log's host path and the manifest's info, or a one-line NodeError for `logs`' users."""
+    """The log's host path and the manifest's info, or a one-line NodeError for `logs`' users. The
+    manifest is parsed once; only when there is no log does it look again, to say why in logs' words."""
     from installer.manifest.parse import ManifestError
     from installer.manifest.read import read as read_manifest
 
-    flags: dict[str, str] | None = None
-    if manifest is not None:
-        with contextlib.suppress(ManifestError):
-            flags = read_manifest(manifest).audit.flags
-    if flags is not None and not flags.get("--audit-log-path"):
-        if flags.get("--audit-webhook-config-file"):
-            raise NodeError("events go to a webhook (--audit-webhook-config-file, no --audit-log-path); "
-                            "kaudit cannot read them on the node", node=node_name)
-        raise NodeError("auditing is off (no --audit-log-path): nothing to read; see `kaudit status`, "
-                        "and `kaudit enable` to turn it on", node=node_name)
-    return log_location(node_name, manifest, problem)
+    try:
+        return log_location(node_name, manifest, problem)
+    except NodeError:
+        flags: dict[str, str] | None = None
+        if manifest is not None:
+            with contextlib.suppress(ManifestError):
+                flags = read_manifest(manifest).audit.flags
+        if flags is not None and not flags.get("--audit-log-path"):
+            if flags.get("--audit-webhook-config-file"):
+                raise NodeError("events go to a webhook (--audit-webhook-config-file, no --audit-log-path); "
+                                "kaudit cannot read them on the node", node=node_name) from None
+            raise NodeError("auditing is off (no --audit-log-path): nothing to read; see `kaudit status`, "
+                            "and `kaudit enable` to turn it on", node=node_name) from None
+        raise
 
 
 def open_nodes(raw_targets: list[str], ssh: Any, *, with_policy: bool = False) -> Opened:
