@@ -7,6 +7,7 @@ at connect, for the node's flavor marks (connect.open_node).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ class PathStatus:
     sha256: str | None = None  # the policy and webhook config; never the log (it can be huge)
     size: int | None = None  # bytes
     mtime: float | None = None
+    text: str | None = None  # the policy's own text (UTF-8, up to POLICY_TEXT_MAX bytes, matching sha256)
 
 
 @dataclass
@@ -75,6 +77,30 @@ class NodeStatus:
         return asdict(self)
 
 
+# The policy's bytes come back with its status (the diff's "before" side, e.g. in the Ansible collection);
+# a policy is a few KiB, a larger file's text is left out. Never the webhook config: it can hold credentials.
+POLICY_TEXT_MAX = 256 * 1024
+
+
+def _how(flag: str) -> str:
+    """What the status script reads of an audit path: the log's size only, the policy's bytes, a hash else."""
+    if flag.endswith("log-path"):
+        return "s"
+    return "c" if flag == "--audit-policy-file" else "h"
+
+
+def _text(encoded: str | None, sha256: str | None) -> str | None:
+    """The file's text when it decodes, is UTF-8 and has the sha256 the node computed."""
+    if encoded is None or sha256 is None:
+        return None
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        text = data.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return text if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
 def node_status(node: NodeContext) -> NodeStatus:
     """Status of one connected node. Raises KauditError when the manifest cannot be read or parsed."""
     from installer.manifest.parse import ManifestError
@@ -111,16 +137,20 @@ def node_status(node: NodeContext) -> NodeStatus:
         for p in info.audit.paths
     ]
     probe_url = health.url(info.probe.scheme, info.probe.host, info.probe.port, info.probe.path)
-    checked = [f"{'s' if p.flag.endswith('log-path') else 'h'}:{p.host_path}"
-               for p in status.paths if p.host_path and p.container_path != "-"]
-    result = transport.run(*scripts.STATUS.bind(checked, url=probe_url, kubeconfig=layout.ADMIN_KUBECONFIG), timeout=60)
+    checked = [f"{_how(p.flag)}:{p.host_path}" for p in status.paths if p.host_path and p.container_path != "-"]
+    result = transport.run(*scripts.STATUS.bind(checked, url=probe_url, kubeconfig=layout.ADMIN_KUBECONFIG,
+                                                max_content=str(POLICY_TEXT_MAX)), timeout=60)
     stats: dict[str, list[str]] = {}
+    contents: dict[str, str] = {}
     probe_fields: list[str] = []
     for line in result.text.splitlines():
         key, _, value = line.partition("=")
         if key == "stat":
             mtime, size, kind, digest, path = value.split(" ", 4)
             stats[path] = [mtime, size, kind, digest]
+        elif key == "content":
+            encoded, _, path = value.partition(" ")
+            contents[path] = encoded
         elif key == "probe":
             probe_fields = value.split()
     for p in status.paths:
@@ -131,6 +161,7 @@ def node_status(node: NodeContext) -> NodeStatus:
             p.kind = None if kind == "missing" else kind
             p.sha256 = None if digest == "-" else digest
             p.mtime = None if mtime == "-" else float(mtime)
+            p.text = _text(contents.get(p.host_path), p.sha256)
     code = int(probe_fields[0]) if probe_fields and probe_fields[0].isdigit() else 0
     probe = health.ProbeResult(probe_url, code, probe_fields[1] if len(probe_fields) > 1 else "anonymous")
     status.readyz = {"url": probe.url, "code": probe.code, "via": probe.via, "ready": probe.ready}

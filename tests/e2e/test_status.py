@@ -49,11 +49,12 @@ def test_status_of_a_hand_audited_node(node_factory: NodeFactory) -> None:
     policy = next(p for p in s["paths"] if p["flag"] == "--audit-policy-file")
     assert policy["reachable"] and policy["host_path"] == "/etc/kubernetes/audit/policy.yaml"
     assert policy["sha256"] == hashlib.sha256(POLICY).hexdigest()
+    assert policy["text"] == POLICY.decode()  # the policy's own bytes (the diff's "before" side)
     log = next(p for p in s["paths"] if p["flag"] == "--audit-log-path")
     assert log["reachable"] and log["mount_is_directory"] is True
     # The log is sized, never read through: it can be hundreds of MB.
     log_file = node.path(log["host_path"])
-    assert log["sha256"] is None and isinstance(log["size"], int)
+    assert log["sha256"] is None and log["text"] is None and isinstance(log["size"], int)
     assert 0 <= log["size"] <= log_file.stat().st_size  # the simulator keeps appending events
     assert s["foreign"], "kaudit says what it did not add"
     api = s["api_server"]

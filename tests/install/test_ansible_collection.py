@@ -401,3 +401,23 @@ def test_kaudit_inventory_from_kube_contexts_drives_the_fleet_playbook(node_fact
     for n in (a, b):
         assert audit_argv(n) and "Accepted publickey for kadmin" in n.sshd_log()  # ssh_config's User
         assert "Accepted publickey for root" not in n.sshd_log()
+
+
+def test_diff_shows_the_nodes_own_policy_as_before(node_factory: NodeFactory, controller: Controller) -> None:
+    """A policy this controller never applied and cannot render (kaudit run by hand, with a variable): the
+    diff's "before" side is the node's own file, as the task's one `kaudit status` read it."""
+    from tests.kaudit_cli import change
+
+    node = node_factory()
+    by_hand = change(node, "enable", "--profile", "minimal", "--set", "exclude_namespaces=ci-only-by-hand")
+    assert by_hand.code == 0, by_hand.out + by_hand.err
+    before_path = by_hand.node["policy_file"]
+    before_text = node.path(before_path).read_text()
+    assert "ci-only-by-hand" in before_text
+    controller.inventory({"prod": [("cp1", node, {})]})
+    play = controller.run(controller.playbook("switch", [audit(profile="minimal", **FAST)], hosts="cp1"), "--diff")
+    assert play.code == 0, play.out + play.err
+    assert play.results["cp1"]["action"] == "switched"
+    assert f"--- before: audit policy {before_path}\n" in play.out, play.out  # no "content unknown"
+    assert re.search(r"^-.*ci-only-by-hand", play.out, re.M), play.out  # the node's text, removed
+    assert "content unknown" not in play.out

@@ -252,12 +252,13 @@ class ActionModule(ActionBase):
         return proc.stdout if proc.returncode == 0 else None
 
     def _policy_text(self, kaudit: list[str], sha: str | None, profile: str | None, variables: dict[str, Any],
-                     version: str | None, local_file: str | None = None) -> str | None:
-        """The bytes of the policy whose sha256 is `sha`, when the controller can know them: the given file,
-        the profile rendered again (the same bytes kaudit uploads), or a policy this collection applied."""
+                     version: str | None, local_file: str | None = None, node_text: str | None = None) -> str | None:
+        """The bytes of the policy whose sha256 is `sha`: as `kaudit status` read them on the node, else when the
+        controller can know them: the given file, the profile rendered again (the same bytes kaudit uploads), or
+        a policy this collection applied."""
         if not sha:
             return None
-        candidates: list[str] = []
+        candidates: list[str] = [node_text] if isinstance(node_text, str) else []
         if local_file:
             try:
                 with open(local_file, encoding="utf-8") as fh:
@@ -290,9 +291,11 @@ class ActionModule(ActionBase):
         after_path = added[0] if added else (None if removed else before_path)
         if before_path == after_path:
             return diffs
-        before_sha = next((p.get("sha256") for p in (before or {}).get("paths") or []
-                           if p.get("flag") == "--audit-policy-file"), None) or _sha12(before_path)
-        before_text = self._policy_text(kaudit, before_sha, (before or {}).get("profile"), {}, version) or ""
+        policy_entry = next((p for p in (before or {}).get("paths") or [] if p.get("flag") == "--audit-policy-file"),
+                            {})
+        before_sha = policy_entry.get("sha256") or _sha12(before_path)
+        before_text = self._policy_text(kaudit, before_sha, (before or {}).get("profile"), {}, version,
+                                        node_text=policy_entry.get("text")) or ""
         after_text = ""
         if after_path:
             enabling = args["state"] == "enabled"
@@ -300,7 +303,7 @@ class ActionModule(ActionBase):
                 kaudit, _sha12(after_path), args.get("profile") if enabling else None,
                 (args.get("vars") or {}) if enabling else {}, version, args.get("policy_file") if enabling else None,
             ) or ""
-        unknown = " (content unknown to the controller: kaudit reports only its sha256)"
+        unknown = " (content unknown to the controller: the node's file could not be read)"
         bh = f"audit policy {before_path}" + ("" if before_text else unknown) if before_path else \
             "audit policy: none (auditing off)"
         ah = f"audit policy {after_path}" + ("" if after_text else unknown) if after_path else \

@@ -1,17 +1,22 @@
 #!/bin/sh
 # For `kaudit status`: stat each path (after the named parameters, each prefixed "h:" to hash it, a
-# policy or webhook config of a few KiB, or "s:" for its size only: the audit log can be hundreds of
-# MB, not worth reading), then probe the API server once.
+# policy or webhook config of a few KiB, "c:" to hash it and print its bytes (base64, one line, up to
+# max_content bytes: the policy, never the webhook config, which can hold credentials), or "s:" for its
+# size only: the audit log can be hundreds of MB, not worth reading), then probe the API server once.
 # shellcheck source=lib/probe.sh
 . "$(dirname "$0")/lib/probe.sh"  # kaudit:include
-url=$1 kubeconfig=$2
-shift 2
+url=$1 kubeconfig=$2 max_content=$3
+shift 3
 for a in "$@"; do
-  f=${a#?:}
+  f=${a#?:} how=${a%%:*}
   if [ -e "$f" ]; then
     kind='file'; [ -d "$f" ] && kind='dir'
-    sum=-; [ "$kind" = file ] && [ "${a%%:*}" = h ] && sum=$(sha256sum -- "$f" 2>/dev/null | cut -d' ' -f1)
-    echo "stat=$(stat -c '%Y %s' -- "$f") $kind ${sum:--} $f"
+    sum=-; [ "$kind" = file ] && [ "$how" != s ] && sum=$(sha256sum -- "$f" 2>/dev/null | cut -d' ' -f1)
+    size_mtime=$(stat -c '%Y %s' -- "$f")
+    echo "stat=$size_mtime $kind ${sum:--} $f"
+    if [ "$how" = c ] && [ "$kind" = file ] && [ "${size_mtime#* }" -le "$max_content" ]; then
+      echo "content=$(base64 < "$f" 2>/dev/null | tr -d '\n') $f"
+    fi
   else
     echo "stat=- - missing - $f"
   fi
