@@ -16,7 +16,8 @@ description:
     C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_ssh_private_key_file),
     C(ansible_ssh_common_args)/C(ansible_ssh_extra_args) (C(-J) or C(-o ProxyJump=), C(-o UserKnownHostsFile=),
     C(-o StrictHostKeyChecking=)), C(ansible_connection) (C(ssh), C(paramiko), C(docker) for kind nodes,
-    C(local)). Nothing needs to be installed on the node, and Ansible opens no session of its own to it.
+    C(local)). As with Ansible's own ssh connection, the user's C(~/.ssh/config) applies to the address
+    (C(ansible_host)). Nothing needs to be installed on the node, and Ansible opens no session of its own to it.
   - The sudo password comes from C(ansible_become_password) (or C(-K)); it reaches kaudit on standard input
     (C(--sudo-password-stdin)), never on a command line. C(become) itself is not needed.
   - Host keys follow Ansible's C(host_key_checking). When it is off, any host key is accepted into a throwaway
@@ -135,8 +136,9 @@ attributes:
     support: full
     description:
       - The manifest diff kaudit computed, and the audit policy before and after, with headers naming the
-        content-addressed files. A policy the controller cannot know (a policy file or profile variables it
-        never saw) is shown empty with a header saying so.
+        content-addressed files. The policy before is the node's own file as C(kaudit status) read it; a
+        policy neither the node nor the controller can give (a rollback's target it never applied) is shown
+        empty with a header saying so.
   platform:
     platforms: posix
     description: Runs on the controller; the node needs only POSIX sh, coreutils, sudo and curl or wget.
