@@ -361,8 +361,8 @@ def _append(live: Path, template: dict[str, Any], ident: str) -> float:
 
 def _kaudit_argv(which: str) -> tuple[list[str], dict[str, str]]:
     """The kaudit to run and its environment. PYTHONDONTWRITEBYTECODE goes: a user's `pip install` leaves
-    compiled bytecode (tests/userinstall.py installs with --no-compile, and this environment may forbid
-    writing it), and compiling every module at every start costs kaudit ~1.3 s of CPU per run here. The
+    compiled bytecode (tests/userinstall.py used to install with --no-compile, and this environment may
+    forbid writing it), and compiling every module at every start costs kaudit ~1.3 s of CPU per run here. The
     untimed warm-up run writes it."""
     if which == "venv":
         argv, env = [str(ROOT / ".venv" / "bin" / "kaudit")], dict(os.environ)
