@@ -7,4 +7,8 @@ the `kaudit simulate` report built on both.
   decoding only the fields callers need (msgspec).
 - `node`: the same stream from a TARGET's control-plane nodes over kaudit's transport, merged by time.
 - `simulate`: replaying events through candidate policies: counts, bytes, days of history, differences.
+- `logs`, `logs_node`, `filters`, `summary`, `masking`, `detections`, `text`: `kaudit logs` and the
+  detection catalogue on the same reader.
+
+Imports installer.policy, installer.manifest, installer.node, installer.targets, installer.transport.
 """

@@ -1,4 +1,5 @@
-"""One module per command; each has `register(app)`. Keep imports here light."""
+"""One module per command; each has `register(app)`. Keep imports here light: a command module imports
+what it needs (any subpackage) inside its function, so that `kaudit --help` stays fast."""
 
 from __future__ import annotations
 

@@ -23,13 +23,14 @@ def inventory(
     """
     from installer.errors import KauditError
     from installer.targets import kube
+    from installer.targets.parse import context_of
 
     found: list[tuple[str, list[kube.KubeNode]]] = []
     errors: list[KauditError] = []
     seen: set[str] = set()
     for raw in contexts:
         try:
-            context = kube.context_of(raw)
+            context = context_of(raw)
             if context in seen:
                 continue
             seen.add(context)

@@ -1,3 +1,3 @@
 """The node: its layout, facts, health probes, container logs, and the POSIX sh scripts that run there.
-Imports installer.transport, installer.manifest (types), installer.errors.
+Imports installer.transport, installer.scripts and installer.errors.
 """

@@ -1,3 +1,4 @@
 """The audit Policy: model, strict decoding and validation (the API server's rules), lint, profiles.
-Pure; imports only installer.errors and installer.yamlio.
+Pure; imports installer.errors, installer.yamlio and installer.auditlog.evaluate (the one first-match
+evaluator, which the lint shares with `kaudit simulate`).
 """

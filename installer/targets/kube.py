@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.errors import InputError, KauditError, NodeError
+from installer.targets.parse import KUBE_SCHEME as SCHEME
 from installer.targets.parse import Target, parse_target
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 COMMAND_TIMEOUT = 60.0
-SCHEME = "kube://"
 
 # kubectl's client-go logs (klog) before its own message: `E0703 08:28:16.306732  191762 memcache.go:265] ...`
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] ")
@@ -60,18 +60,6 @@ class KubeNode:
         """The ssh target the user would have typed for this node."""
         raw = f"[{self.address}]" if ":" in self.address else self.address
         return Target(raw=raw, kind="ssh", host=self.address)
-
-
-def context_of(raw: str) -> str:
-    """`kube://CONTEXT` or a bare CONTEXT (as `kaudit inventory` takes it) to the context name."""
-    text = raw.strip()
-    context = text[len(SCHEME):] if text.startswith(SCHEME) else text
-    if not context:
-        raise InputError(f"target {raw!r} names no kube context (kube://CONTEXT; `kubectl config get-contexts` "
-                         "lists them)")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in context):
-        raise InputError(f"target {raw!r}: the context name contains control characters")
-    return context
 
 
 def kubectl_argv(context: str) -> list[str]:

@@ -57,6 +57,21 @@ def _parse_cluster_url(raw: str, scheme: Kind, default: str) -> Target:
     return Target(raw=raw, kind=scheme, cluster=cluster, node=node or None)
 
 
+KUBE_SCHEME = "kube://"
+
+
+def context_of(raw: str) -> str:
+    """`kube://CONTEXT` or a bare CONTEXT (as `kaudit inventory` takes it) to the context name."""
+    text = raw.strip()
+    context = text[len(KUBE_SCHEME):] if text.startswith(KUBE_SCHEME) else text
+    if not context:
+        raise InputError(f"target {raw!r} names no kube context (kube://CONTEXT; `kubectl config get-contexts` "
+                         "lists them)")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in context):
+        raise InputError(f"target {raw!r}: the context name contains control characters")
+    return context
+
+
 def parse_target(raw: str) -> Target:
     """Parse one target; an InputError says what is wrong with it."""
     text = raw.strip()
@@ -69,8 +84,6 @@ def parse_target(raw: str) -> Target:
     if text.startswith("minikube://"):
         return _parse_cluster_url(text, "minikube", "minikube")
     if text.startswith("kube://"):
-        from installer.targets.kube import context_of
-
         return Target(raw=text, kind="kube", cluster=context_of(text))
     if text.startswith("ssh://"):
         text = text[len("ssh://") :].rstrip("/")

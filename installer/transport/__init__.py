@@ -3,6 +3,7 @@
 Everything kaudit does on a node is a POSIX sh script run as root (through sudo when the login
 user is not root). Arguments travel as positional parameters, quoted once here, so no value a
 user gives is ever interpreted by a shell. A node needs only sh, coreutils, sudo and curl/wget.
+Imports installer.scripts (what it runs), installer.targets.parse (the Target value) and installer.errors.
 """
 
 from __future__ import annotations
