@@ -166,13 +166,12 @@ _MANAGED = [{"manager": "kube-controller-manager", "operation": "Update", "apiVe
 
 def _object(req: Request, rng: random.Random) -> dict[str, object]:
     kind = (req.subresource or req.resource).rstrip("s").capitalize() or "Status"
-    meta: dict[str, object] = {
-        "name": req.name or f"gen-{rng.randrange(10**6)}", "uid": str(uuid.UUID(int=rng.getrandbits(128))),
-        "resourceVersion": str(rng.randrange(10**8)), "labels": {"app": "web", "tier": "frontend"},
-        "managedFields": _MANAGED,
-    }
+    # ObjectMeta's fields in the order the API server writes them (Go's struct order): managedFields last
+    meta: dict[str, object] = {"name": req.name or f"gen-{rng.randrange(10**6)}"}
     if req.namespace:
         meta["namespace"] = req.namespace
+    meta.update({"uid": str(uuid.UUID(int=rng.getrandbits(128))), "resourceVersion": str(rng.randrange(10**8)),
+                 "labels": {"app": "web", "tier": "frontend"}, "managedFields": _MANAGED})
     spec = {"replicas": rng.randrange(1, 6), "selector": {"matchLabels": {"app": "web"}},
             "template": {"spec": {"containers": [{"name": "app", "image": "registry.example.com/web:1.4.2",
                                                   "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
@@ -198,6 +197,16 @@ def level_of(req: Request) -> str:
     if not req.resource:
         return "Metadata"
     return "RequestResponse"
+
+
+# audit.k8s.io/v1 Event's fields in the order the log backend writes them (Go's struct order)
+_EVENT_ORDER = ("kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user", "impersonatedUser",
+                "sourceIPs", "userAgent", "objectRef", "responseStatus", "requestObject", "responseObject",
+                "requestReceivedTimestamp", "stageTimestamp", "annotations")
+
+
+def _go_order(ev: dict[str, object]) -> dict[str, object]:
+    return {k: ev[k] for k in _EVENT_ORDER if k in ev}
 
 
 def _ts(t: float) -> str:
@@ -272,7 +281,7 @@ def events(n_requests: int, *, seed: int = 0, start: float = 1_777_600_000.0, sp
 
 def lines(n_requests: int, **kwargs: object) -> Iterator[bytes]:
     for ev in events(n_requests, **kwargs):  # type: ignore[arg-type]
-        yield json.dumps(ev, separators=(",", ":")).encode() + b"\n"
+        yield json.dumps(_go_order(ev), separators=(",", ":")).encode() + b"\n"
 
 
 def write(path: Path, n_requests: int, *, gz: bool = False, **kwargs: object) -> int:
@@ -287,16 +296,26 @@ def write(path: Path, n_requests: int, *, gz: bool = False, **kwargs: object) ->
 
 
 def write_size(path: Path, target_bytes: int, *, seed: int = 0, block: int = 20_000) -> tuple[int, int]:
-    """A large log of about `target_bytes` (the bench): one block generated, repeated with fresh auditIDs
-    and later timestamps. Returns (events, bytes)."""
-    sample = list(lines(block, seed=seed, span=3600.0))
+    """A large log of about `target_bytes` (the bench): one hour of traffic generated, repeated with fresh
+    auditIDs, each repetition an hour later than the one before (so the log spans as many hours as it has
+    repetitions, as a real log does). Returns (events, bytes)."""
+    start = 1_777_600_000.0 // 3600 * 3600  # on the hour: the sample's timestamps are in that hour or the next
+    sample = list(lines(block, seed=seed, start=start, span=3600.0))
     written = events_ = 0
     hour = 0
+
+    def prefix(h: int) -> bytes:
+        return datetime.fromtimestamp(start + h * 3600, timezone.utc).strftime("%Y-%m-%dT%H").encode()
+
     with open(path, "wb") as out:
         while written < target_bytes:
+            # the later hour first, so that a shifted timestamp is not shifted again
+            swaps = [(prefix(1), prefix(hour + 1)), (prefix(0), prefix(hour))] if hour else []
             for line in sample:
                 if hour:
                     line = line.replace(b'"auditID":"', b'"auditID":"%04x' % (hour % 65536), 1)
+                    for old, new in swaps:
+                        line = line.replace(old, new)
                 out.write(line)
                 written += len(line)
                 events_ += 1

@@ -17,7 +17,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.auditlog.reader import LogFormatError, ReadStats, Record, Source, gunzip_chunks, lines_of_chunks, read
+import msgspec
+
+from installer.auditlog.reader import (
+    AnyRecord,
+    E,
+    LogFormatError,
+    ReadStats,
+    Source,
+    gunzip_chunks,
+    lines_of_chunks,
+    read_as,
+)
 from installer.errors import InputError, KauditError, NodeError
 
 # $1 the log's path on the node. Rotated files are lumberjack's <stem>-<timestamp><ext>[.gz].
@@ -83,7 +94,7 @@ def stream_sources(node: str, readline: Callable[[], str]) -> Iterator[Source]:
             yield Source(f"{node}:{path}", section.lines)
 
 
-def merge_by_time(streams: list[Iterator[Record]]) -> Iterator[Record]:
+def merge_by_time(streams: list[Iterator[AnyRecord[E]]]) -> Iterator[AnyRecord[E]]:
     """Several nodes' records, each in its own order, merged by stageTimestamp (RFC 3339 UTC sorts as text)."""
     if len(streams) == 1:
         return streams[0]
@@ -99,14 +110,14 @@ class OpenedLogs:
     rotation: tuple[int, int, int] | None = None
     sessions: list[Any] = field(default_factory=list)
 
-    def records(self, stats: ReadStats) -> Iterator[Record]:
+    def records(self, stats: ReadStats, decoder: msgspec.json.Decoder[E]) -> Iterator[AnyRecord[E]]:
         from installer.transport import open_session
 
         streams = []
         for node, path in zip(self.nodes, self.log_paths, strict=True):
             session = open_session(node.transport, STREAM_LOGS, [path])
             self.sessions.append(session)
-            streams.append(read(stream_sources(node.name, session.readline), stats))
+            streams.append(read_as(stream_sources(node.name, session.readline), decoder, stats))
         return merge_by_time(streams)
 
     def close(self) -> None:

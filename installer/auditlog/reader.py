@@ -4,6 +4,10 @@ directories, stdin, or any iterator of byte chunks (a node's stream, `installer.
 Only the fields callers need are decoded (msgspec, into `Event`); request and response bodies stay raw
 bytes (`msgspec.Raw`), so their size is known without parsing them. Nothing is written anywhere.
 
+Two ways to read: `read` (one `Record` per event, lazily, line by line: `kaudit logs`, `simulate -o
+events`) and `read_blocks` (simulate's report: big blocks of lines decoded at once into `LeanEvent`s,
+the per-line path below only for a block holding a line it cannot take as is).
+
 Bad input, as issue 13 item 6 asks:
 - a line that does not decode (a truncated last line, a line cut by a crash) is skipped and counted,
   with its file:line;
@@ -20,7 +24,8 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, NamedTuple
+from itertools import islice
+from typing import IO, Annotated, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -55,6 +60,7 @@ class ObjectRef(msgspec.Struct):
 
 
 _ABSENT = msgspec.Raw()  # an absent field: empty (a JSON value never is)
+ABSENT = _ABSENT  # msgspec leaves this very object in a field the line lacks: `raw is ABSENT` tells
 
 
 class Event(msgspec.Struct):
@@ -78,11 +84,99 @@ class Event(msgspec.Struct):
     annotations: msgspec.Raw = _ABSENT
 
 
-class Record(NamedTuple):
+class LeanUser(msgspec.Struct, frozen=True, gc=False):
+    """The authenticated user as a policy sees it; hashable (simulate keys its tallies by it)."""
+
+    username: str = ""
+    groups: tuple[str, ...] = ()
+
+
+class LeanEvent(msgspec.Struct, gc=False):
+    """What `kaudit simulate` reads of an event, and no more: every decoded field costs time on every line.
+    `objectRef` stays raw (it is read only for the rare event without a requestURI)."""
+
+    kind: str = ""
+    apiVersion: str = ""
+    level: str = ""
+    stage: str = ""
+    requestURI: str = ""
+    verb: str = ""
+    user: LeanUser | None = None
+    objectRef: msgspec.Raw = _ABSENT
+    requestReceivedTimestamp: str = ""
+    stageTimestamp: str = ""
+    responseStatus: msgspec.Raw = _ABSENT
+    requestObject: msgspec.Raw = _ABSENT
+    responseObject: msgspec.Raw = _ABSENT
+    annotations: msgspec.Raw = _ABSENT
+
+
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class FastEvent(msgspec.Struct, gc=False):
+    """`read_blocks`' fast path: LeanEvent's fields as the API server writes them, checked while decoding
+    (a line that differs in any way fails the block over to the per-line path, into `LeanEvent`s): kind
+    and apiVersion those of an audit Event, a non-empty requestURI and stageTimestamp, a known stage,
+    level and verb. Literal values come back as the one interned string each: no allocation, and a
+    cached hash and identity comparison in simulate's keys."""
+
+    kind: Literal["Event"]
+    apiVersion: Literal["audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1"]
+    level: Literal["Metadata", "Request", "RequestResponse"]
+    stage: Literal["RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"]
+    requestURI: _NonEmpty
+    verb: Literal["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy",
+                  "post", "put", "head", "options"]
+    stageTimestamp: _NonEmpty
+    user: LeanUser | None = None
+    responseStatus: msgspec.Raw = _ABSENT
+    requestObject: msgspec.Raw = _ABSENT
+    responseObject: msgspec.Raw = _ABSENT
+    annotations: msgspec.Raw = _ABSENT
+
+
+class LeanEventWithID(LeanEvent, gc=False):
+    """`simulate -o events` also prints the auditID."""
+
+    auditID: str = ""
+
+
+class EventLike(Protocol):
+    """What the reader (and a merge by time) needs of any event type it decodes into."""
+
+    kind: str
+    apiVersion: str
+    stageTimestamp: str
+    requestReceivedTimestamp: str
+
+
+E = TypeVar("E", bound=EventLike)
+T = TypeVar("T")
+
+
+class AnyRecord(NamedTuple, Generic[E]):
     source: str
     line: int  # 1-based, in the decompressed source
     size: int  # bytes of the line as written, its newline included
-    event: Event
+    event: E
+
+
+Record = AnyRecord[Event]  # what `read` yields
+LeanRecord = AnyRecord[LeanEventWithID]  # what `read_as(..., LEAN_DECODER_WITH_ID)` yields
+
+
+@dataclass
+class Block(Generic[T]):
+    """Consecutive events of one source, decoded together. `sizes[i]` is the line's length as written,
+    less `newline` (1 when every line of the block ended with one, as the fast path leaves it)."""
+
+    source: str
+    first_line: int  # the 1-based line of events[0], when `lines` is None
+    events: list[T]
+    sizes: list[int]
+    newline: int
+    lines: list[int] | None = None  # each event's line, when they are not consecutive
 
 
 @dataclass
@@ -107,13 +201,19 @@ class Source:
 
     name: str
     open: Callable[[], Iterable[bytes]]  # lines, each with its newline (the last may lack it)
+    chunks: Callable[[], Iterable[bytes]] | None = None  # the same bytes in big pieces, where cheaper
 
 
 # --------------------------------------------------------------------------- decoding
 
 
 _DECODER = msgspec.json.Decoder(Event)
+LEAN_DECODER = msgspec.json.Decoder(LeanEvent)
+FAST_DECODER = msgspec.json.Decoder(FastEvent)
+LEAN_DECODER_WITH_ID = msgspec.json.Decoder(LeanEventWithID)
 _EVENT_START = b'{"kind":"Event"'  # how the log backend starts every line
+BLOCK_BYTES = 1 << 20  # read_blocks reads this much at a time (about a thousand events)
+_BLOCK_LINES = 1024  # lines per block from a source that only gives lines
 
 
 def _first_bytes(line: bytes) -> bytes:
@@ -122,81 +222,178 @@ def _first_bytes(line: bytes) -> bytes:
 
 def read(sources: Iterable[Source], stats: ReadStats | None = None) -> Iterator[Record]:
     """Every event of every source, in order; bad lines skipped and counted in `stats`."""
+    return read_as(sources, _DECODER, stats)
+
+
+def read_as(sources: Iterable[Source], decoder: msgspec.json.Decoder[E],
+            stats: ReadStats | None = None) -> Iterator[AnyRecord[E]]:
+    """`read`, decoding into the decoder's type (`LEAN_DECODER_WITH_ID` for `simulate -o events`)."""
     stats = stats if stats is not None else ReadStats()
     for source in sources:
         stats.sources.append(source.name)
-        yield from _read_one(source, stats)
+        yield from _read_one(source, stats, decoder)
 
 
-def _read_one(source: Source, stats: ReadStats) -> Iterator[Record]:
-    decode = _DECODER.decode
+class _LineJudge(Generic[E]):
+    """One source's lines, one at a time: decoded, or skipped and counted (bad input, module doc). A file
+    has proved to be an audit log at its first event; bad lines before that are judged then."""
+
+    def __init__(self, name: str, stats: ReadStats, decoder: msgspec.json.Decoder[E]) -> None:
+        self.name, self.stats, self.decode = name, stats, decoder.decode
+        self.proved = False
+        self.pending: list[tuple[int, bytes]] = []
+
+    def prove(self) -> None:
+        if not self.proved:
+            self.proved = True
+            for where, _ in self.pending:
+                self.stats.bad(self.name, where)
+            self.pending = []
+
+    def feed(self, n: int, raw: bytes) -> tuple[int, E] | None:
+        """(size as written, event) for line `n` (its newline, if any, included in `raw`), or None."""
+        stats = self.stats
+        decode = self.decode
+        size = len(raw)
+        line = raw[:-1] if raw.endswith(b"\n") else raw
+        stats.lines += 1
+        stats.bytes += size
+        if not line or line.isspace():
+            return None
+        try:
+            event = decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            # A writer that crashed mid-line leaves the next event glued to the cut one: recover it.
+            start = line.find(_EVENT_START, 1)
+            glued = None
+            if start > 0:
+                try:
+                    glued = decode(line[start:])
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    glued = None
+            if not self.proved and glued is None:
+                self.pending.append((n, line))
+                _judge(self.name, self.pending, final=False)
+                return None
+            stats.bad(self.name, n)
+            if glued is None or glued.kind != "Event":
+                return None
+            self.prove()
+            stats.events += 1
+            return size - start, glued
+        if event.kind != "Event" or not event.apiVersion.startswith("audit.k8s.io/"):
+            if not self.proved:
+                self.pending.append((n, line))
+                _judge(self.name, self.pending, final=False)
+            else:
+                stats.not_events += 1
+            return None
+        self.prove()
+        stats.events += 1
+        return size, event
+
+    def finish(self) -> None:
+        if not self.proved and self.pending:
+            _judge(self.name, self.pending, final=True)
+            for where, _ in self.pending:  # a lone cut line: a log whose only event was being written
+                self.stats.bad(self.name, where)
+
+
+def _read_one(source: Source, stats: ReadStats, decoder: msgspec.json.Decoder[E]) -> Iterator[AnyRecord[E]]:
+    judge = _LineJudge(source.name, stats, decoder)
     name = source.name
-    proved = False
-    pending: list[tuple[int, bytes]] = []  # bad lines before the first event: judged when the file is
     n = 0
     try:
         lines = source.open()
         for n, raw in enumerate(lines, 1):
-            size = len(raw)
-            line = raw[:-1] if raw.endswith(b"\n") else raw
-            if not line or line.isspace():
-                stats.lines += 1
-                stats.bytes += size
-                continue
-            try:
-                event = decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                stats.lines += 1
-                stats.bytes += size
-                # A writer that crashed mid-line leaves the next event glued to the cut one: recover it.
-                start = line.find(_EVENT_START, 1)
-                glued = None
-                if start > 0:
-                    try:
-                        glued = decode(line[start:])
-                    except (msgspec.DecodeError, msgspec.ValidationError):
-                        glued = None
-                if not proved and glued is None:
-                    pending.append((n, line))
-                    _judge(name, pending, final=False)
-                    continue
-                stats.bad(name, n)
-                if glued is None or glued.kind != "Event":
-                    continue
-                if not proved:
-                    proved = True
-                    for where, _ in pending:
-                        stats.bad(name, where)
-                    pending = []
-                stats.events += 1
-                yield Record(name, n, size - start, glued)
-                continue
-            stats.lines += 1
-            stats.bytes += size
-            if event.kind != "Event" or not event.apiVersion.startswith("audit.k8s.io/"):
-                if not proved:
-                    pending.append((n, line))
-                    _judge(name, pending, final=False)
-                else:
-                    stats.not_events += 1
-                continue
-            if not proved:
-                proved = True
-                for where, _ in pending:
-                    stats.bad(name, where)
-                pending = []
-            stats.events += 1
-            yield Record(name, n, size, event)
+            got = judge.feed(n, raw)
+            if got is not None:
+                yield AnyRecord(name, n, got[0], got[1])
     except (EOFError, zlib.error):
         # a .gz cut short (still being written, or copied mid-write) ends here, like a truncated line
         stats.bad(name, n + 1)
         return
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if not proved and pending:
-        _judge(name, pending, final=True)
-        for where, _ in pending:  # a lone cut line: a log whose only event was being written
-            stats.bad(name, where)
+    judge.finish()
+
+
+def read_blocks(sources: Iterable[Source],
+                stats: ReadStats | None = None) -> Iterator[Block[FastEvent] | Block[LeanEvent]]:
+    """Every event of every source, in order, in blocks; the same events, line numbers, sizes and bad-line
+    accounting as `read`. A block of lines that all decode as `FastEvent`s (every line of a real log) is
+    decoded in one go (`map`); a block with any other line (cut, blank, not an event, anything unusual)
+    goes through `read`'s per-line path into `LeanEvent`s, so that bad input is counted exactly as there."""
+    stats = stats if stats is not None else ReadStats()
+    for source in sources:
+        stats.sources.append(source.name)
+        yield from _blocks_one(source, stats)
+
+
+def _line_chunks(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """A line source as big chunks (lines joined), for read_blocks."""
+    it = iter(lines)
+    while chunk := b"".join(islice(it, _BLOCK_LINES)):
+        yield chunk
+
+
+def _blocks_one(source: Source, stats: ReadStats) -> Iterator[Block[FastEvent] | Block[LeanEvent]]:
+    name = source.name
+    judge = _LineJudge(name, stats, LEAN_DECODER)
+    decode = FAST_DECODER.decode
+    n = 0  # lines so far
+    rest = b""  # the start of a line the last chunk cut
+    try:
+        chunks = source.chunks() if source.chunks is not None else _line_chunks(source.open())
+        for chunk in chunks:
+            lines = chunk.split(b"\n")
+            if len(lines) == 1:  # no newline in this chunk: a long line goes on
+                rest += chunk
+                continue
+            if rest:
+                lines[0] = rest + lines[0]
+            rest = lines.pop()
+            count = len(lines)
+            try:
+                events = list(map(decode, lines))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                block = _slow_block(judge, name, n, lines)
+                if block is not None:
+                    yield block
+            else:
+                judge.prove()
+                sizes = list(map(len, lines))
+                stats.lines += count
+                stats.events += count
+                stats.bytes += sum(sizes) + count
+                yield Block[FastEvent](name, n + 1, events, sizes, 1)
+            n += count
+        if rest:
+            block = _slow_block(judge, name, n, [rest], newline=False)
+            if block is not None:
+                yield block
+            n += 1
+    except (EOFError, zlib.error):
+        stats.bad(name, n + 1)
+        return
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    judge.finish()
+
+
+def _slow_block(judge: _LineJudge[E], name: str, n: int, lines: list[bytes],
+                newline: bool = True) -> Block[E] | None:
+    events: list[E] = []
+    sizes: list[int] = []
+    where: list[int] = []
+    nl = b"\n" if newline else b""
+    for i, line in enumerate(lines, n + 1):
+        got = judge.feed(i, line + nl)
+        if got is not None:
+            sizes.append(got[0])
+            events.append(got[1])
+            where.append(i)
+    return Block(name, n + 1, events, sizes, 0, where) if events else None
 
 
 def _judge(name: str, pending: list[tuple[int, bytes]], *, final: bool) -> None:
@@ -279,18 +476,31 @@ def _file_lines(path: str) -> Iterator[bytes]:
             yield from handle
 
 
-def _stream_lines(stream: IO[bytes]) -> Iterator[bytes]:
+def _file_chunks(path: str) -> Iterator[bytes]:
+    """A file's (decompressed) bytes in pieces of about BLOCK_BYTES, for read_blocks."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+        handle.seek(0)
+        if magic == GZIP_MAGIC:
+            yield from gunzip_chunks(iter(lambda: handle.read(BLOCK_BYTES // 8), b""))
+        else:
+            yield from iter(lambda: handle.read(BLOCK_BYTES), b"")
+
+
+def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
     head = stream.read(2)
     if not head:
         return
+
     def chunks() -> Iterator[bytes]:
         yield head
-        while chunk := stream.read(1 << 20):
+        while chunk := stream.read(BLOCK_BYTES):
             yield chunk
-    if head == GZIP_MAGIC:
-        yield from lines_of_chunks(gunzip_chunks(chunks()))
-    else:
-        yield from lines_of_chunks(chunks())
+    yield from gunzip_chunks(chunks()) if head == GZIP_MAGIC else chunks()
+
+
+def _stream_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    return lines_of_chunks(_stream_chunks(stream))
 
 
 # --------------------------------------------------------------------------- local sources
@@ -318,7 +528,9 @@ def local_sources(args: list[str], stdin: IO[bytes] | None = None) -> list[Sourc
     for arg in args:
         if arg == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
-            sources.append(Source("<stdin>", lambda s=stream: _stream_lines(s)))  # type: ignore[misc]
+            # stdin is read once: whichever opener is called first gets it
+            sources.append(Source("<stdin>", lambda s=stream: _stream_lines(s),  # type: ignore[misc]
+                                  lambda s=stream: _stream_chunks(s)))  # type: ignore[misc]
         elif os.path.isdir(arg):
             found = [os.path.join(arg, e.name) for e in os.scandir(arg)
                      if e.is_file() and not e.name.startswith(".") and _LOG_NAME.search(e.name)]
@@ -334,7 +546,8 @@ def local_sources(args: list[str], stdin: IO[bytes] | None = None) -> list[Sourc
     for path in order_rotated(list(dict.fromkeys(files))):
         if not os.access(path, os.R_OK):
             raise InputError(f"cannot read {path}: permission denied (audit logs are root's: try sudo)")
-        sources.append(Source(path, lambda p=path: _file_lines(p)))  # type: ignore[misc]
+        sources.append(Source(path, lambda p=path: _file_lines(p),  # type: ignore[misc]
+                              lambda p=path: _file_chunks(p)))  # type: ignore[misc]
     return sources
 
 

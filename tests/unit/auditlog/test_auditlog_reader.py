@@ -208,3 +208,73 @@ def test_node_without_a_log(tmp_path: Path) -> None:
 
     with pytest.raises(NodeError, match="no audit log"):
         _stream(tmp_path / "audit.log")
+
+
+# --------------------------------------------------------------------------- read_blocks (simulate's fast path)
+
+
+def _flat_blocks(sources: list[reader.Source], stats: reader.ReadStats) -> list[tuple[str, int, int, str, str]]:
+    out = []
+    for b in reader.read_blocks(sources, stats):
+        lines = b.lines if b.lines is not None else range(b.first_line, b.first_line + len(b.events))
+        for line, size, e in zip(lines, b.sizes, b.events, strict=True):
+            out.append((b.source, line, size + b.newline, e.verb, e.stageTimestamp))
+    return out
+
+
+def _flat_records(sources: list[reader.Source], stats: reader.ReadStats) -> list[tuple[str, int, int, str, str]]:
+    return [(r.source, r.line, r.size, r.event.verb, r.event.stageTimestamp) for r in reader.read(sources, stats)]
+
+
+@pytest.mark.parametrize("case", ["plain", "cut-lines", "blank-lines", "no-final-newline", "odd-verb", "gz-cut",
+                                  "not-events-after-proof", "crlf"])
+def test_read_blocks_agrees_with_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 4096)  # many blocks, lines cut across chunks
+    lines = list(auditgen.lines(300))
+    if case == "cut-lines":
+        lines[40] = lines[40][:70]  # a crash cut line: the next event glued to it
+        lines[-1] = lines[-1][:50]
+    elif case == "blank-lines":
+        lines[10:10] = [b"\n", b"   \n"]
+    elif case == "no-final-newline":
+        lines[-1] = lines[-1].rstrip(b"\n")
+    elif case == "odd-verb":  # what the fast decoder does not take: the per-line path does
+        lines[5] = lines[5].replace(b'"verb":"', b'"verb":"propfind', 1)
+        lines[6] = lines[6].replace(b'"requestURI":"', b'"requestURI":"', 1).replace(b'"level":"', b'"level":"X', 1)
+    elif case == "not-events-after-proof":
+        lines[50:50] = [b'{"kind":"Pod","apiVersion":"v1"}\n']
+    elif case == "crlf":
+        lines = [line.replace(b"\n", b"\r\n") for line in lines]
+    data = b"".join(lines)
+    log = tmp_path / ("audit.log.gz" if case == "gz-cut" else "audit.log")
+    log.write_bytes(gzip.compress(data)[:-200] if case == "gz-cut" else data)
+    s1, s2 = reader.ReadStats(), reader.ReadStats()
+    slow = _flat_records(reader.local_sources([str(log)]), s1)
+    fast = _flat_blocks(reader.local_sources([str(log)]), s2)
+    assert len(fast) > 150
+    assert fast == slow
+    assert s2 == s1
+    kinds = {type(b.events[0]).__name__ for b in reader.read_blocks(reader.local_sources([str(log)]))}
+    assert "FastEvent" in kinds  # most blocks take the fast path...
+    if case in ("cut-lines", "blank-lines", "odd-verb", "not-events-after-proof"):
+        assert "LeanEvent" in kinds  # ... a block with an odd line the per-line one
+
+
+def test_read_blocks_from_a_source_of_lines(tmp_path: Path) -> None:
+    """A node's stream gives lines, not chunks: the blocks are made of them."""
+    data = b"".join(auditgen.lines(200))
+    source = reader.Source("cp-1:/var/log/audit.log", lambda: iter(data.splitlines(keepends=True)))
+    s1, s2 = reader.ReadStats(), reader.ReadStats()
+    assert _flat_blocks([source], s2) == _flat_records([source], s1)
+    assert s1 == s2
+
+
+def test_read_blocks_refuses_what_read_refuses(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy.log"
+    legacy.write_text('2017-03-21T03:57:09.106841886-04:00 AUDIT: id="c939" ip="127.0.0.1" method="GET"\n')
+    with pytest.raises(reader.LogFormatError, match="legacy format"):
+        list(reader.read_blocks(reader.local_sources([str(legacy)])))
+    other = tmp_path / "other.log"
+    other.write_bytes(b'{"apiVersion": "v1", "kind": "Pod", "metadata": {}}\n')
+    with pytest.raises(reader.LogFormatError, match="not an audit log"):
+        list(reader.read_blocks(reader.local_sources([str(other)])))
