@@ -74,6 +74,7 @@ _MAX_KEYS = 100_000  # distinct keys held before the tables are folded into the 
 _STAGE_TIME = attrgetter("stageTimestamp")
 _ObjectRefKey = tuple[str, bytes]
 _OBJECT_REF = msgspec.json.Decoder(ObjectRef)
+_USER = msgspec.json.Decoder(LeanUser)
 
 
 class _Meta(msgspec.Struct):
@@ -112,7 +113,7 @@ class SimEvent(Protocol):
     @property
     def verb(self) -> str: ...
     @property
-    def user(self) -> LeanUser | None: ...
+    def user(self) -> msgspec.Raw: ...
     @property
     def stageTimestamp(self) -> str: ...
     @property
@@ -261,7 +262,7 @@ class _Plan:
                 self.mf_mask |= (1 if rank >= 2 else 0) | (2 if rank >= 3 else 0)
 
 
-_Key = tuple[str, "str | _ObjectRefKey", LeanUser | None, str, str]  # verb, path, user, stage, recorded level
+_Key = tuple[str, "str | _ObjectRefKey", bytes, str, str]  # verb, path, user (as written), stage, recorded level
 
 
 @dataclass
@@ -284,7 +285,9 @@ class Simulation:
         self.filtered_out = 0
         self.log_stages: Counter[str] = Counter()
         self._infos: dict[tuple[str, str | _ObjectRefKey], tuple[tuple[RequestInfo, ...], str, bool]] = {}
-        self._plans: dict[tuple[str, str | _ObjectRefKey, LeanUser | None], _Plan] = {}
+        self._plans: dict[tuple[str, str | _ObjectRefKey, bytes], _Plan] = {}
+        self._paths: dict[str, str] = {}  # requestURI -> the path the keys hold (_path), one object per path
+        self._users: dict[bytes, bytes] = {}  # the user as written -> one object per distinct user
         # hour ("YYYY-MM-DDTHH") -> key -> [packed sizes, managedFields mask, request mF bytes, response mF
         # bytes, plan]
         self._tables: dict[str, dict[_Key, list[Any]]] = {}
@@ -313,7 +316,7 @@ class Simulation:
             add(rec)
 
     def add(self, rec: AnyRecord[Any]) -> None:
-        """One record (a SimEvent, or one with an auditID for `on_event`)."""
+        """One record (a LeanEvent, or one with an auditID for `on_event`)."""
         ev = rec.event
         ts = _received(ev)
         if (self.since and ts < self.since) or (self.until and ts >= self.until):
@@ -322,7 +325,8 @@ class Simulation:
         self._times(ts, ts)
         self._add_hour(ts[:13], [ev], [rec.size - 1])
         if self.on_event is not None:
-            self.on_event(rec, list(self._plan(ev.verb, self._path(ev), ev.user, ev).decisions))
+            plan = self._plan(ev.verb, self._path(ev), bytes(ev.user), ev)
+            self.on_event(rec, list(plan.decisions))
 
     def add_events(self, events: Sequence[SimEvent], sizes: list[int], newline: int) -> None:
         """A block of events and their sizes (less `newline` each, as `reader.Block` has them)."""
@@ -375,21 +379,22 @@ class Simulation:
 
     def _add_hour(self, hour: str, events: Sequence[SimEvent], sizes: list[int]) -> None:
         """The hot loop: per event, its key, and its count and sizes added to the key's entry. `sizes` are
-        the lines' sizes less one (their newline, as reader.Block has them): `_apply` adds one per event."""
+        the lines' sizes less one (their newline, as reader.Block has them): `_apply` adds one per event.
+        The path and the user in a key are the one object `_paths` and `_users` hold for each: they
+        are hashed once, and compared by identity."""
         table = self._tables.get(hour)
         if table is None:
             table = self._tables[hour] = {}
+        paths, users = self._paths, self._users
         absent = ABSENT
-        list_watch = _LIST_WATCH
         for ev, size in zip(events, sizes, strict=True):
             uri = ev.requestURI
-            if "?" in uri:  # the query goes, unless it may name the object (_path)
-                path, _, query = uri.partition("?")
-                if "fieldSelector" not in query or ev.verb not in list_watch:
-                    uri = path
-            elif not uri:
-                uri = self._path(ev)  # type: ignore[assignment]
-            key = (ev.verb, uri, ev.user, ev.stage, ev.level)
+            path = paths.get(uri)
+            if path is None:
+                path = self._new_path(ev)
+            user = bytes(ev.user)
+            user = users.get(user) or self._new_user(user)
+            key = (ev.verb, path, user, ev.stage, ev.level)
             try:
                 entry = table[key]
             except KeyError:
@@ -414,6 +419,22 @@ class Simulation:
                 entry[4] += len(body) + _ANN_KEY
         if self._keys > _MAX_KEYS:
             self._fold()
+
+    def _new_path(self, ev: SimEvent) -> Any:
+        path = self._path(ev)
+        # Only a path that does not depend on the verb is remembered by URI alone: not one with a
+        # fieldSelector (a list keeps it, a create drops it), nor an objectRef key (no URI at all).
+        if isinstance(path, str) and "fieldSelector" not in ev.requestURI:
+            if len(self._paths) > _MAX_KEYS:
+                self._paths.clear()
+            self._paths[ev.requestURI] = path
+        return path
+
+    def _new_user(self, user: bytes) -> bytes:
+        if len(self._users) > _MAX_KEYS:
+            self._users.clear()
+        self._users[user] = user
+        return user
 
     def _entry(self, key: _Key, ev: SimEvent) -> list[Any]:
         self._keys += 1
@@ -442,11 +463,15 @@ class Simulation:
             self._infos[key] = found
         return found
 
-    def _plan(self, verb: str, path: str | _ObjectRefKey, user: LeanUser | None, ev: SimEvent) -> _Plan:
-        pkey = (verb, path, user)
+    def _plan(self, verb: str, path: str | _ObjectRefKey, raw_user: bytes, ev: SimEvent) -> _Plan:
+        pkey = (verb, path, raw_user)
         plan = self._plans.get(pkey)
         if plan is None:
             variants, label, long_running = self._info(verb, path)
+            try:
+                user: LeanUser | None = _USER.decode(raw_user) if raw_user else None
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                user = None
             if user is not None and (user.username or user.groups):
                 username: str | None = user.username
                 groups = user.groups

@@ -223,6 +223,23 @@ def test_events_output_contract(tmp_path: Path) -> None:
     assert SECRET not in out
 
 
+def test_a_fieldselector_names_the_object_of_a_list_only(tmp_path: Path) -> None:
+    """requestinfo.go takes metadata.name from a list's or watch's fieldSelector; a create on the same URI
+    has no name. The same URI read twice, with either verb, keeps each its own answer."""
+    uri = "/api/v1/namespaces/a/configmaps?fieldSelector=metadata.name%3Dcm"
+    log = write(tmp_path / "a.log", *(event(i, verb=v, uri=uri) for i, v in enumerate(["list", "create"] * 2)))
+    pol = tmp_path / "p.yaml"
+    pol.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Request\n  resources:\n"
+                   "  - resources: [configmaps]\n    resourceNames: [cm]\n- level: Metadata\n")
+    for output in ("events", "json"):
+        code, out, err = kaudit(str(log), "--policy-file", str(pol), "-o", output)
+        assert code == 0, err
+        if output == "events":
+            assert [json.loads(x)["rule"] for x in out.splitlines()] == [0, 1, 0, 1]
+        else:
+            assert [r["hits"] for r in json.loads(out)["candidates"][0]["rules"]] == [2, 2]
+
+
 def test_text_and_json(tmp_path: Path) -> None:
     log = tmp_path / "audit.log"
     auditgen.write(log, 2000)
