@@ -14,7 +14,9 @@ Bytes are honest:
   counted as unknown and the bytes are "at least";
 - a stage the log omitted entirely but the candidate keeps is counted as one such stage per request
   (RequestReceived for every request; ResponseStarted for long-running ones), sized from the request's
-  own event without bodies, status or annotations;
+  own event without bodies, status or annotations. A request that failed authentication is the
+  exception: the API server writes it as one ResponseStarted event and nothing else
+  (`pkg/endpoints/filters/authn_audit.go`), so it counts as a request and gets no other stage;
 - requests the log's own policy dropped (level None) are not in the log at all: no candidate can be
   credited with them. The report says so.
 
@@ -55,10 +57,14 @@ MIB = 1024 * 1024
 DAY = 86_400.0
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 LEVELS = ("Metadata", "Request", "RequestResponse")
-# k8s.io/apiserver/pkg/server/config.go: BasicLongRunningRequestCheck(verbs watch, proxy;
-# subresources attach, exec, proxy, log, portforward): these requests also write ResponseStarted.
+# Long-running requests also write ResponseStarted (pkg/endpoints/filters/audit.go: when the response
+# starts, or faked when the connection closes first). kube-apiserver's check (pkg/controlplane/apiserver/
+# config.go) is k8s.io/apiserver/pkg/server/filters/longrunning.go BasicLongRunningRequestCheck(verbs
+# watch, proxy; subresources attach, exec, proxy, log, portforward), which also takes every non-resource
+# path under /debug/pprof/ (the profiler streams).
 _LONG_VERBS = frozenset({"watch", "proxy"})
 _LONG_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})
+_LONG_PATH_PREFIX = "/debug/pprof/"
 _READS = frozenset({"get", "list", "watch"})  # a GET carries no request body
 _REQ_KEY = len(b'"requestObject":') + 1  # the key and its comma
 _RESP_KEY = len(b'"responseObject":') + 1
@@ -156,7 +162,11 @@ def resource_label(verb: str, info: RequestInfo) -> str:
 
 
 def _long_running(verb: str, info: RequestInfo) -> bool:
-    return verb in _LONG_VERBS or (info.resource_request and info.subresource in _LONG_SUBRESOURCES)
+    if verb in _LONG_VERBS:
+        return True
+    if info.resource_request:
+        return info.subresource in _LONG_SUBRESOURCES
+    return info.path.startswith(_LONG_PATH_PREFIX)
 
 
 @dataclass
@@ -245,15 +255,16 @@ class _Plan:
     """What every event of one (verb, request path, user) gets: the request's attributes, its label in
     the reports, and each candidate's decision (`Evaluator.decide_request`, itself cached)."""
 
-    __slots__ = ("decisions", "label", "long_running", "mf_mask", "resource_request", "user")
+    __slots__ = ("authenticated", "decisions", "label", "long_running", "mf_mask", "resource_request", "user")
 
     def __init__(self, decisions: tuple[Decision, ...], label: str, long_running: bool, resource_request: bool,
-                 user: str) -> None:
+                 user: str | None) -> None:
         self.decisions = decisions
         self.label = label
         self.long_running = long_running
         self.resource_request = resource_request
-        self.user = user
+        self.authenticated = user is not None
+        self.user = user or "(unauthenticated)"
         # 1: some candidate keeps the request body without managedFields; 2: the response body
         self.mf_mask = 0
         for d in decisions:
@@ -479,8 +490,7 @@ class Simulation:
                 username, groups = None, ()
             decisions = tuple(col.evaluator.decide_request(username, groups, verb, variants)  # type: ignore[arg-type]
                               for col in self.columns)
-            plan = _Plan(decisions, label, long_running, variants[0].resource_request,
-                         username or "(unauthenticated)")
+            plan = _Plan(decisions, label, long_running, variants[0].resource_request, username)
             if len(self._plans) > 200_000:
                 self._plans.clear()
             self._plans[pkey] = plan
@@ -503,8 +513,12 @@ class Simulation:
         verb, _, _, stage, log_level = key
         label = plan.label
         user = plan.user
+        # the request's last event: ResponseComplete or Panic, or the one ResponseStarted event the API
+        # server writes for a request that failed authentication (pkg/endpoints/filters/authn_audit.go:
+        # no user, no RequestReceived, no ResponseComplete)
         final = stage in ("ResponseComplete", "Panic")
-        requests = n if final else 0
+        failed_authentication = stage == "ResponseStarted" and not plan.authenticated
+        requests = n if final or failed_authentication else 0
         self.events_seen += n
 
         log = self.log

@@ -156,6 +156,30 @@ def test_a_stage_the_log_omitted_is_counted_once_per_request(tmp_path: Path) -> 
     assert "ResponseStarted" not in keeps["stagesAdded"]  # the log has it for the watch already
 
 
+def test_profiler_streams_are_long_running(tmp_path: Path) -> None:
+    """k8s.io/apiserver server/filters/longrunning.go: a non-resource path under /debug/pprof/ is long-running,
+    so the API server also writes its ResponseStarted; a /metrics scrape is not."""
+    log = write(tmp_path / "a.log", event(1, uri="/debug/pprof/profile?seconds=30"), event(2, uri="/metrics"),
+                event(3, verb="get", uri="/api/v1/namespaces/a/pods/p/log?follow=true"))
+    keeps = run(log, KEEP_ALL)["candidates"][0]
+    assert keeps["stagesAdded"]["ResponseStarted"]["events"] == 2  # the profile and the pod log
+    assert keeps["stagesAdded"]["RequestReceived"]["events"] == 3
+
+
+def test_a_failed_authentication_is_one_responsestarted_event(tmp_path: Path) -> None:
+    """pkg/endpoints/filters/authn_audit.go: a request that fails authentication is written as a single
+    ResponseStarted event without a user; it is a request, and no other stage of it is ever written."""
+    failed = event(1, stage="ResponseStarted", uri="/api/v1/namespaces/kube-system/secrets", verb="list",
+                   responseStatus={"metadata": {}, "code": 401}) | {"user": {}}
+    log = write(tmp_path / "a.log", failed, event(2))
+    omit_started = ("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [ResponseStarted]\n"
+                    "rules:\n- level: Metadata\n")
+    keeps, omits = run(log, KEEP_ALL, omit_started)["candidates"]
+    assert keeps["requests"] == 2 and keeps["events"] == 3  # + the RequestReceived of the authenticated one
+    assert keeps["stagesAdded"]["RequestReceived"]["events"] == 1
+    assert omits["requests"] == 1 and omits["stopsWriting"]["top"][0]["user"] == "(unauthenticated)"
+
+
 def test_dropped_groups_rules_and_days(tmp_path: Path) -> None:
     events = [event(i, user="system:kube-proxy", verb="watch", uri="/api/v1/endpoints?watch=1",
                     ts=f"2026-05-0{1 + i % 2}T10:00:00.000000Z") for i in range(6)]
