@@ -74,10 +74,33 @@ def _split_sets(sets: list[str], profiles: list[str]) -> dict[str, dict[str, str
     return per
 
 
+def candidate_order(kinds: list[str] | None, profiles: list[str], policy_files: list[str]) -> list[tuple[str, str]]:
+    """(kind, name) of every candidate in command-line order: `kinds` is "profile" or "policy-file" per
+    occurrence, as the command line had them; without it (or if it does not fit the lists) the profiles
+    come first. A profile given twice is one candidate, where it first appeared."""
+    grouped = [("profile", p) for p in profiles] + [("policy-file", f) for f in policy_files]
+    if kinds is None or sorted(kinds) != sorted(k for k, _ in grouped):
+        ordered = grouped
+    else:
+        names = {"profile": iter(profiles), "policy-file": iter(policy_files)}
+        ordered = [(k, next(names[k])) for k in kinds]
+    seen: set[str] = set()
+    out = []
+    for kind, name in ordered:
+        if kind == "profile":
+            if name in seen:
+                continue
+            seen.add(name)
+        out.append((kind, name))
+    return out
+
+
 def build_candidates(profiles: list[str], sets: list[str], policy_files: list[str],
                      rotation: tuple[int | None, int | None, int | None],
-                     version: tuple[int, int], node_rotation: tuple[int, int, int] | None = None) -> list[Candidate]:
-    """Candidates, validated (strictly, as `kaudit validate`): an invalid one is exit 2 before any reading."""
+                     version: tuple[int, int], node_rotation: tuple[int, int, int] | None = None,
+                     kinds: list[str] | None = None) -> list[Candidate]:
+    """Candidates in command-line order (`candidate_order`), validated (strictly, as `kaudit validate`):
+    an invalid one is exit 2 before any reading."""
     from installer.policy.profiles import load_profile, render
     from installer.policy.validate import check
 
@@ -88,26 +111,27 @@ def build_candidates(profiles: list[str], sets: list[str], policy_files: list[st
 
     out: list[Candidate] = []
     per_profile = _split_sets(sets, list(dict.fromkeys(profiles)))
-    for name in dict.fromkeys(profiles):
-        profile = load_profile(name)
-        rendered = render(name, per_profile[name])
-        report = check(rendered.text, kubernetes_version=version)
-        if not report.ok or report.policy is None:
-            raise InputError(f"profile {name!r} renders an invalid policy: {report.errors[0]}")
-        log = profile.log
-        out.append(Candidate(name, report.policy, rot((log.maxage, log.maxbackup, log.maxsize), "profile"),
-                             "profile", per_profile[name]))
-    for path in policy_files:
+    for kind, name in candidate_order(kinds, profiles, policy_files):
+        if kind == "profile":
+            profile = load_profile(name)
+            rendered = render(name, per_profile[name])
+            report = check(rendered.text, kubernetes_version=version)
+            if not report.ok or report.policy is None:
+                raise InputError(f"profile {name!r} renders an invalid policy: {report.errors[0]}")
+            log = profile.log
+            out.append(Candidate(name, report.policy, rot((log.maxage, log.maxbackup, log.maxsize), "profile"),
+                                 "profile", per_profile[name]))
+            continue
         try:
-            with open(path, "rb") as handle:
+            with open(name, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
         report = check(data, kubernetes_version=version)
         if not report.ok or report.policy is None:
-            raise InputError(f"{path}: not a valid audit policy: {report.errors[0]} (see `kaudit validate {path}`)")
+            raise InputError(f"{name}: not a valid audit policy: {report.errors[0]} (see `kaudit validate {name}`)")
         defaults, source = (node_rotation, "node") if node_rotation else (DEFAULT_ROTATION, "default")
-        out.append(Candidate(path, report.policy, rot(defaults, source), "policy-file"))
+        out.append(Candidate(name, report.policy, rot(defaults, source), "policy-file"))
     return out
 
 
@@ -156,7 +180,7 @@ def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout
         records = read_as(local_sources(local), LEAN_DECODER_WITH_ID, stats)
     try:
         candidates = build_candidates(req["profiles"], req["sets"], req["policy_files"], req["rotation"], version,
-                                      node_rotation)
+                                      node_rotation, req.get("order"))
         on_event = _events_writer(candidates, stdout) if output == "events" else None
         sim = Simulation(candidates, version, since, until, on_event)
         if records is not None:  # one by one: -o events (input order), or TARGETs merged by time

@@ -4,18 +4,40 @@ candidate policies. Thin: the work is in installer.auditlog."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperCommand
 
 from installer.commands import common
 
+if TYPE_CHECKING:
+    from typer._click.core import Context  # typer's own click (vendored): what parse_args is given
+
+_ORDER = "kaudit.simulate.order"
+_KINDS = {"profiles": "profile", "policy_files": "policy-file"}
+
+
+class SimulateCommand(TyperCommand):
+    """Candidates in command-line order: typer hands `--profile` and `--policy-file` over as two lists, so
+    the order of their occurrences is taken from click's own parser (one entry per occurrence, values
+    attached or not, `--` respected) and kept in the context for the command."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        try:
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+        except Exception:  # a bad command line: the parse below reports it
+            order = []
+        ctx.meta[_ORDER] = [_KINDS[p.name] for p in order if p.name in _KINDS]
+        return super().parse_args(ctx, args)
+
 
 def register(app: typer.Typer) -> None:
-    app.command(name="simulate")(simulate)
+    app.command(name="simulate", cls=SimulateCommand)(simulate)
 
 
 def simulate(
+    ctx: typer.Context,
     sources: list[str] = typer.Argument(  # noqa: B008
         ..., metavar="SOURCE...",
         help="an audit log (JSON lines), rotated files (.gz included), a directory of them, - for stdin, "
@@ -76,6 +98,7 @@ def simulate(
         "sources": sources, "profiles": profiles, "sets": sets, "policy_files": policy_files,
         "kubernetes_version": version, "since": since, "until": until,
         "rotation": (log_maxage, log_maxbackup, log_maxsize), "output": output,
+        "order": ctx.meta.get(_ORDER),
     }
     try:
         code = simulate_run.simulate_command(request, conn.ssh_options, sys.stdout)

@@ -239,11 +239,11 @@ def test_events_output_contract(tmp_path: Path) -> None:
     code, out, err = kaudit(str(log), "--policy-file", str(pol), "-p", "minimal", "-o", "events")
     assert code == 0, err
     rows = [json.loads(x) for x in out.splitlines()]
-    assert rows[1] == {"source": str(log), "line": 1, "auditID": "id-1", "stage": "ResponseComplete",
+    assert rows[0] == {"source": str(log), "line": 1, "auditID": "id-1", "stage": "ResponseComplete",
                        "policy": str(pol), "level": "Metadata", "rule": 1, "written": True}
-    # for each event in input order, each candidate: the profiles, then the policy files
-    assert [(r["line"], r["policy"]) for r in rows] == [(1, "minimal"), (1, str(pol)), (2, "minimal"), (2, str(pol))]
-    assert rows[3]["level"] == "None" and rows[3]["rule"] == 0 and rows[3]["written"] is False
+    # for each event in input order, each candidate in command-line order
+    assert [(r["line"], r["policy"]) for r in rows] == [(1, str(pol)), (1, "minimal"), (2, str(pol)), (2, "minimal")]
+    assert rows[2]["level"] == "None" and rows[2]["rule"] == 0 and rows[2]["written"] is False
     assert SECRET not in out
 
 
@@ -286,6 +286,23 @@ def test_text_and_json(tmp_path: Path) -> None:
     assert doc["input"]["skippedLines"] == 1
     assert SECRET not in out
     assert doc["candidates"][0]["cache"]["hitRate"] > 0.5
+
+
+@pytest.mark.parametrize(("args", "order"), [
+    (["-p", "minimal", "--policy-file", "{f}", "-p", "recommended"], ["minimal", "{f}", "recommended"]),
+    (["--policy-file={f}", "-pminimal", "--set", "recommended.exclude_namespaces=ci", "--profile=recommended"],
+     ["{f}", "minimal", "recommended"]),
+    (["-p", "recommended", "-p", "minimal", "-p", "recommended", "--policy-file", "{f}"],
+     ["recommended", "minimal", "{f}"]),  # a profile given twice is one candidate
+])
+def test_mixed_candidates_keep_the_command_line_order(tmp_path: Path, args: list[str], order: list[str]) -> None:
+    log = write(tmp_path / "a.log", event(1))
+    f = str(_policy(tmp_path))
+    code, out, err = kaudit(str(log), *(a.replace("{f}", f) for a in args), "-o", "json")
+    assert code == 0, err
+    assert [c["name"] for c in json.loads(out)["candidates"]] == [o.replace("{f}", f) for o in order]
+    code, out, _ = kaudit(str(log), *(a.replace("{f}", f) for a in args), "-o", "events")
+    assert [json.loads(x)["policy"] for x in out.splitlines()] == [o.replace("{f}", f) for o in order]
 
 
 def _policy(tmp_path: Path) -> Path:
