@@ -252,7 +252,9 @@ def events(n_requests: int, *, seed: int = 0, start: float = 1_777_600_000.0, sp
             continue
         if not omit_received:
             yield dict(ev)
-        long_running = req.verb == "watch" or req.subresource == "exec"
+        # as kube-apiserver's BasicLongRunningRequestCheck: these also write ResponseStarted
+        long_running = req.verb in ("watch", "proxy") or req.subresource in ("attach", "exec", "proxy", "log",
+                                                                             "portforward")
         if long_running:
             yield {**ev, "stage": "ResponseStarted", "stageTimestamp": _ts(t0 + 0.002),
                    "responseStatus": {"metadata": {}, "code": req.code}}
