@@ -194,6 +194,10 @@ def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout
         return 0
     report = sim.report(stats)
     report["notes"] = notes + report["notes"]
+    from installer.auditlog.coverage import summary
+
+    for cand_json, cand in zip(report["candidates"], candidates, strict=True):
+        cand_json["coverage"] = summary(cand.policy, version)  # CIS 3.2.2: what it lets each detection see
     if output == "json":
         doc = {"schemaVersion": SCHEMA_VERSION, "command": "simulate",
                "kubernetesVersion": f"{version[0]}.{version[1]}", **report}

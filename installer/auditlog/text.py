@@ -76,6 +76,9 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
     row("higher level (events)", "", lambda c: _num(c["startsWriting"]["eventsAtHigherLevel"]))
     row("stages added (events)", "", lambda c: _num(c["startsWriting"]["stagesAdded"]))
     row("rules never fired", "", lambda c: f"{len(c['rulesNeverFired'])} of {len(c['rules'])}")
+    if all("coverage" in c for c in cands):
+        row("CIS 3.2.2 kept/degraded/lost", "",
+            lambda c: "{kept}/{degraded}/{lost}".format(**c["coverage"]))
     console.print(table)
 
     keys = sorted(set(log["eventsPerHour"]).union(*(c["eventsPerHour"] for c in cands)))
@@ -102,6 +105,11 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
                 console.print(f"  keeps {stage}, which the log has for some requests only: not estimated")
             else:
                 console.print(f"  would add {v['events']:,} {stage} events ({_size(v['bytes'])}) the log omits")
+        if "coverage" in c:
+            from installer.auditlog.coverage import lines
+
+            for line in lines(c["coverage"], width=console.width - 2):
+                console.print("  " + line)
         if c["unknownBodies"]:
             console.print(f"  {c['unknownBodies']:,} bodies the log did not record and no event in it shows: "
                           "bytes are at least the figure above")

@@ -47,3 +47,18 @@ def render(
     for finding in report.warnings:
         typer.echo(f"kaudit: warning: {finding}", err=True)
     typer.echo(source.text, nl=False)
+    _print_coverage(report.policy, version)
+
+
+def _print_coverage(policy: object, version: tuple[int, int] | None) -> None:
+    """CIS 3.2.2 coverage (installer/auditlog/coverage.py), on stderr: stdout stays the policy alone."""
+    from installer.auditlog.coverage import lines, summary
+    from installer.errors import KauditError
+
+    try:
+        cov = summary(policy, version)
+    except KauditError as exc:
+        typer.echo(f"kaudit: no CIS 3.2.2 coverage: {exc}", err=True)
+        return
+    for line in lines(cov):
+        typer.echo(f"kaudit: {line}", err=True)

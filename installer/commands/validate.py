@@ -30,7 +30,8 @@ def validate(
 
     The rules are those of the API server's own loader, except that unknown and duplicate fields,
     which the API server drops with a mere warning, are errors here. Lint findings (sensitive
-    bodies recorded, no catch-all, shadowed rules, RequestReceived kept) are warnings.
+    bodies recorded, no catch-all, shadowed rules, RequestReceived kept) are warnings. A valid
+    policy's CIS 3.2.2 coverage follows: the detections it keeps, degrades or loses.
     """
     from installer.policy.model import LATEST_KNOWN_VERSION
     from installer.policy.validate import check, format_version
@@ -65,6 +66,7 @@ def validate(
         raise typer.Exit(0 if report.ok else 1)
 
     report = check(data, kubernetes_version=version, strict=strict)
+    cov = _coverage(report.policy, version) if report.ok else None
     if output == "json":
         doc = {
             "schemaVersion": 1,
@@ -75,6 +77,7 @@ def validate(
             "rules": len(report.policy.rules) if report.policy else None,
             "errors": [_finding_json(f) for f in report.errors],
             "warnings": [_finding_json(f) for f in report.warnings],
+            "coverage": cov,
         }
         typer.echo(json.dumps(doc, indent=2))
         raise typer.Exit(0 if report.ok else 1)
@@ -87,9 +90,25 @@ def validate(
         rules = len(report.policy.rules) if report.policy else 0
         extra = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         typer.echo(f"{name}: valid audit policy for Kubernetes {format_version(version)} ({rules} rules{extra})")
+        if cov is not None:
+            from installer.auditlog.coverage import lines
+
+            typer.echo("\n".join(lines(cov)))
         raise typer.Exit(0)
     typer.echo(f"{name}: INVALID: {len(report.errors)} error(s) (checked for Kubernetes {format_version(version)})")
     raise typer.Exit(1)
+
+
+def _coverage(policy: object, version: tuple[int, int]) -> dict[str, object] | None:
+    """CIS 3.2.2: what the policy lets each detection see (installer/auditlog/coverage.py)."""
+    from installer.auditlog.coverage import summary
+    from installer.errors import KauditError
+
+    try:
+        return summary(policy, version)
+    except KauditError as exc:  # the shipped catalogue unreadable: the validation still stands
+        typer.echo(f"kaudit: no CIS 3.2.2 coverage: {exc}", err=True)
+        return None
 
 
 def _finding_json(finding: object) -> dict[str, object]:

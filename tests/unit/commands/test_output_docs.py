@@ -50,3 +50,75 @@ def test_unfinished_operation_fields_are_documented() -> None:
 def test_change_fields_are_the_documented_ones() -> None:
     result = NodeResult(node="n", ok=True, exit_code=0, action="enabled", message="m")
     assert set(table("change")) == set(result.to_json())
+
+
+def _section(name: str) -> str:
+    return DOC.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+
+
+def _named(text: str) -> set[str]:
+    """Every `name` (camelCase included) a piece of the doc puts in backticks."""
+    return set(re.findall(r"`([A-Za-z_0-9]+)`", text))
+
+
+def _run(command: str, *args: str) -> dict[str, object]:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from installer.commands import simulate, validate
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """kaudit"""
+
+    {"validate": validate, "simulate": simulate}[command].register(app)
+    result = CliRunner().invoke(app, [command, *args, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _policy_file(tmp_path: object) -> str:
+    from pathlib import Path
+
+    from installer.policy.profiles import render
+
+    path = Path(str(tmp_path)) / "policy.yaml"
+    path.write_text(render("recommended", {}).text)
+    return str(path)
+
+
+def test_validate_fields_are_the_documented_ones(tmp_path: object) -> None:
+    doc = _run("validate", _policy_file(tmp_path))
+    rows = table("validate")  # the lowercase names; the camelCase ones are in the text
+    documented = _named(_section("validate"))
+    assert set(doc) - {"schemaVersion", "command"} <= documented | set(rows)
+    coverage = doc["coverage"]
+    assert isinstance(coverage, dict)
+    assert set(coverage) <= documented
+    by_detection = coverage["byDetection"]
+    assert isinstance(by_detection, list) and by_detection
+    assert set(by_detection[0]) <= documented
+
+
+def test_simulate_fields_are_documented(tmp_path: object) -> None:
+    """Every field of a simulate candidate (its coverage and cache included) is named in docs/output.md."""
+    from pathlib import Path
+
+    from tests import auditgen
+
+    log = Path(str(tmp_path)) / "audit.log"
+    auditgen.write(log, 500)
+    doc = _run("simulate", str(log), "-p", "minimal", "--policy-file", _policy_file(tmp_path))
+    documented = _named(_section("simulate"))
+    candidates = doc["candidates"]
+    assert isinstance(candidates, list)
+    for cand in candidates:
+        assert set(cand) <= documented, set(cand) - documented
+        assert set(cand["cache"]) <= documented, set(cand["cache"]) - documented
+        assert set(cand["coverage"]) <= _named(_section("validate"))
