@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,16 @@ def kubectl_env(tmp_path: Path, contexts: dict[str, dict[str, Any]], current: st
 def kubectl_calls(tmp_path: Path) -> list[list[str]]:
     log = tmp_path / "kubectl.log"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def docker_unavailable() -> str | None:
+    if shutil.which("docker") is None:
+        return "no docker command on PATH"
+    try:
+        proc = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20, check=False)
+    except subprocess.TimeoutExpired:
+        return "`docker info` did not answer within 20 s"
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        return f"no Docker engine: `docker info` failed ({lines[-1] if lines else proc.returncode})"
+    return None

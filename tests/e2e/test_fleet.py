@@ -6,39 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import NodeFactory
+from tests.fleetfiles import inventory_file, known_hosts_file
 from tests.kaudit_cli import change, kaudit, on
-from tests.node.node import TestNode
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
-
-
-def _inventory(path: Path, clusters: dict[str, list[TestNode]]) -> Path:
-    lines = ["all:", "  children:"]
-    for name, nodes in clusters.items():
-        lines += [f"    {name}:", "      hosts:"]
-        for i, n in enumerate(nodes):
-            lines += [
-                f"        {name}-cp{i}:",
-                f"          ansible_host: {n.host}",
-                f"          ansible_port: {n.ssh_port}",
-                "          ansible_user: kadmin",
-                f"          ansible_ssh_private_key_file: {n.key_path}",
-            ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _known_hosts(path: Path, nodes: list[TestNode]) -> Path:
-    path.write_text("".join(n.known_hosts.read_text() for n in nodes))
-    return path
 
 
 def test_inventory_fleet_in_parallel_one_failing_cluster(node_factory: NodeFactory, tmp_path: Path) -> None:
     a1, a2, b1, c1 = (node_factory() for _ in range(4))
     # Cluster b's API server will not come up with the new configuration, and the kubelet backs off.
     b1.configure(fail_next_start=True, crash_backoff=5)
-    inv = _inventory(tmp_path / "fleet.yml", {"alpha": [a1, a2], "beta": [b1], "gamma": [c1]})
-    known = _known_hosts(tmp_path / "known_hosts", [a1, a2, b1, c1])
+    inv = inventory_file(tmp_path / "fleet.yml", {"alpha": [a1, a2], "beta": [b1], "gamma": [c1]})
+    known = known_hosts_file(tmp_path / "known_hosts", [a1, a2, b1, c1])
     run = kaudit("enable", str(inv), "--profile", "minimal", "--yes", "--parallel", "3", "--output", "json",
                  "--timeout", "3", "--guard-grace", "3", "--known-hosts", str(known), timeout=180)
     nodes = run.json()["nodes"]
@@ -58,8 +37,8 @@ def test_inventory_fleet_in_parallel_one_failing_cluster(node_factory: NodeFacto
 
 def test_summary_table_and_caveat_in_text_output(node_factory: NodeFactory, tmp_path: Path) -> None:
     n1, n2 = node_factory(), node_factory()
-    inv = _inventory(tmp_path / "two.yml", {"east": [n1], "west": [n2]})
-    known = _known_hosts(tmp_path / "known_hosts", [n1, n2])
+    inv = inventory_file(tmp_path / "two.yml", {"east": [n1], "west": [n2]})
+    known = known_hosts_file(tmp_path / "known_hosts", [n1, n2])
     run = kaudit("enable", str(inv), "--profile", "cis", "--yes", "--parallel", "2", "--timeout", "10",
                  "--known-hosts", str(known), timeout=120)
     assert run.code == 0, run.out + run.err

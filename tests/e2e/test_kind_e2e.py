@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.test_docker_transport import docker_unavailable
 
 from tests.paths import ROOT
+from tests.standins import docker_unavailable
 from tests.userinstall import kaudit_argv
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_fleet import _inventory, _known_hosts
-
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
+from tests.fleetfiles import inventory_file, known_hosts_file
 from tests.kaudit_cli import change, kaudit, on
 from tests.node.node import TestNode
 
@@ -75,8 +74,8 @@ def test_an_empty_var_lib_minikube_does_not_make_a_minikube_node(node_factory: N
 
 def test_backups_of_an_inventory_lists_every_host(node_factory: NodeFactory, tmp_path: Path) -> None:
     a1, a2, b1 = node_factory(), node_factory(), node_factory()
-    inv = _inventory(tmp_path / "fleet.yml", {"alpha": [a1, a2], "beta": [b1]})
-    known = _known_hosts(tmp_path / "known_hosts", [a1, a2, b1])
+    inv = inventory_file(tmp_path / "fleet.yml", {"alpha": [a1, a2], "beta": [b1]})
+    known = known_hosts_file(tmp_path / "known_hosts", [a1, a2, b1])
     run = kaudit("enable", str(inv), "--profile", "minimal", "--yes", "--output", "json", "--timeout", "10",
                  "--guard-grace", "3", "--known-hosts", str(known), timeout=180)
     assert run.code == 0, run.out + run.err

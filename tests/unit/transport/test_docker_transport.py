@@ -6,8 +6,6 @@ development sandbox); runs for real wherever Docker is available (CI with Docker
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -15,20 +13,7 @@ import pytest
 from installer.errors import NodeError
 from installer.scripts.exitcodes import ScriptExit
 from installer.transport.docker import DockerExecTransport
-
-
-def docker_unavailable() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker command on PATH"
-    try:
-        proc = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20, check=False)
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 20 s"
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return f"no Docker engine: `docker info` failed ({lines[-1] if lines else proc.returncode})"
-    return None
-
+from tests.standins import docker_unavailable
 
 pytestmark = [pytest.mark.docker]
 
