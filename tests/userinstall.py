@@ -65,10 +65,17 @@ def _prune(keep: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+BINDIR_ENV = "KAUDIT_TEST_USER_BINDIR"  # set by the process that built it, for the xdist workers it starts
+
+
 def bindir() -> Path:
-    """bin/ of the user install of this tree (built on first use)."""
+    """bin/ of the user install of this tree (built on first use, once per test run: the workers get it
+    from the controller through BINDIR_ENV instead of each building the wheel again to find its key)."""
     global _bindir
     if _bindir is not None:
+        return _bindir
+    if os.environ.get(BINDIR_ENV):
+        _bindir = Path(os.environ[BINDIR_ENV])
         return _bindir
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
@@ -83,6 +90,7 @@ def bindir() -> Path:
                 _prune(env_dir)
             os.utime(env_dir)
     _bindir = env_dir / "bin"
+    os.environ[BINDIR_ENV] = str(_bindir)
     return _bindir
 
 
