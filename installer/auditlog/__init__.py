@@ -6,8 +6,11 @@ the `kaudit simulate` report built on both.
 - `reader`: audit events as a stream from files, rotated sets (`.gz` included), directories and stdin,
   decoding only the fields callers need (msgspec).
 - `node`: the same stream from a TARGET's control-plane nodes over kaudit's transport, merged by time.
-- `simulate`: replaying events through candidate policies: counts, bytes, days of history, differences.
-- `logs`, `logs_node`, `filters`, `summary`, `masking`, `detections`, `text`: `kaudit logs` and the
+- `simulate`: replaying events through candidate policies: counts, bytes, days of history, differences
+  (`run` drives it end to end, `text` prints it).
+- `coverage`: CIS 3.2.2 from the detection catalogue: what a policy lets each detection see (simulate,
+  validate, render).
+- `logs`, `logs_node`, `filters`, `summary`, `masking`, `detections`: `kaudit logs` and the
   detection catalogue on the same reader.
 
 Imports installer.policy, installer.manifest, installer.node, installer.targets, installer.transport.
