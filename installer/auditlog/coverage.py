@@ -2,12 +2,12 @@
 
 kube-bench leaves it manual; here it is what a policy lets each detection of the catalogue see
 (`detections.coverage`: the first-match evaluation of the request shape each detection watches),
-summed up once for `kaudit simulate` (per candidate), `kaudit validate` and `kaudit render`.
+summed up once for `kaudit simulate` (per candidate), `kaudit validate` and `kaudit render`; its text
+form is `text.coverage_lines` (below the catalogue, which simulate's text output may not import).
 """
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 from installer.auditlog import detections
@@ -29,23 +29,3 @@ def summary(policy: Any, kubernetes_version: tuple[int, int] | None = None) -> d
         "degradedDetections": [r["detection"] for r in by["degraded"]],
         "byDetection": rows,
     }
-
-
-def lines(cov: dict[str, Any], width: int = 100) -> list[str]:
-    """The same, as a few lines of text: the counts, then the detections lost and degraded, by name."""
-    out = [f"{cov['standard']} coverage: {cov['kept']} of {cov['detections']} detections kept, "
-           f"{cov['degraded']} degraded, {cov['lost']} lost"]
-    lost = [r for r in cov["byDetection"] if r["state"] == "lost"]
-    degraded = [r for r in cov["byDetection"] if r["state"] == "degraded"]
-    if lost:
-        names = ", ".join(r["detection"] + (" (stage omitted)" if r["stagesOmitted"] else "") for r in lost)
-        out.extend(textwrap.wrap("lost (not recorded): " + names, width, initial_indent="  ",
-                                 subsequent_indent="    ", break_on_hyphens=False))
-    groups: dict[tuple[str, str], list[str]] = {}
-    for r in degraded:
-        groups.setdefault((r["recorded"], r["needs"]), []).append(r["detection"])
-    for (recorded, needs), names_ in groups.items():
-        out.extend(textwrap.wrap(f"degraded (recorded at {recorded}, without the body they read at {needs}): "
-                                 + ", ".join(names_), width, initial_indent="  ", subsequent_indent="    ",
-                                 break_on_hyphens=False))
-    return out

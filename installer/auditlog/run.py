@@ -148,8 +148,11 @@ def is_local(source: str) -> bool:
     return "://" not in source and ("/" in source or source.endswith((".log", ".gz", ".json", ".jsonl")))
 
 
-def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO[str]) -> int:
-    """The whole command; returns the exit code (KauditError for bad input)."""
+def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO[str],
+                     coverage: Callable[[Any, tuple[int, int]], dict[str, Any]] | None = None) -> int:
+    """The whole command; returns the exit code (KauditError for bad input). `coverage` gives each
+    candidate's CIS 3.2.2 coverage (installer.auditlog.coverage.summary, handed in by the command: this
+    module is below the catalogue, whose filters use its parse_time)."""
     from installer.policy.model import LATEST_KNOWN_VERSION
 
     sources: list[str] = req["sources"]
@@ -194,10 +197,9 @@ def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout
         return 0
     report = sim.report(stats)
     report["notes"] = notes + report["notes"]
-    from installer.auditlog.coverage import summary
-
-    for cand_json, cand in zip(report["candidates"], candidates, strict=True):
-        cand_json["coverage"] = summary(cand.policy, version)  # CIS 3.2.2: what it lets each detection see
+    if coverage is not None:
+        for cand_json, cand in zip(report["candidates"], candidates, strict=True):
+            cand_json["coverage"] = coverage(cand.policy, version)
     if output == "json":
         doc = {"schemaVersion": SCHEMA_VERSION, "command": "simulate",
                "kubernetesVersion": f"{version[0]}.{version[1]}", **report}

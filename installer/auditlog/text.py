@@ -5,6 +5,7 @@ Shows users, verbs and resources only: never request URIs, bodies or tokens.
 
 from __future__ import annotations
 
+import textwrap
 from typing import IO, Any
 
 _BARS = " ▁▂▃▄▅▆▇█"
@@ -106,9 +107,7 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
             else:
                 console.print(f"  would add {v['events']:,} {stage} events ({_size(v['bytes'])}) the log omits")
         if "coverage" in c:
-            from installer.auditlog.coverage import lines
-
-            for line in lines(c["coverage"], width=console.width - 2):
+            for line in coverage_lines(c["coverage"], width=console.width - 2):
                 console.print("  " + line)
         if c["unknownBodies"]:
             console.print(f"  {c['unknownBodies']:,} bodies the log did not record and no event in it shows: "
@@ -125,3 +124,24 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
         console.print(f"\nskipped {inp['skippedLines']:,} truncated or unreadable line(s): {where}")
     for note in report["notes"]:
         console.print(f"\nnote: {note}")
+
+
+def coverage_lines(cov: dict[str, Any], width: int = 100) -> list[str]:
+    """CIS 3.2.2 coverage (coverage.summary's object) as a few lines of text: the counts, then the detections
+    lost and degraded, by name (simulate, validate, render)."""
+    out = [f"{cov['standard']} coverage: {cov['kept']} of {cov['detections']} detections kept, "
+           f"{cov['degraded']} degraded, {cov['lost']} lost"]
+    lost = [r for r in cov["byDetection"] if r["state"] == "lost"]
+    degraded = [r for r in cov["byDetection"] if r["state"] == "degraded"]
+    if lost:
+        names = ", ".join(r["detection"] + (" (stage omitted)" if r["stagesOmitted"] else "") for r in lost)
+        out.extend(textwrap.wrap("lost (not recorded): " + names, width, initial_indent="  ",
+                                 subsequent_indent="    ", break_on_hyphens=False))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in degraded:
+        groups.setdefault((r["recorded"], r["needs"]), []).append(r["detection"])
+    for (recorded, needs), names_ in groups.items():
+        out.extend(textwrap.wrap(f"degraded (recorded at {recorded}, without the body they read at {needs}): "
+                                 + ", ".join(names_), width, initial_indent="  ", subsequent_indent="    ",
+                                 break_on_hyphens=False))
+    return out

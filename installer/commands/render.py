@@ -52,7 +52,8 @@ def render(
 
 def _print_coverage(policy: object, version: tuple[int, int] | None) -> None:
     """CIS 3.2.2 coverage (installer/auditlog/coverage.py), on stderr: stdout stays the policy alone."""
-    from installer.auditlog.coverage import lines, summary
+    from installer.auditlog.coverage import summary
+    from installer.auditlog.text import coverage_lines
     from installer.errors import KauditError
 
     try:
@@ -60,5 +61,5 @@ def _print_coverage(policy: object, version: tuple[int, int] | None) -> None:
     except KauditError as exc:
         typer.echo(f"kaudit: no CIS 3.2.2 coverage: {exc}", err=True)
         return
-    for line in lines(cov):
+    for line in coverage_lines(cov):
         typer.echo(f"kaudit: {line}", err=True)

@@ -84,6 +84,7 @@ def simulate(
     body is ever printed. Exit 2 on bad input (not an audit log, the legacy format, an unknown profile).
     """
     from installer.auditlog import run as simulate_run
+    from installer.auditlog.coverage import summary as coverage
     from installer.errors import KauditError
 
     if output not in ("text", "json", "events"):
@@ -101,7 +102,7 @@ def simulate(
         "order": ctx.meta.get(_ORDER),
     }
     try:
-        code = simulate_run.simulate_command(request, conn.ssh_options, sys.stdout)
+        code = simulate_run.simulate_command(request, conn.ssh_options, sys.stdout, coverage)
     except KauditError as exc:
         typer.echo(f"kaudit: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

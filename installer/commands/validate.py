@@ -91,9 +91,9 @@ def validate(
         extra = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         typer.echo(f"{name}: valid audit policy for Kubernetes {format_version(version)} ({rules} rules{extra})")
         if cov is not None:
-            from installer.auditlog.coverage import lines
+            from installer.auditlog.text import coverage_lines
 
-            typer.echo("\n".join(lines(cov)))
+            typer.echo("\n".join(coverage_lines(cov)))
         raise typer.Exit(0)
     typer.echo(f"{name}: INVALID: {len(report.errors)} error(s) (checked for Kubernetes {format_version(version)})")
     raise typer.Exit(1)

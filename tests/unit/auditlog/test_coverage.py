@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from installer.auditlog import coverage
+from installer.auditlog.text import coverage_lines
 from installer.commands import render, simulate, validate
 from installer.policy.validate import parse
 from tests import auditgen
@@ -62,7 +63,7 @@ def test_summary_counts_names_and_rows() -> None:
     exec_row = next(r for r in cov["byDetection"] if r["detection"] == "pod-exec")
     assert exec_row == {"detection": "pod-exec", "state": "lost", "recorded": "None", "needs": "Metadata",
                         "rule": 0, "stagesOmitted": False}
-    text = "\n".join(coverage.lines(cov))
+    text = "\n".join(coverage_lines(cov))
     assert text.startswith(f"CIS 3.2.2 coverage: {cov['kept']} of {cov['detections']} detections kept")
     assert "lost (not recorded): pod-exec, pod-attach" in text
     assert "degraded (recorded at Metadata, without the body they read at Request):" in text
