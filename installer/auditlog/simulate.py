@@ -1,8 +1,9 @@
 """`kaudit simulate`: replay recorded audit events through candidate policies (issue 13 items 1-3, 5).
 
-One pass over the events; each candidate evaluates every event with the attributes the API server had
-(`evaluate`), cached per distinct attribute set, and keeps counters only: memory stays flat in the
-input's size. What the log itself recorded is the reference column.
+One pass over the events; each candidate's policy is applied with the attributes the API server had
+(`evaluate`, itself cached per distinct attribute set) once per distinct key of the events (below), and
+only counters are kept: memory stays flat in the input's size. What the log itself recorded is the
+reference column.
 
 Bytes are honest:
 - an event a candidate keeps at the log's level or lower is sized exactly: the line as written, minus
