@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,12 @@ def _only_unit(config: pytest.Config) -> bool:
     """`scripts/test tests/unit` needs no wheel: tests/unit does not run the installed command."""
     args = [a.split("::")[0] for a in config.args]
     return bool(args) and all(Path(a).resolve().is_relative_to(UNIT) for a in args)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core. The node tests mostly wait (a kubelet's restart delay, probes, a
+    guard's deadline): on 2 cores the suite used under one core on average with one worker per core."""
+    return 2 * (os.cpu_count() or 1)
 
 
 def _skip_without_node_support() -> None:
