@@ -45,9 +45,9 @@ def _only_unit(config: pytest.Config) -> bool:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: two workers per core. The node tests mostly wait (a kubelet's restart delay, probes, a
+    """`-n auto`: three workers per core. The node tests mostly wait (a kubelet's restart delay, probes, a
     guard's deadline): on 2 cores the suite used under one core on average with one worker per core."""
-    return 2 * (os.cpu_count() or 1)
+    return 3 * (os.cpu_count() or 1)
 
 
 def _skip_without_node_support() -> None:
