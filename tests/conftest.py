@@ -45,9 +45,10 @@ def _only_unit(config: pytest.Config) -> bool:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: three workers per core. The node tests mostly wait (a kubelet's restart delay, probes, a
-    guard's deadline): on 2 cores the suite used under one core on average with one worker per core."""
-    return 3 * (os.cpu_count() or 1)
+    """`-n auto`: two workers per core. The node tests mostly wait (a kubelet's restart delay, probes, a
+    guard's deadline): on 2 cores the suite used under one core on average with one worker per core
+    (13m51s); two per core: 11m00s; three per core: 10m15s but timing-sensitive tests start to flake."""
+    return 2 * (os.cpu_count() or 1)
 
 
 def _skip_without_node_support() -> None:

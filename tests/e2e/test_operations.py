@@ -268,7 +268,10 @@ def _merged_known_hosts(nodes: list[TestNode]) -> Path:
 
 
 def test_concurrent_enable_is_refused_by_the_lock(node_factory: NodeFactory) -> None:
+    # The first run holds the lock while its new API server takes start_delay to become ready: long
+    # enough for the second kaudit to start, connect and plan even on a loaded machine.
     node = node_factory(linger=3.0)
+    node.configure(start_delay=8.0)
     first: dict[str, object] = {}
     thread = threading.Thread(target=lambda: first.update(run=change(node, "enable", "--profile", "minimal",
                                                                       timeout=20)))
@@ -280,6 +283,7 @@ def test_concurrent_enable_is_refused_by_the_lock(node_factory: NodeFactory) -> 
     assert "holds the node's lock" in second.node["message"] and "kaudit by" in second.node["message"]
     assert first["run"].code == 0  # type: ignore[attr-defined]
     # The lock is free again once the first run's connection is gone.
+    node.configure(start_delay=0.1)
     assert change(node, "switch", "--profile", "cis").code == 0
 
 
