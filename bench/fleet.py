@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.nodes import nodes, sshd_counts
+from bench.run import cpu_stat
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -44,14 +45,6 @@ KAUDIT = str(VENV_BIN / "kaudit")
 
 def log(msg: str) -> None:
     print(f"[fleet {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def cpu_stat() -> tuple[float, float]:
-    """Machine-wide (busy, total) jiffies."""
-    with open("/proc/stat", encoding="utf-8") as f:
-        vals = [float(v) for v in f.readline().split()[1:]]
-    idle = vals[3] + vals[4]
-    return sum(vals) - idle, sum(vals)
 
 
 @dataclass
