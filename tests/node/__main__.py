@@ -1,8 +1,10 @@
-"""`python -m tests.node start --dir DIR [--manifest FILE]`: run a test node by hand until Ctrl-C."""
+"""`python -m tests.node start --dir DIR [--manifest FILE]`: run a test node by hand until Ctrl-C.
+`python -m tests.node start --real --dir DIR`: a real node (tests/node/realnode.py); prints one JSON line."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -22,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--restart-delay", type=float, default=0.5)
     st.add_argument("--start-delay", type=float, default=1.0)
     st.add_argument("--crash-backoff", type=float, default=1.0)
+    st.add_argument("--real", action="store_true",
+                    help="a real node: kubeadm init, the real kubelet and control plane (tests/node/realnode.py)")
     args = ap.parse_args(argv)
+    if args.real:
+        return _real(args.dir)
     manifest = args.manifest.read_bytes() if args.manifest else None
     node = TestNode.start(args.dir, manifest, linger=args.linger, restart_delay=args.restart_delay,
                           start_delay=args.start_delay, crash_backoff=args.crash_backoff,
@@ -49,6 +55,28 @@ Ctrl-C stops the node.""", flush=True)
         pass
     finally:
         node.stop()
+    return 0
+
+
+def _real(base: Path) -> int:
+    from .realnode import RealNode, missing_real_requirements
+
+    reason = missing_real_requirements()
+    if reason:
+        print(json.dumps({"error": reason}), flush=True)
+        return 2
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    node = None
+    try:
+        node = RealNode.start(base)
+        print(json.dumps(node.info()), flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.stop()
     return 0
 
 

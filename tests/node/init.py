@@ -31,9 +31,11 @@ def main() -> int:
     sshd = subprocess.Popen(cfg["sshd"], stdin=subprocess.DEVNULL,
                             stdout=open(ctl / "sshd.out", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 (handed to a child process)
     children[sshd.pid] = "sshd"
-    sim = subprocess.Popen([sys.executable, cfg["simulator"], str(ctl)], stdin=subprocess.DEVNULL,
-                           stdout=open(ctl / "simulator.out", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 (handed to a child process)
-    children[sim.pid] = "simulator"
+    sim = None  # a real node (tests/node/realnode.py) has no simulator: its real kubelet runs the pods
+    if cfg.get("simulator"):
+        sim = subprocess.Popen([sys.executable, cfg["simulator"], str(ctl)], stdin=subprocess.DEVNULL,
+                               stdout=open(ctl / "simulator.out", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 (handed to a child process)
+        children[sim.pid] = "simulator"
 
     def term(*_: object) -> None:
         for pid in children:
@@ -53,7 +55,7 @@ def main() -> int:
             term()
 
         threading.Thread(target=watch, daemon=True).start()
-    (ctl / "init.ready").write_text(json.dumps({"sshd": sshd.pid, "simulator": sim.pid}))
+    (ctl / "init.ready").write_text(json.dumps({"sshd": sshd.pid, "simulator": sim.pid if sim else None}))
     while True:  # as PID 1 we inherit every orphan (e.g. kaudit's detached guard): reap them all
         try:
             pid, status = os.wait()
