@@ -112,7 +112,7 @@ def journal(node: TestNode) -> list[dict[str, Any]]:
 def guard_done(node: TestNode, timeout: float = 20.0) -> None:
     """Wait until no kaudit guard is left on the node (it restored, or stood down)."""
     def gone() -> bool:
-        rc = node.run("g=$(cat /var/lib/kaudit/guard.pid 2>/dev/null) && [ -n \"$g\" ] && kill -0 \"$g\"",
+        rc = node.run("g=$(cut -d' ' -f1 /var/lib/kaudit/guard.pid 2>/dev/null) && [ -n \"$g\" ] && kill -0 \"$g\"",
                       check=False).returncode
         return rc != 0
     node.wait_for(gone, timeout, interval=0.1, what="the guard to finish")

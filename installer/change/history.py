@@ -33,6 +33,7 @@ def list_backups(node: NodeContext) -> list[Backup]:
         ident, _, meta = line.partition("\t")
         try:
             parsed = json.loads(base64.b64decode(meta)) if meta else {}
+            parsed = parsed if isinstance(parsed, dict) else {}
         except ValueError:
             parsed = {}
         out.append(Backup(ident, parsed))
@@ -44,9 +45,11 @@ def journal(node: NodeContext) -> list[dict[str, Any]]:
     records = []
     for line in data.decode("utf-8", "replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             continue
+        if isinstance(record, dict):  # a line that is JSON but not a record ([1,2], null) is not one
+            records.append(record)
     return records
 
 

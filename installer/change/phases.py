@@ -244,6 +244,9 @@ class NodeChange:
         facts = nodefacts.gather(self.t, self.layout)
         if facts.manifest is None:
             raise PhaseError(f"{facts.manifest_problem}", node=self.t.name)
+        if facts.state_problem:
+            raise PhaseError(f"kaudit's state: {facts.state_problem}; nothing was changed. Check it and "
+                             "remove or fix it by hand", node=self.t.name)
         if facts.free_kb is not None and facts.free_kb < MIN_FREE_KB:
             raise PhaseError(f"only {facts.free_kb} KiB free on {facts.static_pod_path}", node=self.t.name)
         if facts.lock_holder and not self.options.break_lock:
@@ -280,6 +283,8 @@ class NodeChange:
             if not line:
                 raise NodeError("lock: the connection was lost before the lock was taken; nothing was changed",
                                 node=self.t.name)
+            if line.startswith("bad "):
+                raise NodeError(f"lock: {line[4:]}; nothing was changed", node=self.t.name)
             raise self._lock_error(line.removeprefix("held ").strip() or "another process")
         self.lock = session
 
@@ -301,13 +306,11 @@ class NodeChange:
         skip = set(stale_files(facts, desired)) if desired.manifest == facts.manifest else set()
         backed_up = [p.host_path for p in info.audit.paths if p.host_path and p.host_path not in skip
                      and p.flag in ("--audit-policy-file", "--audit-webhook-config-file")]
-        stdin = b"".join([
-            _b64(desired.manifest),
-            _b64(desired.policy[1] if desired.policy else b""),
-            _b64(desired.webhook[1] if desired.webhook else b""),
-            _b64(json.dumps(record).encode() + b"\n"),
-            _b64(json.dumps(meta).encode()),
-        ])
+        parts = [desired.manifest, desired.policy[1] if desired.policy else b"",
+                 desired.webhook[1] if desired.webhook else b"", json.dumps(record).encode() + b"\n",
+                 json.dumps(meta).encode()]
+        stdin = b"".join(_b64(p) for p in parts)
+        sums = " ".join(hashlib.sha256(p).hexdigest() for p in parts)
         new_log = _audit_log(desired.after.info)
         log_dir = posixpath.dirname(new_log.host_path) if new_log and new_log.host_path else ""
         guard_secs = int(self.options.timeout + self.options.guard_grace)
@@ -315,11 +318,19 @@ class NodeChange:
             backed_up, state=self.layout.state_dir, manifest=facts.manifest_path, expect=before, id=backup_id,
             pin="0" if info.audit.managed else "1", policy=desired.policy[0] if desired.policy else "",
             webhook=desired.webhook[0] if desired.webhook else "", guard_secs=str(guard_secs),
-            guard_script=scripts.GUARD.text, logdir=log_dir), stdin=stdin, timeout=120)
+            guard_script=scripts.GUARD.text, logdir=log_dir, sums=sums), stdin=stdin, timeout=120)
         values = dict(line.partition("=")[::2] for line in res.text.splitlines())
         if res.rc == ScriptExit.CONFLICT:
             raise NodeError(f"write manifest: {facts.manifest_path} was changed by someone else since kaudit read "
                             "it; nothing was written, re-run to see the new diff", node=self.t.name)
+        if res.rc == ScriptExit.UNSAFE:
+            raise NodeError(f"refused: {values.get('unsafe')}. Another user could plant links where kaudit writes "
+                            "as root, or read the audit events: make it root's and writable by no one else, "
+                            "then re-run; nothing was changed", node=self.t.name)
+        if res.rc == ScriptExit.PAYLOAD:
+            raise NodeError("write manifest: the data kaudit sent did not arrive whole (its sha256 differs); "
+                            "nothing was changed. Re-run; if it happens again, check what reads the command's "
+                            "input on the node (sudo's configuration)", node=self.t.name)
         if res.rc == ScriptExit.TAMPERED:
             raise NodeError(f"backup: {values.get('tampered')} was changed by someone else (its content no longer "
                             "matches the hash in its name); nothing was written. Compare it with the profile "

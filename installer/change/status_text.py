@@ -16,6 +16,9 @@ def _when(epoch: float | None) -> str:
 _ENDINGS = {
     "rolled-back": "failed, and kaudit restored the backup",
     "guard-restored": "not confirmed in time: the node's guard restored the backup",
+    "guard-restore-failed": ("not confirmed in time, and the node's guard could NOT restore the backup (it retries "
+                             "for 10 minutes); the manifest is still the change's: `kaudit rollback` restores "
+                             "that change's backup"),
     "failed": "failed before the manifest was written; nothing changed",
 }
 

@@ -40,6 +40,7 @@ class NodeFacts:
     free_kb: int | None
     guard_pid: int | None = None
     lock_holder: str | None = None
+    state_problem: str | None = None  # a state file of the wrong kind, or a state dir others can write
     last_confirmed: dict[str, Any] | None = None  # kaudit's last completed operation on this node
     last_record: dict[str, Any] | None = None  # the journal's last line, whatever its state
     last_begin: dict[str, Any] | None = None  # the last operation started (its summary)
@@ -111,6 +112,7 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         now=float(values.get("now") or 0),
         free_kb=int(free) if free.isdigit() else None,
         lock_holder=values.get("lock_holder"),
+        state_problem=values.get("state_problem"),
         last_confirmed=_json_b64(values.get("last_confirmed")),
         last_record=_json_b64(values.get("last_record")),
         last_begin=_json_b64(values.get("last_begin")),

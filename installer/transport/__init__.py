@@ -88,7 +88,10 @@ class Transport:
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str = "0:0") -> None:
         """Atomic: readers see the old file or the new one, never a part."""
-        self.check(*scripts.ATOMIC_WRITE.bind(target=path, mode=f"{mode:o}", owner=owner), stdin=data,
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        self.check(*scripts.ATOMIC_WRITE.bind(target=path, mode=f"{mode:o}", owner=owner, sum=sha), stdin=data,
                    what=f"writing {path}")
 
     def close(self) -> None:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import paramiko
 
 _PROMPT = "[kaudit-sudo-prompt]"
+# Does sudo run a command without a password? -k: a cached credential does not count.
+_NO_PASSWORD_PROBE = "sudo -n -k -- id -u"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class SSHTransport(Transport):
         self._client: paramiko.SSHClient | None = None
         self._jump: paramiko.SSHClient | None = None
         self._sudo_mode: str | None = None  # None (root), "n", "password", "pty"
+        # With a pty: whether sudo prompts (then the password answers its prompt) or not.
+        self._sudo_password_needed = False
 
     # -- connecting ---------------------------------------------------------------------------
     def connect(self) -> None:
@@ -146,17 +150,32 @@ class SSHTransport(Transport):
             self._detect_sudo = saved  # type: ignore[method-assign]
 
     def _detect_sudo(self) -> None:
-        """Root needs no sudo; otherwise find the sudo mode that works, or say precisely why none does."""
+        """Root needs no sudo; otherwise find the sudo mode that works, or say precisely why none does.
+
+        Whether sudo asks for a password is probed first, without one (`sudo -n -k`: a cached
+        credential does not count). Where it asks none, the password is never sent: sudo would not
+        read it and the command would take it as its input (a NOPASSWD node once got the password
+        line as its new manifest)."""
         if self.user == "root":
             self._sudo_mode = None
             return
-        self._sudo_mode = "password" if self.options.sudo_password is not None else "n"
-        probe = self._exec(self._wrap("id -u"), None, 30.0)
+        self._sudo_mode = "n"
+        probe = self._exec(_NO_PASSWORD_PROBE, None, 30.0)
         if probe.rc == 0 and probe.text.strip() == "0":
             return
         err = probe.err.lower()
         if "tty" in err:
             self._sudo_mode = "pty"
+            probe = self._exec(_NO_PASSWORD_PROBE, None, 30.0)
+            if probe.rc == 0 and probe.text.strip().endswith("0"):
+                self._sudo_password_needed = False
+                return
+            err = probe.err.lower() or probe.text.lower()
+        if ("password is required" in err or "a terminal is required" in err) \
+                and self.options.sudo_password is not None:
+            if self._sudo_mode == "n":
+                self._sudo_mode = "password"
+            self._sudo_password_needed = True
             probe = self._exec(self._wrap("id -u"), None, 30.0)
             if probe.rc == 0 and probe.text.strip().endswith("0"):
                 return
@@ -182,7 +201,7 @@ class SSHTransport(Transport):
             # -k: always ask, so the password line is always consumed by sudo, never by the command.
             return "sudo -S -k -p '' -- " + command
         prompt = shlex.quote(_PROMPT)
-        if self.options.sudo_password is not None:
+        if self._sudo_password_needed:
             return f"sudo -k -p {prompt} -- " + command
         return "sudo -n -- " + command
 
@@ -216,7 +235,7 @@ class SSHTransport(Transport):
             chan.exec_command(command)
             if self._sudo_mode == "password" and not pty and self.options.sudo_password is not None:
                 chan.sendall(self.options.sudo_password.encode() + b"\n")
-            if pty and self.options.sudo_password is not None:
+            if pty and self._sudo_password_needed:
                 self._answer_prompt(chan, timeout)
             if stdin:
                 chan.sendall(stdin)
@@ -249,7 +268,7 @@ class SSHTransport(Transport):
             chan.exec_command(self._wrap(command))
             if self._sudo_mode == "password" and self.options.sudo_password is not None:
                 chan.sendall(self.options.sudo_password.encode() + b"\n")
-            if pty and self.options.sudo_password is not None:
+            if pty and self._sudo_password_needed:
                 self._answer_prompt(chan, 30.0)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise NodeError(_lost(exc), node=self.name) from None

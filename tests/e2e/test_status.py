@@ -248,7 +248,7 @@ def test_status_tells_what_became_of_a_change_kaudit_could_not_finish(node_facto
     assert node.path(MANIFEST).read_bytes() == original
     # Again, and this time the guard dies with it (as in a reboot): nothing will undo the change.
     enable_then_die()
-    node.run("kill -9 $(cat /var/lib/kaudit/guard.pid)")
+    node.run("kill -9 $(cut -d' ' -f1 /var/lib/kaudit/guard.pid)")
     orphan = on(node, "status", "--output", "json").node
     assert orphan["unfinished"]["guard_pid"] is None
     assert "no guard is left to undo it" in on(node, "status").out

@@ -2,7 +2,8 @@
 # Apply a change in one command: journal entry, backup, policy/webhook upload, the guard armed, the
 # manifest written after re-checking it is unchanged. A failure before the write undoes its own traces.
 # After the named parameters: the files to back up. stdin lines (base64): new manifest, policy,
-# webhook config, journal record, backup meta.
+# webhook config, journal record, backup meta; `sums` holds the sha256 of each, in that order, and
+# nothing is changed unless every part arrived whole (stdin is the one channel data comes on).
 set -eu
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
@@ -11,11 +12,21 @@ set -eu
 # shellcheck source=lib/guard-start.sh
 . "$(dirname "$0")/lib/guard-start.sh"  # kaudit:include
 trap '' HUP PIPE
-state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9 logdir=${10}
-shift 10
+state=$1 manifest=$2 expect=$3 id=$4 pin=$5 policy=$6 webhook=$7 guard_secs=$8 guard_script=$9 logdir=${10} sums=${11}
+shift 11
 umask 077
 # Progress lines must not stop the change half-way when kaudit's connection is gone (EPIPE).
 step() { echo "step=$1" 2>/dev/null || :; }
+# Every directory this change writes into, and the log directory the API server will write to, must
+# be root's alone: another user could plant links where kaudit writes, or read the audit events.
+for p in "$state" "$(dirname -- "$manifest")" "$manifest" ${policy:+"$(dirname -- "$policy")"} \
+    ${webhook:+"$(dirname -- "$webhook")"} ${logdir:+"$(dirname -- "$logdir")"} ${logdir:+"$logdir"} \
+    ${logdir:+"$logdir"/*}; do
+  w=$(why_unsafe "$p")
+  [ -z "$w" ] || { echo "unsafe=$w"; exit "$EXIT_UNSAFE"; }
+done
+w=$(state_problem "$state")
+[ -z "$w" ] || { echo "unsafe=$w"; exit "$EXIT_UNSAFE"; }
 mkdir -p -- "$state"
 work=$(mktemp -d "$state/.work.XXXXXX")
 # Whatever fails after the journal entry and before the manifest is written undoes this run's
@@ -25,8 +36,7 @@ undo() {
   rc=$?
   trap - EXIT
   if [ "$journaled" = 1 ] && [ "$written" = 0 ]; then
-    g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
-    rm -f -- "$state/guard.pid"
+    stop_guard "$state"
     [ -n "$up_policy" ] && rm -f -- "$up_policy"
     [ -n "$up_webhook" ] && rm -f -- "$up_webhook"
     [ -n "$made_logdir" ] && rmdir -- "$made_logdir" 2>/dev/null
@@ -39,10 +49,13 @@ undo() {
 }
 trap undo EXIT
 chmod 700 -- "$state"
+got=""
 for part in manifest policy webhook journal meta; do
   IFS= read -r line || line=""
-  printf %s "$line" | base64 -d > "$work/$part"
+  printf %s "$line" | base64 -d > "$work/$part" 2>/dev/null || :
+  got="$got${got:+ }$(sha "$work/$part")"
 done
+[ "$got" = "$sums" ] || { echo "payload=incomplete"; exit "$EXIT_PAYLOAD"; }
 [ "$(sha "$manifest")" = "$expect" ] || { echo "conflict=$(sha "$manifest")"; exit "$EXIT_CONFLICT"; }
 new=$(sha "$work/manifest")
 # Content-addressed files must still hold what their names say: a replaced one would be backed up
@@ -102,14 +115,14 @@ rm -f -- "$state/confirm.$id"
 start_guard "$state" "$id" "$guard_script" "$state" "$manifest" "$id" "$new" "$guard_secs"
 step write
 d=$(dirname -- "$manifest") bn=$(basename -- "$manifest")
-t="$d/.$bn.kaudit-tmp.$$"
-cp -- "$work/manifest" "$t"; chmod 600 -- "$t"; sync -- "$t" 2>/dev/null || sync
+t=$(mktemp -- "$d/.$bn.kaudit-tmp.XXXXXX")  # O_EXCL: never a planted link
+cat -- "$work/manifest" > "$t"; chmod 600 -- "$t"; sync -- "$t" 2>/dev/null || sync
 # Re-read just before the rename: someone else may have changed it meanwhile.
 if [ "$(sha "$manifest")" != "$expect" ]; then
-  rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; echo "conflict=$(sha "$manifest")"; exit "$EXIT_CONFLICT"
+  rm -f -- "$t"; stop_guard "$state"; echo "conflict=$(sha "$manifest")"; exit "$EXIT_CONFLICT"
 fi
 at="$(now) $(up)"
-mv -f -- "$t" "$manifest" || { rm -f -- "$t"; kill "$(cat "$state/guard.pid")" 2>/dev/null; exit 1; }
+mv -f -- "$t" "$manifest" || { rm -f -- "$t"; stop_guard "$state"; exit 1; }
 written=1
 # When the manifest was written (epoch and seconds since boot), beside its backup: a re-run that
 # takes over this change if it is never confirmed waits for an instance started after this.

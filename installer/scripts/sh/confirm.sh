@@ -8,10 +8,10 @@ set -u
 . "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
 state=$1 manifest=$2 id=$3 audit=$4 record=$5 keep=$6 new=$7
 exec 8>>"$state/guard.lock"
-flock 8
+flock -w 60 8 || { echo "the guard lock is held for more than 60 s" >&2; exit 1; }
 touch -- "$state/confirm.$id"
-g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
-rm -f -- "$state/guard.pid" "$state/confirm.$id"
+stop_guard "$state"
+rm -f -- "$state/confirm.$id"
 if grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null \
    && [ "$(sha "$manifest")" != "$new" ]; then
   echo "guard-restored"; exit "$EXIT_GUARD_RESTORED"

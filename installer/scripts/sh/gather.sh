@@ -25,7 +25,10 @@ if [ -f "$m" ]; then
 else
   echo "manifest_missing=1"
 fi
-if [ -e "$state/lock" ] && ! flock -n "$state/lock" true 2>/dev/null; then
+w=$(state_problem "$state")
+if [ -n "$w" ]; then
+  echo "state_problem=$w"
+elif [ -e "$state/lock" ] && ! flock -n "$state/lock" true 2>/dev/null; then
   echo "lock_holder=$(cat -- "$state/lock.holder" 2>/dev/null || echo 'an unknown process')"
 fi
 if [ -f "$state/journal" ]; then
@@ -36,7 +39,7 @@ if [ -f "$state/journal" ]; then
   last=$(grep -E '"state": ?"begin"' "$state/journal" | tail -n 1)
   [ -n "$last" ] && echo "last_begin=$(printf %s "$last" | base64 | tr -d '\n')"
 fi
-g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill -0 "$g" 2>/dev/null && echo "guard_pid=$g"
+g=$(guard_pid "$state") && [ -n "$g" ] && echo "guard_pid=$g"
 for f in "$audit"/policy-$h12.yaml "$audit"/webhook-$h12.kubeconfig; do
   [ -f "$f" ] && echo "audit_file=$(sha "$f") $(date -r "$f" +%s) $f"
 done

@@ -14,13 +14,25 @@ done
 exec 8>>"$state/guard.lock"
 flock 8
 [ -e "$state/confirm.$id" ] && { rm -f -- "$state/confirm.$id" "$state/guard.pid"; exit 0; }
-if [ "$(sha "$manifest")" = "$new" ]; then
+# The restore is journalled only once it happened. A failed one (a full filesystem, say) is journalled
+# as such and retried every 5 s for 10 minutes, the guard lock released in between.
+tries=0 said=0
+while [ "$(sha "$manifest")" = "$new" ]; do
+  ok=1
   for f in "$state/backups/$id"/files/*; do
     case "$f" in *.path) continue ;; esac
     [ -e "$f" ] || continue
-    dest=$(cat -- "$f.path"); [ -e "$dest" ] || put "$f" "$dest" 600
+    dest=$(cat -- "$f.path"); [ -e "$dest" ] || put "$f" "$dest" 600 || ok=0
   done
-  put "$state/backups/$id/manifest" "$manifest" 600
-  printf '{"id":"%s","state":"guard-restored","at":%s}\n' "$id" "$(now)" >> "$state/journal"
-fi
+  put "$state/backups/$id/manifest" "$manifest" 600 || ok=0
+  if [ "$ok" = 1 ]; then
+    printf '{"id":"%s","state":"guard-restored","at":%s}\n' "$id" "$(now)" >> "$state/journal"
+    break
+  fi
+  [ "$said" = 1 ] || printf '{"id":"%s","state":"guard-restore-failed","at":%s}\n' "$id" "$(now)" >> "$state/journal"
+  said=1 tries=$((tries + 1))
+  [ "$tries" -lt 120 ] || break
+  flock -u 8; sleep 5; flock 8
+  [ -e "$state/confirm.$id" ] && { rm -f -- "$state/confirm.$id" "$state/guard.pid"; exit 0; }
+done
 rm -f -- "$state/guard.pid"

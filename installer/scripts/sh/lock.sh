@@ -6,6 +6,10 @@ set -u
 . "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
 lock=$1 holder=$2 mode=$3
 mkdir -p -- "$(dirname -- "$lock")" && chmod 700 -- "$(dirname -- "$lock")"
+# A FIFO here would block the open below for ever; a directory would fail it silently.
+if [ -e "$lock" ] || [ -L "$lock" ]; then
+  { [ -f "$lock" ] && [ ! -L "$lock" ]; } || { echo "bad $lock is not a regular file: remove it"; exit "$EXIT_UNSAFE"; }
+fi
 if [ "$mode" = break ]; then
   for p in /proc/[0-9]*; do
     for fd in "$p"/fd/*; do

@@ -16,7 +16,6 @@ for f in "$b"/files/*; do
 done
 at="$(now) $(up)"
 put "$b/manifest" "$manifest" 600 || exit 1
-g=$(cat -- "$state/guard.pid" 2>/dev/null) && [ -n "$g" ] && kill "$g" 2>/dev/null
-rm -f -- "$state/guard.pid"
+stop_guard "$state"
 printf '%s\n' "$record" >> "$state/journal"
 echo "restored=$at"

@@ -16,9 +16,9 @@ trap '' HUP PIPE
 state=$1 manifest=$2 id=$3 new=$4 secs=$5 guard_script=$6
 say() { echo "$1" 2>/dev/null || :; }
 exec 8>>"$state/guard.lock"
-flock 8
-g=$(cat -- "$state/guard.pid" 2>/dev/null) || g=""
-if [ -z "$g" ] || ! kill -0 "$g" 2>/dev/null; then
+flock -w 60 8 || { say "state=other"; exit 0; }
+g=$(guard_pid "$state")
+if [ -z "$g" ]; then
   grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null && say "restored=1"
   say "state=gone"; exit 0
 fi
