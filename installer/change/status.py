@@ -143,6 +143,7 @@ def node_status(node: NodeContext) -> NodeStatus:
     stats: dict[str, list[str]] = {}
     contents: dict[str, str] = {}
     probe_fields: list[str] = []
+    unsafe: list[str] = []
     for line in result.text.splitlines():
         key, _, value = line.partition("=")
         if key == "stat":
@@ -153,6 +154,9 @@ def node_status(node: NodeContext) -> NodeStatus:
             contents[path] = encoded
         elif key == "probe":
             probe_fields = value.split()
+        elif key == "unsafe":
+            unsafe.append(f"the audit log is readable by someone else: {value} (make it root's and writable by "
+                          "no one else: kaudit refuses to change this node until then)")
     for p in status.paths:
         if p.host_path in stats:
             mtime, size, kind, digest = stats[p.host_path]
@@ -168,7 +172,7 @@ def node_status(node: NodeContext) -> NodeStatus:
     status.api_server = _api_server(facts, info.audit.flags, status.paths)
     status.flavor = node.flavor.name
     status.unfinished = _unfinished(facts)
-    status.problems = _problems(status)
+    status.problems = _problems(status) + unsafe
     last = facts.last_confirmed
     if last:
         status.last_change = {k: last.get(k) for k in ("id", "op", "at", "summary", "by")}

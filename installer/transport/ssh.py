@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 _PROMPT = "[kaudit-sudo-prompt]"
 # Does sudo run a command without a password? -k: a cached credential does not count.
-_NO_PASSWORD_PROBE = "sudo -n -k -- id -u"
+_NO_PASSWORD_PROBE = "sudo -n -k -- id -u"  # noqa: S105 (a command, not a password)
 
 
 @dataclass(frozen=True)

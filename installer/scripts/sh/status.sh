@@ -2,7 +2,10 @@
 # For `kaudit status`: stat each path (after the named parameters, each prefixed "h:" to hash it, a
 # policy or webhook config of a few KiB, "c:" to hash it and print its bytes (base64, one line, up to
 # max_content bytes: the policy, never the webhook config, which can hold credentials), or "s:" for its
-# size only: the audit log can be hundreds of MB, not worth reading), then probe the API server once.
+# size only: the audit log can be hundreds of MB, not worth reading; "unsafe=" when the log, its directory
+# or the one above is not root's alone), then probe the API server once.
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"  # kaudit:include
 # shellcheck source=lib/probe.sh
 . "$(dirname "$0")/lib/probe.sh"  # kaudit:include
 url=$1 kubeconfig=$2 max_content=$3
@@ -19,6 +22,12 @@ for a in "$@"; do
     fi
   else
     echo "stat=- - missing - $f"
+  fi
+  if [ "$how" = s ]; then
+    for p in "$(dirname -- "$(dirname -- "$f")")" "$(dirname -- "$f")" "$f"; do
+      w=$(why_unsafe "$p")
+      [ -z "$w" ] || { echo "unsafe=$w"; break; }
+    done
   fi
 done
 echo "probe=$(probe "$url" "$kubeconfig")"
