@@ -70,9 +70,12 @@ def fresh_node(real_node: RealNode) -> RealNode:
         manifest.write_bytes(original)
         kube.wait_new_apiserver(node, before)
     for d in ("/var/lib/kaudit", "/etc/kubernetes/audit", "/var/log/kubernetes"):
-        p = node.node.path(d)
-        if p.exists():
-            shutil.rmtree(p)
+        p = node.node.path(d)  # the contents only: /var/lib/kaudit itself is a bind mount's source
+        for child in p.iterdir() if p.is_dir() else ():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     if not node.api_ready():
         kube.wait_new_apiserver(node, 0)
     return node
