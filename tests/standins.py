@@ -1,4 +1,4 @@
-"""Environments that put the `docker`, `minikube` and `kubectl` stand-ins (tests/fakes/) in front of a test
+"""Stand-ins for what surrounds a node. Environments that put the `docker`, `minikube` and `kubectl` stand-ins (tests/fakes/) in front of a test
 node, as the real tools would present it: what a user's shell has on a machine with minikube, kind or a
 kubeconfig."""
 
@@ -78,3 +78,44 @@ def docker_unavailable() -> str | None:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
         return f"no Docker engine: `docker info` failed ({lines[-1] if lines else proc.returncode})"
     return None
+
+
+class Recorder401:
+    """An HTTPS server on loopback that answers 401 and keeps every Authorization header it is sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import ssl
+        import tempfile
+        import threading
+
+        from tests.node import seed
+
+        cert, key = seed.make_tls()
+        self.dir = tempfile.mkdtemp()
+        (crt, k) = (f"{self.dir}/c.pem", f"{self.dir}/k.pem")
+        open(crt, "wb").write(cert)  # noqa: SIM115 (two small files)
+        open(k, "wb").write(key)  # noqa: SIM115
+        self.ca = cert
+        self.requests: list[str | None] = []
+        seen = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Authorization"))
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, k)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()

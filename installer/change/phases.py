@@ -356,7 +356,7 @@ class NodeChange:
                       if log_path else "")
         session = open_session(self.t, *scripts.AWAIT.bind(
             tokens, since=f"{since_uptime:.2f}", timeout=str(int(timeout or self.options.timeout)),
-            url=info.probe.url, kc=layout.ADMIN_KUBECONFIG, mode="present" if tokens else "absent",
+            url=info.probe.url, kc=health.admin_kubeconfig_for(info.probe), mode="present" if tokens else "absent",
             settle=str(int(self.options.settle * 10)), vurl=verify_url, marker=f"kaudit-verify={verify_marker}",
             vlog=log_path or ""))
         timeout_lines: list[str] = []

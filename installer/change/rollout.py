@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.change.phases import Confirm, NodeChange, NodeResult, Options, Planner, Progress
 from installer.errors import EXIT_OK, EXIT_REFUSED, KauditError
 from installer.node import facts as nodefacts
-from installer.node import health
+from installer.node import health, layout
 from installer.targets.connect import NodeContext, node_context
 from installer.targets.parse import Cluster, Target
 from installer.transport import Transport
+
+if TYPE_CHECKING:
+    from installer.manifest.read import Probe
 
 PlanInput = Callable[[NodeContext], Any]  # e.g. rollback reads its backup from the node's own state directory
 Connect = Callable[[Target], Transport]
@@ -46,14 +49,14 @@ def worst_exit(results: list[NodeResult]) -> int:
     return EXIT_OK
 
 
-def _probe_url(node: NodeContext) -> str:
+def _probe(node: NodeContext) -> Probe:
     """Where the kubelet probes this node's API server (its manifest's probe)."""
     from installer.manifest.read import read
 
     facts = nodefacts.gather(node.transport, node.layout)
     if facts.manifest is None:
         raise KauditError(facts.manifest_problem or "no kube-apiserver manifest", node=node.name)
-    return read(facts.manifest).probe.url
+    return read(facts.manifest).probe
 
 
 _LOOPBACK = ("127.", "localhost", "::1")
@@ -71,12 +74,16 @@ class HealthGate:
 
     hosts: dict[str, str]  # node name -> where kaudit reached it (Transport.address)
     urls: dict[str, str] = field(default_factory=dict)
+    anonymous: set[str] = field(default_factory=set)  # probe URLs that are not an API server's own address
     problems: dict[str, str] = field(default_factory=dict)  # node name -> why its probe address is unknown
 
     def _url(self, node: NodeContext) -> str | None:
         if node.name not in self.urls and node.name not in self.problems:
             try:
-                self.urls[node.name] = _probe_url(node)
+                probe = _probe(node)
+                self.urls[node.name] = probe.url
+                if not probe.to_itself:
+                    self.anonymous.add(probe.url)
             except KauditError as exc:
                 self.problems[node.name] = exc.message
         return self.urls.get(node.name)
@@ -94,12 +101,13 @@ class HealthGate:
         url = self._url(peer)
         if url is None:
             return self.problems[peer.name]
-        result = health.probe(peer.transport, url)
+        result = health.probe(peer.transport, url, "" if url in self.anonymous else layout.ADMIN_KUBECONFIG)
         return None if result.ready else result.describe()
 
     def sick(self, node: NodeContext, peers: list[NodeContext]) -> list[tuple[str, str]]:
         asked = [(p, url) for p in peers if (url := self._url(p)) and self._askable_from(node, p, url)]
-        answers = health.probe_from(node.transport, [url for _, url in asked]) if asked else []
+        answers = (health.probe_from(node.transport, [url for _, url in asked], anonymous=frozenset(self.anonymous))
+                   if asked else [])
         ready = {p.name for (p, _), answer in zip(asked, answers, strict=True) if answer.ready}
         return [(p.name, why) for p in peers if p.name not in ready and (why := self.own_answer(p)) is not None]
 

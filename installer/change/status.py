@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from installer.errors import KauditError
 from installer.node import facts as nodefacts
-from installer.node import health, layout
+from installer.node import health
 from installer.scripts import load as scripts
 from installer.transport.ssh import SSHOptions
 
@@ -138,7 +138,8 @@ def node_status(node: NodeContext) -> NodeStatus:
     ]
     probe_url = health.url(info.probe.scheme, info.probe.host, info.probe.port, info.probe.path)
     checked = [f"{_how(p.flag)}:{p.host_path}" for p in status.paths if p.host_path and p.container_path != "-"]
-    result = transport.run(*scripts.STATUS.bind(checked, url=probe_url, kubeconfig=layout.ADMIN_KUBECONFIG,
+    result = transport.run(*scripts.STATUS.bind(checked, url=probe_url,
+                                                kubeconfig=health.admin_kubeconfig_for(info.probe),
                                                 max_content=str(POLICY_TEXT_MAX)), timeout=60)
     stats: dict[str, list[str]] = {}
     contents: dict[str, str] = {}

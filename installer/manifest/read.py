@@ -42,6 +42,9 @@ class Probe:
     port: int
     path: str
     source: str  # "readinessProbe", "startupProbe", "livenessProbe" or "flags"
+    # The probe asks the API server itself (HTTPS, its secure port, one of its own addresses): only then may
+    # the node's admin credentials go with it. A probe pointed elsewhere never gets them.
+    to_itself: bool = True
 
     @property
     def url(self) -> str:
@@ -306,6 +309,11 @@ def volumes_of(spec: Node) -> tuple[Volume, ...]:
 def _probe(container: Node, flags: dict[str, str]) -> Probe:
     bind = flags.get("--bind-address", "")
     local = "127.0.0.1" if bind in ("", "0.0.0.0", "::") else bind  # noqa: S104 (wildcard means any)
+    port_flag = flags.get("--secure-port", "6443")  # 6443 is only the flag's default
+    secure_port = int(port_flag) if port_flag.isdigit() else 6443
+    own_hosts = {local, flags.get("--advertise-address", "")} - {""}
+    if bind in ("", "0.0.0.0", "::"):  # noqa: S104 (listening everywhere: loopback too)
+        own_hosts |= {"127.0.0.1", "localhost", "::1"}
     for source in ("readinessProbe", "startupProbe", "livenessProbe"):
         http = get(get(container, source), "httpGet")
         if http is None or not is_map(http):
@@ -318,15 +326,17 @@ def _probe(container: Node, flags: dict[str, str]) -> Probe:
                     port = int(text(get(p, "containerPort")) or "0")
         if port is None:
             continue
+        scheme = (text(get(http, "scheme")) or "HTTP").upper()
+        host = text(get(http, "host")) or local
         return Probe(
-            scheme=(text(get(http, "scheme")) or "HTTP").upper(),
-            host=text(get(http, "host")) or local,
+            scheme=scheme,
+            host=host,
             port=port,
             path="/" + (text(get(http, "path")) or "").lstrip("/"),
             source=source,
+            to_itself=scheme == "HTTPS" and port == secure_port and host in own_hosts,
         )
-    port_flag = flags.get("--secure-port", "6443")  # 6443 is only the flag's default
-    return Probe("HTTPS", local, int(port_flag) if port_flag.isdigit() else 6443, "/readyz", "flags")
+    return Probe("HTTPS", local, secure_port, "/readyz", "flags")
 
 
 def _version(image: str) -> tuple[int, int] | None:

@@ -3,16 +3,21 @@
 Probing runs on the node (curl, else wget), against the manifest's own probe target. When
 anonymous auth is off, /readyz answers 401: then the node's admin kubeconfig is used (its
 token, or its client certificate), handed to curl through stdin or private temp files, never
-through argv.
+through argv, and only to the API server's own address (`Probe.to_itself`) over TLS verified
+against the kubeconfig's cluster CA.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from installer.node import layout
 from installer.scripts import load as scripts
 from installer.transport import Transport
+
+if TYPE_CHECKING:
+    from installer.manifest.read import Probe
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,11 @@ class ProbeResult:
     def describe(self) -> str:
         if self.code == 0:
             return f"{self.url} does not answer"
-        how = "" if self.via == "anonymous" else f" (asked with the {self.via.replace('-', ' ')} of admin.conf)"
+        if self.via == "no-cluster-ca":
+            how = (" (asked anonymously: admin.conf has no cluster CA to verify the API server with, so its "
+                   "credentials were not sent)")
+        else:
+            how = "" if self.via == "anonymous" else f" (asked with the {self.via.replace('-', ' ')} of admin.conf)"
         return f"{self.url} answers {self.code}{how}"
 
 
@@ -37,15 +46,22 @@ def url(scheme: str, host: str, port: int, path: str) -> str:
     return f"{scheme.lower()}://{host}:{port}{path}"
 
 
+def admin_kubeconfig_for(probe: Probe) -> str:
+    """The admin kubeconfig the probe may use after a 401/403: none unless it asks the API server itself."""
+    return layout.ADMIN_KUBECONFIG if probe.to_itself else ""
+
+
 def probe(transport: Transport, target_url: str, admin_kubeconfig: str = layout.ADMIN_KUBECONFIG) -> ProbeResult:
     result = transport.run(*scripts.PROBE_ONCE.bind(url=target_url, kubeconfig=admin_kubeconfig), timeout=30)
     return _result(target_url, result.text)
 
 
-def probe_from(transport: Transport, urls: list[str], admin_kubeconfig: str = layout.ADMIN_KUBECONFIG
-               ) -> list[ProbeResult]:
-    """Each URL asked once from the node behind `transport` (other nodes' API servers): one remote command."""
-    result = transport.run(*scripts.PROBE_PEERS.bind(urls, kubeconfig=admin_kubeconfig), timeout=30 + 5 * len(urls))
+def probe_from(transport: Transport, urls: list[str], admin_kubeconfig: str = layout.ADMIN_KUBECONFIG,
+               anonymous: frozenset[str] = frozenset()) -> list[ProbeResult]:
+    """Each URL asked once from the node behind `transport` (other nodes' API servers): one remote command.
+    URLs in `anonymous` are never sent credentials."""
+    args = [f"anon:{u}" if u in anonymous else u for u in urls]
+    result = transport.run(*scripts.PROBE_PEERS.bind(args, kubeconfig=admin_kubeconfig), timeout=30 + 5 * len(urls))
     lines = result.text.splitlines()
     return [_result(url, lines[i] if i < len(lines) else "") for i, url in enumerate(urls)]
 

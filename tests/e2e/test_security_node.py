@@ -18,6 +18,7 @@ from tests.conftest import NodeFactory
 from tests.faults import MANIFEST, journal, manifest_of
 from tests.kaudit_cli import change, on
 from tests.node.node import TestNode
+from tests.standins import Recorder401
 
 
 def node_uid(node: TestNode, name: str) -> int:
@@ -207,3 +208,34 @@ def test_a_stale_guard_pid_naming_another_live_process_does_not_block(node_facto
         assert run.code == 0, run.out + run.err
     finally:
         node.run(f"kill {other}", check=False)
+
+
+# ------------------------------------------------------------ 7: the admin token and the probe address
+
+
+def test_the_admin_token_never_goes_to_a_probe_pointed_elsewhere(node_factory: NodeFactory) -> None:
+    from tests.node.seed import DEFAULT_MANIFEST
+
+    anchor = "    - --authorization-mode=Node,RBAC\n"
+    node = node_factory(DEFAULT_MANIFEST.replace(anchor, anchor + "    - --anonymous-auth=false\n").encode(),
+                        linger=0.2, restart_delay=0.1)
+    recorder = Recorder401()
+    try:
+        text = manifest_of(node).decode()
+        start = text.index("readinessProbe:")
+        end = text.index("scheme:", start)
+        probe = text[start:end]
+        pointed = probe.replace(f"port: {node.api_port}", f"port: {recorder.port}")
+        assert pointed != probe
+        node.path(MANIFEST).write_text(text[:start] + pointed + text[end:])
+        time.sleep(1.5)  # the simulator restarts on the manifest change
+        before = manifest_of(node)
+        status = on(node, "status")
+        run = change(node, "enable", "--profile", "minimal", timeout=3)
+        # never ready through that probe: restored, and (the restored one is not ready either) exit 3
+        assert run.code == 3 and manifest_of(node) == before, run.out + run.err
+        assert recorder.requests, "the probe never reached the recorder: this test shows nothing"
+        assert recorder.requests == [None] * len(recorder.requests), recorder.requests
+        assert status.code == 0
+    finally:
+        recorder.close()

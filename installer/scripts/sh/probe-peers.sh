@@ -7,5 +7,8 @@
 kubeconfig=$1
 shift
 for url in "$@"; do
-  probe "$url" "$kubeconfig"
+  case "$url" in
+    anon:*) probe "${url#anon:}" "" ;;  # not the API server's own address: never credentials
+    *) probe "$url" "$kubeconfig" ;;
+  esac
 done

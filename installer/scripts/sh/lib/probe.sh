@@ -11,24 +11,38 @@ probe() {
     echo "000 no-curl-or-wget"; return
   fi
   [ -n "$code" ] || code=000
-  if { [ "$code" = 401 ] || [ "$code" = 403 ]; } && [ -r "$kc" ] && command -v curl >/dev/null 2>&1; then
+  # Credentials only with a kubeconfig (kaudit passes none for a probe that does not ask the API server
+  # itself), and only over TLS verified against that kubeconfig's cluster CA: never `curl -k` with them.
+  if { [ "$code" = 401 ] || [ "$code" = 403 ]; } && [ -n "$kc" ] && [ -r "$kc" ] && command -v curl >/dev/null 2>&1; then
+    d=$(umask 077; mktemp -d)
+    ca=$(sed -n 's/^[[:space:]]*certificate-authority-data:[[:space:]]*//p' "$kc" | head -n 1)
+    if [ -n "$ca" ]; then
+      printf %s "$ca" | base64 -d > "$d/ca" 2>/dev/null
+    else
+      caf=$(sed -n 's/^[[:space:]]*certificate-authority:[[:space:]]*//p' "$kc" | head -n 1 | tr -d "\"'")
+      case "$caf" in /*) cat -- "$caf" > "$d/ca" 2>/dev/null ;; esac
+    fi
+    if [ ! -s "$d/ca" ]; then
+      rm -rf "$d"; echo "$code no-cluster-ca"; return
+    fi
     token=$(sed -n 's/^[[:space:]]*token:[[:space:]]*//p' "$kc" | head -n 1 | tr -d "\"'")
     if [ -n "$token" ]; then
       code=$(printf 'header = "Authorization: Bearer %s"\n' "$token" \
-        | curl -sk -K - -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || code=000
+        | curl -s --cacert "$d/ca" -K - -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || code=000
+      rm -rf "$d"
       echo "$code admin-token"; return
     fi
     cert=$(sed -n 's/^[[:space:]]*client-certificate-data:[[:space:]]*//p' "$kc" | head -n 1)
     key=$(sed -n 's/^[[:space:]]*client-key-data:[[:space:]]*//p' "$kc" | head -n 1)
     if [ -n "$cert" ] && [ -n "$key" ]; then
-      d=$(umask 077; mktemp -d)
       printf %s "$cert" | base64 -d > "$d/c" 2>/dev/null
       printf %s "$key" | base64 -d > "$d/k" 2>/dev/null
-      code=$(curl -sk --cert "$d/c" --key "$d/k" -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) \
-        || code=000
+      code=$(curl -s --cacert "$d/ca" --cert "$d/c" --key "$d/k" -o /dev/null -w '%{http_code}' --max-time 2 "$url" \
+        2>/dev/null) || code=000
       rm -rf "$d"
       echo "$code admin-cert"; return
     fi
+    rm -rf "$d"
   fi
   echo "$code anonymous"
 }
