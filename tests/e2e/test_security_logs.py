@@ -1,0 +1,100 @@
+"""Issue 23, the log-reading side, on a test node from the user's install (`kaudit logs`): Secret data
+past the masking (item 2), a crafted event crashing the read (item 3), `--save` into someone else's
+directory (item 8), terminal escapes from the log (item 9), odd files beside the log (item 10: a log
+path with a space, a stray file that is not a log, a sparse file named like a rotated log).
+
+One node for the module, its audit log at a path with a space; each test adds its events to the live
+log (in place: the running instance keeps its file) or files beside it, and takes them away."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kaudit_cli import change, on
+from tests.node.node import TestNode
+
+LOG = "/var/log/kubernetes/audit logs/audit.log"
+SECRET = "n0de-s3cr3t-VALUE"
+B64 = base64.b64encode(SECRET.encode()).decode()
+LAST = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+def _event(aid: str, *, ts: str | None = None, user: str = "sec-user", resource: str = "secrets",
+           verb: str = "get", sub: str = "", **extra: Any) -> dict[str, Any]:
+    ts = ts or _now()
+    ref = {"resource": resource, "namespace": "prod", "name": "db", "apiVersion": "v1"}
+    if sub:
+        ref["subresource"] = sub
+    return {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse", "auditID": aid,
+            "stage": "ResponseComplete", "requestURI": f"/api/v1/namespaces/prod/{resource}/db", "verb": verb,
+            "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["10.0.0.9"],
+            "userAgent": "kubectl/v1.34.0", "objectRef": ref, "responseStatus": {"metadata": {}, "code": 200},
+            "requestReceivedTimestamp": ts, "stageTimestamp": ts, **extra}
+
+
+def _line(ev: dict[str, Any]) -> bytes:
+    return (json.dumps(ev, separators=(",", ":")) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def node(module_node: TestNode) -> TestNode:
+    run = change(module_node, "enable", "--profile", "recommended", "--log-path", LOG)
+    assert run.code == 0, run.err
+    module_node.request("/api/v1/namespaces/default/pods", admin=True)
+    module_node.wait_for(lambda: module_node.path(LOG).exists() and module_node.path(LOG).stat().st_size > 0)
+    return module_node
+
+
+@contextlib.contextmanager
+def appended(node: TestNode, *events: dict[str, Any]) -> Iterator[None]:
+    live = node.path(LOG)
+    added = b"".join(_line(e) for e in events)
+    with open(live, "ab") as f:
+        f.write(added)
+    try:
+        yield
+    finally:
+        data = live.read_bytes()
+        with open(live, "r+b") as f:  # in place: the running instance keeps its open file
+            f.truncate(0)
+            f.write(data.replace(added, b""))
+
+
+# --------------------------------------------------------------------------- item 2
+
+
+def test_secret_data_in_annotations_patches_and_tables_is_masked(node: TestNode, tmp_path: Path) -> None:
+    applied = json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+                          "data": {"password": B64}, "type": "Opaque"})
+    secret = {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "db", "annotations": {LAST: applied}},
+              "data": {"password": B64}, "type": "Opaque"}
+    events = [
+        _event("m-create", verb="create", requestObject=secret, responseObject=secret),
+        _event("m-patch", verb="patch", requestObject=[{"op": "replace", "path": "/data/password", "value": B64}]),
+        _event("m-table", verb="list", responseObject={
+            "kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": [{"cells": ["db", "Opaque", 1, "1d"], "object": {
+                "kind": "PartialObjectMetadata", "metadata": {"name": "db", "annotations": {LAST: applied}}}}]}),
+    ]
+    saved = tmp_path / "saved"
+    with appended(node, *events):
+        run = on(node, "logs", "--user", "sec-user", "-o", "json", "--bodies", "--save", str(saved))
+        assert run.code == 0, run.err
+        ids = [json.loads(x)["auditID"] for x in run.out.splitlines()]
+        assert ids == ["m-create", "m-patch", "m-table"]
+        (file,) = saved.iterdir()
+        everything = run.out + run.err + file.read_text()
+        assert SECRET not in everything and B64 not in everything
+        created = json.loads(run.out.splitlines()[0])
+        assert json.loads(created["requestObject"]["metadata"]["annotations"][LAST])["metadata"]["name"] == "db"
