@@ -1,4 +1,5 @@
-"""Errors that end a command, each carrying the exit code docs/design.md section 4 promises."""
+"""Errors that end a command, each carrying the exit code docs/design.md section 4 promises; and
+`printable`, the one sanitiser of text that came from a node or a log before it reaches a terminal."""
 
 from __future__ import annotations
 
@@ -10,18 +11,30 @@ EXIT_NOT_RESTORED = 3
 EXIT_INTERRUPTED = 130
 
 
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` with every character a terminal could take as a control (escape sequences, carriage
+    returns, bidi overrides: what `str.isprintable` refuses) as `?`; `newlines` keeps newlines and tabs.
+    For anything printed that came from a node or a log: user names, paths, kubectl's stderr, the API
+    server's log lines (issue 23 item 9)."""
+    if text.isprintable():
+        return text
+    keep = "\n\t" if newlines else ""
+    return "".join(c if c.isprintable() or c in keep else "?" for c in text)
+
+
 class KauditError(Exception):
     """An error with a one-line message for the user and an exit code."""
 
     exit_code = EXIT_REFUSED
 
     def __init__(self, message: str, *, node: str | None = None) -> None:
+        message = printable(message, newlines=True)  # messages quote node text (kubectl, file names)
         super().__init__(message)
         self.message = message
         self.node = node
 
     def __str__(self) -> str:
-        return f"{self.node}: {self.message}" if self.node else self.message
+        return f"{printable(self.node)}: {self.message}" if self.node else self.message
 
 
 class InputError(KauditError):

@@ -21,7 +21,7 @@ import msgspec
 
 from installer.auditlog.filters import Filters, event_time, short_user, status_code
 from installer.auditlog.reader import Event, ReadStats, Record
-from installer.errors import InputError, KauditError
+from installer.errors import InputError, KauditError, printable
 
 SCHEMA_VERSION = 1
 
@@ -184,9 +184,19 @@ def text_line(node: str, ev: Event, raw: bytes, *, utc: bool = False, color: boo
 
 def _clean(text: str) -> str:
     """No terminal control characters from a log into the user's terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else "?" for c in text)
+    return printable(text)
+
+
+def clean_doc(value: Any) -> Any:
+    """A report (summary, findings) with every string in it `printable`, for the text renderers: user
+    names, resources, paths and node names come from the log."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: clean_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_doc(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- json
@@ -240,7 +250,7 @@ def history(opened: Any, filters: Filters, stats: ReadStats, *, prefilter: bool 
 
 
 def _warn(err: IO[str], text: str) -> None:
-    err.write(f"kaudit: {text}\n")
+    err.write(f"kaudit: {printable(text)}\n")
     err.flush()
 
 
@@ -343,12 +353,13 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
     if req.output == "json":
         stdout.write(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n")
     else:
+        shown = clean_doc(doc)  # user names, resources and paths from the log: no terminal controls
         if summ is not None:
-            stdout.write(summary_mod.render_text(doc["summary"]))
+            stdout.write(summary_mod.render_text(shown["summary"]))
         if hunt is not None:
             import installer.auditlog.detections as detections
 
-            stdout.write(detections.render_text(doc["findings"], doc["blind"]))
+            stdout.write(detections.render_text(shown["findings"], shown["blind"]))
     stdout.flush()
     return 1 if req.fail_on_findings and found else 0
 

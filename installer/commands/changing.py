@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from installer.commands import common
+from installer.errors import printable
 
 YES = typer.Option(False, "--yes", "-y", help="apply without asking (required without a terminal).")
 DRY_RUN = typer.Option(False, "--dry-run", help="show the policy and the manifest diff; change nothing.")
@@ -106,7 +107,7 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
         typer.echo(f"kaudit: {w}", err=True)
     for r in results:
         if r.exit_code == 3:  # the loudest error kaudit has, whatever the output format
-            typer.secho(f"\n!!! {r.node}: THE CONTROL PLANE WAS NOT RESTORED. {r.message}\n", err=True,
+            typer.secho(f"\n!!! {r.node}: THE CONTROL PLANE WAS NOT RESTORED. {printable(r.message)}\n", err=True,
                         fg="red", bold=True)
     if flags.output == "json":
         common.print_json("change", [r.to_json() for r in results], dryRun=flags.dry_run)
@@ -122,13 +123,14 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                 else:
                     typer.echo(r.diff)
             mark = {0: "ok", 1: "FAILED (restored)", 2: "refused", 3: "FAILED, NOT RESTORED", 130: "interrupted"}
-            typer.echo(f"{r.node}: {mark.get(r.exit_code, 'error')}: {r.message}")
+            typer.echo(f"{r.node}: {mark.get(r.exit_code, 'error')}: {printable(r.message, newlines=True)}")
             for note in r.notes:
-                typer.echo(f"  {note}")
+                typer.echo(f"  {printable(note, newlines=True)}")
             if r.verify:
-                typer.echo(f"  audit check: {'ok' if r.verify['verified'] else 'not confirmed'}: {r.verify['reason']}")
+                typer.echo(f"  audit check: {'ok' if r.verify['verified'] else 'not confirmed'}: "
+                           f"{printable(str(r.verify['reason']))}")
             for line in r.log_lines:
-                typer.echo(f"  kube-apiserver: {line}")
+                typer.echo(f"  kube-apiserver: {printable(line)}")  # the node's log: no terminal controls
             if r.backup and r.ok:
                 typer.echo(f"  backup: {r.backup} (kaudit rollback {r.node} undoes this)")
         for caveat in dict.fromkeys(r.caveat for r in results if r.caveat and r.changed):

@@ -98,3 +98,17 @@ def test_secret_data_in_annotations_patches_and_tables_is_masked(node: TestNode,
         assert SECRET not in everything and B64 not in everything
         created = json.loads(run.out.splitlines()[0])
         assert json.loads(created["requestObject"]["metadata"]["annotations"][LAST])["metadata"]["name"] == "db"
+
+
+# --------------------------------------------------------------------------- item 9
+
+
+def test_escape_sequences_from_the_log_never_reach_the_terminal(node: TestNode) -> None:
+    evil = "mallory\x1b]0;pwned\x07\x1b[2J"
+    events = [_event(f"e{i}", user=evil, resource="pods", verb="create", sub="exec") for i in range(3)]
+    with appended(node, *events):
+        for args in (["--summary"], ["--detect"], [], ["--user", evil]):
+            run = on(node, "logs", *args)
+            assert run.code == 0, (args, run.err)
+            assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err, (args, run.out)
+            assert "mallory" in run.out, (args, run.out)

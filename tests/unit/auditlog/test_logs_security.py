@@ -8,12 +8,17 @@ script (`logs_node.HISTORY`) reads files in a temporary directory through a loca
 from __future__ import annotations
 
 import base64
+import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from installer.auditlog import logs, masking
+from installer.auditlog import logs, logs_node, masking
+from installer.auditlog.filters import Filters
+from installer.errors import InputError, printable
+from installer.transport.local import LocalTransport
 
 SECRET = "s3cr3t-VALUE-never-shown"
 B64 = base64.b64encode(SECRET.encode()).decode()
@@ -120,3 +125,120 @@ def test_masking_keeps_what_is_not_secret() -> None:
                                                               "last-applied-configuration"]
     table = json.loads(logs.json_line("cp-1", line(BODIES["Table of secrets (metadata rows)"]), bodies=True))
     assert table["responseObject"]["rows"][0]["object"]["metadata"]["name"] == "db"
+
+
+# --------------------------------------------------------------------------- a local node
+
+
+class _Sh(LocalTransport):
+    """The node-side scripts, run by the local `sh` as this user (no sudo)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sudo = False
+
+
+class _Node:
+    name = "cp-1"
+
+    def __init__(self) -> None:
+        self.transport = _Sh()
+
+    def close(self) -> None:
+        pass
+
+
+def run_logs(monkeypatch: Any, log_path: Path, *args: str, uid: int | None = None) -> tuple[int, str, str]:
+    """`kaudit logs cp-1 ARGS` with the node's audit log at `log_path` (its rotated files beside it):
+    (exit code, stdout, stderr)."""
+    monkeypatch.setattr(logs_node, "open_nodes", lambda targets, ssh, with_policy=False: logs_node.Opened(
+        logs=[logs_node.NodeLog(_Node(), str(log_path), None)]))
+    opts = list(args)
+
+    def take(flag: str) -> str | None:
+        if flag in opts:
+            i = opts.index(flag)
+            value = opts[i + 1]
+            del opts[i:i + 2]
+            return value
+        return None
+
+    output = take("-o") or "text"
+    save = take("--save")
+    detect = [] if "--detect" in opts else None
+    req = logs.Request(targets=["cp-1"], filters=Filters.build(), output=output, summary="--summary" in opts,
+                       detect=detect, bodies="--bodies" in opts, save=save, utc=True)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        code = logs.logs_command(req, lambda: None, out, err)
+    except InputError as exc:
+        return exc.exit_code, out.getvalue(), f"kaudit: {exc}\n" + err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+# --------------------------------------------------------------------------- item 9: terminal escapes
+
+
+ESC_USER = "mallory\x1b]0;pwned\x07\x1b[2J\u202e"
+
+
+def test_summary_and_detect_print_no_terminal_controls(monkeypatch: Any, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    evs = [event(f"e{i}", resource="pods", verb="create", user={"username": ESC_USER, "groups": ["g\x1b[1m"]},
+                 objectRef={"resource": "pods", "subresource": "exec", "namespace": "prod\x1b[31m", "name": "p"},
+                 responseStatus={"code": 500}, sourceIPs=["10.0.0.1\x1b[2J"]) for i in range(3)]
+    log.write_bytes(b"".join(line(e) for e in evs))
+    for mode in [("--summary",), ("--detect",), ()]:
+        code, out, err = run_logs(monkeypatch, log, *mode)
+        assert code == 0, err
+        assert "\x1b" not in out + err and "\x07" not in out + err and "\u202e" not in out, (mode, out)
+        assert "mallory" in out, (mode, out)
+    code, out, _ = run_logs(monkeypatch, log, "--summary", "-o", "json")
+    assert ESC_USER in json.loads(out)["summary"]["users"][0]["name"]  # JSON keeps the value, escaped
+
+
+def test_a_file_name_from_the_node_is_printed_clean(monkeypatch: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "logs\x1b[2J"
+    folder.mkdir()
+    log = folder / "audit.log"
+    log.write_bytes(line(event("first")) + b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","cut')
+    code, _, err = run_logs(monkeypatch, log)
+    assert code == 0 and "skipped 1 " in err and "\x1b" not in err, err
+
+
+def test_errors_carry_no_terminal_controls() -> None:
+    from installer.errors import NodeError
+    from installer.targets.kube import kubectl_failure
+
+    exc = kubectl_failure("prod", 1, "error: the server said \x1b]0;owned\x07\x1b[2J no\r\n")
+    assert "\x1b" not in str(exc) and "\x07" not in str(exc) and "\r" not in str(exc) and "no" in str(exc)
+    assert str(NodeError("kube-apiserver said: E0101 \x1b[2Jx", node="n\x1b[1m")) == \
+        "n?[1m: kube-apiserver said: E0101 ?[2Jx"
+    assert printable("a\tb\nc\x1b") == "a?b?c?" and printable("a\tb\nc\x1b", newlines=True) == "a\tb\nc?"
+
+
+def test_api_server_log_lines_after_a_failure_are_printed_clean(monkeypatch: Any) -> None:
+    """What `enable` prints after a timeout: the API server's last log lines (read from the node)."""
+    from types import SimpleNamespace
+
+    import typer
+
+    import installer.change.rollout as rollout
+    from installer.commands import changing
+
+    result = SimpleNamespace(
+        node="cp-1", cluster="c", exit_code=1, message="no healthy kube-apiserver (said: \x1b[2J)",
+        notes=["note \x1b]0;x\x07"], verify={"verified": False, "reason": "r\x1b[1m"}, backup=None, ok=False,
+        changed=False, caveat=None, diff=None, warnings=[],
+        log_lines=["E0101 bad flag \x1b]0;pwned\x07\x1b[2J", "F0101 \x9b2J"])
+    monkeypatch.setattr(rollout, "run_rollout", lambda targets, job, parallel: [result])
+    echoed: list[str] = []
+    monkeypatch.setattr(typer, "echo", lambda text="", **kw: echoed.append(str(text)))
+    monkeypatch.setattr(typer, "secho", lambda text="", **kw: echoed.append(str(text)))
+    flags = SimpleNamespace(output="text", dry_run=False, timeout=1.0, guard_grace=1.0, break_lock=False, yes=True,
+                            parallel=1, conn=SimpleNamespace(ssh_options=lambda: None))
+    with pytest.raises(typer.Exit):
+        changing.run(flags, ["cp-1"], None, None)  # type: ignore[arg-type]
+    text = "\n".join(echoed)
+    assert "kube-apiserver: E0101 bad flag" in text and "no healthy kube-apiserver" in text, text
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text, text
