@@ -57,7 +57,15 @@ def normalize_time(ts: str) -> str:
         return ts
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, ValueError):  # a crafted time past year 9999 in UTC
+        return ts
+
+
+def well_formed_time(ts: str) -> bool:
+    """An event's timestamp kaudit can sort and count by: absent, or an RFC 3339 time."""
+    return not ts or bool(_RFC3339_UTC.match(normalize_time(ts)))
 
 
 def event_time(ev: Event) -> str:

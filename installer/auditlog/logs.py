@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import msgspec
 
-from installer.auditlog.filters import Filters, event_time, short_user, status_code
+from installer.auditlog.filters import Filters, event_time, short_user, status_code, well_formed_time
 from installer.auditlog.reader import Event, ReadStats, Record
 from installer.errors import InputError, KauditError, printable
 
@@ -199,6 +199,19 @@ def clean_doc(value: Any) -> Any:
     return value
 
 
+# What a malformed event (a field of a type or shape kaudit does not expect, in a body or anywhere it
+# reads) raises while it is printed, masked, summarised or matched: the event is counted and skipped
+# with its file:line, as a bad line is, and the others go on (issue 23 item 3).
+MALFORMED = (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError, RecursionError,
+             msgspec.DecodeError, msgspec.ValidationError)
+
+
+def well_formed(ev: Event) -> bool:
+    """What the reader's typed decoding does not check of an event kaudit sorts, filters and counts by:
+    its timestamps are RFC 3339 times."""
+    return well_formed_time(ev.stageTimestamp) and well_formed_time(ev.requestReceivedTimestamp)
+
+
 # --------------------------------------------------------------------------- json
 
 
@@ -241,7 +254,14 @@ def history(opened: Any, filters: Filters, stats: ReadStats, *, prefilter: bool 
     for log in opened.logs:
         def one(log: Any = log) -> Iterator[tuple[Record, bytes, str]]:
             for rec, raw in logs_node.history(log, filters, stats, opened, prefilter=prefilter):
-                if keep(rec.event):
+                try:
+                    ok = well_formed(rec.event)
+                    wanted = ok and keep(rec.event)
+                except MALFORMED:
+                    ok = wanted = False
+                if not ok:  # malformed: counted and skipped, as a bad line is
+                    stats.bad(rec.source, rec.line)
+                elif wanted:
                     yield rec, raw, log.name
         streams.append(one())
     if len(streams) == 1:
@@ -284,7 +304,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         if req.summary or catalogue is not None:
             code = _report(opened, events, req, catalogue, stats, stdout, out)
         else:
-            code = _print_events(events, req, stdout)
+            code = _print_events(events, req, stdout, stats)
         _stats_note(stats, err)
         if code:
             return code
@@ -302,18 +322,23 @@ def _stats_note(stats: ReadStats, err: IO[str]) -> None:
               f"{', ...' if stats.bad_lines > 3 else ''})")
 
 
-def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, stdout: IO[str]) -> int:
+def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, stdout: IO[str],
+                  stats: ReadStats | None = None) -> int:
     write = stdout.write
     saver = Saver(req.save, req.bodies)
+    stats = stats if stats is not None else ReadStats()
     try:
-        if req.output == "json":
-            for _rec, raw, node in events:
-                write(json_line(node, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
+        for rec, raw, node in events:
+            try:  # everything that reads the event first (the saved line included), then stdout
+                if req.output == "json":
+                    shown = json_line(node, raw, bodies=req.bodies).decode("utf-8", "replace")
+                else:
+                    shown = text_line(node, rec.event, raw, utc=req.utc, color=req.color)
                 saver.write(node, raw)
-        else:
-            for rec, raw, node in events:
-                write(text_line(node, rec.event, raw, utc=req.utc, color=req.color) + "\n")
-                saver.write(node, raw)
+            except MALFORMED:
+                stats.bad(rec.source, rec.line)
+                continue
+            write(shown + "\n")
     finally:
         saver.close()
     stdout.flush()
@@ -331,10 +356,13 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
 
         hunt = detections.Hunt(catalogue)
     for rec, raw, _node in events:
-        if summ is not None:
-            summ.add(rec.event, raw)
-        if hunt is not None:
-            hunt.add(rec.event, raw)
+        try:
+            if summ is not None:
+                summ.add(rec.event, raw)
+            if hunt is not None:
+                hunt.add(rec.event, raw)
+        except MALFORMED:
+            stats.bad(rec.source, rec.line)
     doc: dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "command": "logs",
                            "nodes": [log.name for log in opened.logs],
                            "problems": [{"node": n, "error": e} for n, e in out.problems],
@@ -414,13 +442,19 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
             except (msgspec.DecodeError, msgspec.ValidationError):
                 bad += 1
                 continue
-            if ev.kind != "Event" or not keep(ev):
+            try:
+                if ev.kind != "Event" or not well_formed(ev) or not keep(ev):
+                    bad += ev.kind == "Event" and not well_formed(ev)
+                    continue
+                if req.output == "json":
+                    shown = json_line(name, raw, bodies=req.bodies).decode("utf-8", "replace")
+                else:
+                    shown = text_line(name, ev, raw, utc=req.utc, color=req.color)
+                saver.write(name, raw)
+            except MALFORMED:
+                bad += 1
                 continue
-            if req.output == "json":
-                stdout.write(json_line(name, raw, bodies=req.bodies).decode("utf-8", "replace") + "\n")
-            else:
-                stdout.write(text_line(name, ev, raw, utc=req.utc, color=req.color) + "\n")
-            saver.write(name, raw)
+            stdout.write(shown + "\n")
             stdout.flush()
     except KeyboardInterrupt:
         if not lost:
@@ -431,7 +465,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
         saver.close()
         opened.close()
         if bad:
-            _warn(err, f"skipped {bad} truncated line(s)")
+            _warn(err, f"skipped {bad} truncated or malformed line(s)")
     return 2 if lost else 0
 
 

@@ -13,7 +13,9 @@ Bad input, as issue 13 item 6 asks:
   with its file:line;
 - a file whose first lines are not audit events at all (another kind of file, or the `legacy`
   format `--audit-log-format=legacy` writes) is one clear error (`LogFormatError`, exit 2);
-- an empty file is zero events.
+- an empty file is zero events;
+- a line that is an audit Event (its kind and apiVersion say so) with a field of the wrong type is
+  malformed: skipped and counted as a bad line, and it proves the file an audit log (issue 23 item 3).
 """
 
 from __future__ import annotations
@@ -82,6 +84,25 @@ class Event(msgspec.Struct):
     requestObject: msgspec.Raw = _ABSENT
     responseObject: msgspec.Raw = _ABSENT
     annotations: msgspec.Raw = _ABSENT
+
+
+class _Head(msgspec.Struct):
+    """Any JSON object's kind and apiVersion, whatever their types: is a line that does not decode as an
+    Event an Event all the same (a malformed one)?"""
+
+    kind: object = None
+    apiVersion: object = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def _malformed_event(line: bytes) -> bool:
+    try:
+        head = _HEAD.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return False
+    return head.kind == "Event" and isinstance(head.apiVersion, str) and head.apiVersion.startswith("audit.k8s.io/")
 
 
 class LeanUser(msgspec.Struct, frozen=True, gc=False):
@@ -263,15 +284,19 @@ class _LineJudge(Generic[E]):
             return None
         try:
             event = decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             # A writer that crashed mid-line leaves the next event glued to the cut one: recover it.
             start = line.find(_EVENT_START, 1)
             glued = None
             if start > 0:
                 try:
                     glued = decode(line[start:])
-                except (msgspec.DecodeError, msgspec.ValidationError):
+                except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                     glued = None
+            if glued is None and _malformed_event(line):
+                self.prove()  # an audit Event, with a field of the wrong type: skipped and counted
+                stats.bad(self.name, n)
+                return None
             if not self.proved and glued is None:
                 self.pending.append((n, line))
                 _judge(self.name, self.pending, final=False)
@@ -357,7 +382,7 @@ def _blocks_one(source: Source, stats: ReadStats) -> Iterator[Block[FastEvent] |
             count = len(lines)
             try:
                 events = list(map(decode, lines))
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 block = _slow_block(judge, name, n, lines)
                 if block is not None:
                     yield block
@@ -419,7 +444,7 @@ def _judge(name: str, pending: list[tuple[int, bytes]], *, final: bool) -> None:
 def _is_json_object(line: bytes) -> bool:
     try:
         return isinstance(msgspec.json.decode(line), dict)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return False
 
 

@@ -100,6 +100,29 @@ def test_secret_data_in_annotations_patches_and_tables_is_masked(node: TestNode,
         assert json.loads(created["requestObject"]["metadata"]["annotations"][LAST])["metadata"]["name"] == "db"
 
 
+# --------------------------------------------------------------------------- item 3
+
+
+def test_a_crafted_event_is_skipped_and_counted_not_a_crash(node: TestNode) -> None:
+    crafted = [_event("c-type", verb="create", requestObject={"data": {"k": B64}, "type": 5}),
+               _event("c-user", user="x") | {"user": "a string"},
+               _event("c-ref") | {"objectRef": ["secrets"]},
+               _event("c-time", ts="9999-12-31T23:59:59-05:00")]
+    after = _event("c-after")
+    with appended(node, *crafted, after):
+        for args in (["-o", "json", "--bodies"], [], ["--summary"], ["--detect"]):
+            run = on(node, "logs", "--user", "sec-user", *args)
+            assert run.code == 0 and "Traceback" not in run.err, (args, run.err)
+            assert SECRET not in run.out and B64 not in run.out
+            if not args or "json" in args:
+                shown = run.out.splitlines()
+                assert len(shown) >= 2 and ("c-after" in shown[-1] or args == []), (args, shown)
+            if "json" in args:
+                assert [json.loads(x)["auditID"] for x in run.out.splitlines()][-1] == "c-after"
+        run = on(node, "logs", "-o", "json")
+        assert "skipped 3 " in run.err and "audit.log:" in run.err, run.err
+
+
 # --------------------------------------------------------------------------- item 9
 
 

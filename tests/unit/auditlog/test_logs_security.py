@@ -176,6 +176,80 @@ def run_logs(monkeypatch: Any, log_path: Path, *args: str, uid: int | None = Non
     return code, out.getvalue(), err.getvalue()
 
 
+# --------------------------------------------------------------------------- item 3: malformed events
+
+
+def _with(**over: Any) -> dict[str, Any]:
+    return event("bad", **over)
+
+
+MALFORMED: dict[str, dict[str, Any]] = {
+    "data and a non-string type": _with(verb="create", requestObject={"data": {"k": B64}, "type": 5}),
+    "a Secret's data a string": _with(responseObject={"kind": "Secret", "data": B64}),
+    "a SecretList's items a number": _with(verb="list", responseObject={"kind": "SecretList", "items": 5}),
+    "kind a number": _with(responseObject={"kind": 5, "data": {"k": B64}, "type": "Opaque"}),
+    "annotations a list": _with(responseObject={"kind": "Secret", "metadata": {"annotations": [1]}}),
+    "last-applied a number": _with(responseObject={"kind": "Secret", "metadata": {"annotations": {LAST: 5}}}),
+    "last-applied not JSON": _with(responseObject={"kind": "Secret", "metadata": {"annotations": {LAST: SECRET}}}),
+    "metadata a number": _with(responseObject={"kind": "Secret", "metadata": 5}),
+    "a body a number": _with(requestObject=5),
+    "a body a list of numbers": _with(verb="patch", requestObject=[1, 2]),
+    "a deep body": _with(responseObject="@DEEP@"),
+    "objectRef a string": _with(objectRef="secrets"),
+    "objectRef a list": _with(objectRef=[{"resource": "secrets"}]),
+    "objectRef.resource a number": _with(objectRef={"resource": 5}),
+    "user a string": _with(user="alice"),
+    "user a list": _with(user=["alice"]),
+    "groups a string": _with(user={"username": "alice", "groups": "system:masters"}),
+    "username a number": _with(user={"username": 5}),
+    "verb a number": _with(verb=5),
+    "stage a list": _with(stage=[]),
+    "stageTimestamp a number": _with(stageTimestamp=5),
+    "stageTimestamp not a time": _with(stageTimestamp="yesterday", requestReceivedTimestamp="yesterday"),
+    "a time past year 9999 in UTC": _with(stageTimestamp="9999-12-31T23:59:59-05:00"),
+    "responseStatus a string": _with(responseStatus="ok"),
+    "code a string": _with(responseStatus={"code": "200"}),
+    "code too big": _with(responseStatus={"code": 10 ** 30}),
+    "sourceIPs a string": _with(sourceIPs="10.0.0.1"),
+    "userAgent a number": _with(userAgent=5),
+    "annotations of the event a list": _with(annotations=[1]),
+    "requestURI a number": _with(requestURI=5),
+}
+MODES = [(), ("-o", "json"), ("-o", "json", "--bodies"), ("--summary",), ("--summary", "-o", "json"),
+         ("--detect",), ("--detect", "-o", "json")]
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_event_is_skipped_and_counted_not_a_crash(case: str, monkeypatch: Any, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    bad = MALFORMED[case]
+    log.write_bytes(line(event("first")) + line(bad) + line(event("last")))
+    for mode in MODES:
+        code, out, err = run_logs(monkeypatch, log, *mode)
+        assert code == 0 and "Traceback" not in err, (mode, err)
+        assert SECRET not in out + err and B64 not in out + err, (mode, out)
+        if "--summary" in mode or "--detect" in mode:
+            if "json" in mode:
+                read = json.loads(out)["read"]
+                assert f"cp-1:{log}:2" in read["badWhere"] or (read["events"] == 3 and not read["badLines"]), read
+            continue
+        shown = out.splitlines()
+        if "json" in mode:
+            ids = [json.loads(x)["auditID"] for x in shown]
+            assert ids in (["first", "bad", "last"], ["first", "last"]), (mode, ids)
+        else:
+            assert len(shown) in (2, 3)
+        if len(shown) == 2:  # skipped: counted, with its file:line
+            assert f"{log}:2" in err and "skipped 1 " in err, (mode, err)
+
+
+def test_a_file_of_one_malformed_event_is_a_bad_line_not_a_bad_file(monkeypatch: Any, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_bytes(line(MALFORMED["user a string"]))
+    code, out, err = run_logs(monkeypatch, log, "-o", "json")
+    assert code == 0 and out == "" and f"{log}:1" in err and "not an audit log" not in err
+
+
 # --------------------------------------------------------------------------- item 9: terminal escapes
 
 
