@@ -54,47 +54,112 @@ class Request:
 class Saver:
     """`--save DIR`: a 0700 directory (made, or an existing one tightened) holding one 0600 file per node
     (`<node>.jsonl`, the events as `-o json` prints them: bodies only with --bodies, masked). Nothing is
-    written anywhere without it."""
+    written anywhere without it.
 
-    def __init__(self, folder: str | None, bodies: bool) -> None:
+    kaudit often runs as root: DIR, and every entry already in it, must be the invoking user's (its
+    effective uid), or it is refused before anything is written; the directory is reached without
+    following a link, and each file is created anew (O_EXCL, O_NOFOLLOW, 0600) in it, never opened
+    where someone else may have put a file or a link (issue 23 item 8)."""
+
+    def __init__(self, folder: str | None, bodies: bool, *, uid: int | None = None) -> None:
+        import os
+
         self.folder, self.bodies = folder, bodies
         self.files: dict[str, IO[bytes]] = {}
+        self.dir_fd: int | None = None
+        self.uid = os.geteuid() if uid is None else uid
         if folder is None:
             return
-        import os
-        import stat
+        self.dir_fd = _private_dir(folder, self.uid)
 
-        try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            st = os.lstat(folder)
-            if not stat.S_ISDIR(st.st_mode):
-                raise InputError(f"--save {folder}: not a directory")
-            os.chmod(folder, 0o700)
-        except OSError as exc:
-            raise InputError(f"--save {folder}: {exc.strerror or exc}") from None
+    def line(self, node: str, raw: bytes) -> bytes | None:
+        """What `write` would write for this event (None without --save): computed apart from the write so
+        that a malformed event fails before anything of it is written."""
+        if self.folder is None:
+            return None
+        return json_line(node, raw, bodies=self.bodies) + b"\n"
 
     def write(self, node: str, raw: bytes) -> None:
-        if self.folder is None:
+        self.write_line(node, self.line(node, raw))
+
+    def write_line(self, node: str, data: bytes | None) -> None:
+        if self.folder is None or data is None:
             return
         handle = self.files.get(node)
         if handle is None:
-            import os
-            import re
+            handle = self.files[node] = self._create(node)
+        handle.write(data)
 
-            name = re.sub(r"[^A-Za-z0-9._@-]+", "_", node) + ".jsonl"
-            path = os.path.join(self.folder, name)
+    def _create(self, node: str) -> IO[bytes]:
+        import os
+        import re
+        import stat
+
+        assert self.dir_fd is not None and self.folder is not None
+        name = re.sub(r"[^A-Za-z0-9._@-]+", "_", node) + ".jsonl"
+        path = os.path.join(self.folder, name)
+        try:
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-                os.fchmod(fd, 0o600)
-            except OSError as exc:
-                raise InputError(f"--save: cannot write {path}: {exc.strerror or exc}") from None
-            handle = self.files[node] = os.fdopen(fd, "wb")
-        handle.write(json_line(node, raw, bodies=self.bodies) + b"\n")
+                st = os.lstat(name, dir_fd=self.dir_fd)
+            except FileNotFoundError:
+                pass
+            else:  # a file of an earlier --save into the same directory: replaced, if it is ours
+                if st.st_uid != self.uid or not stat.S_ISREG(st.st_mode):
+                    raise InputError(f"--save: {path} is not a file of yours (owner uid {st.st_uid}): "
+                                     "kaudit does not write into it")
+                os.unlink(name, dir_fd=self.dir_fd)
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=self.dir_fd)
+            os.fchmod(fd, 0o600)
+        except OSError as exc:
+            raise InputError(f"--save: cannot write {path}: {exc.strerror or exc}") from None
+        return os.fdopen(fd, "wb")
 
     def close(self) -> None:
+        import os
+
         for handle in self.files.values():
             handle.close()
         self.files.clear()
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+            self.dir_fd = None
+
+
+def _private_dir(folder: str, uid: int) -> int:
+    """An open descriptor of `folder` (made 0700 when missing), checked to be the user's and to hold
+    nothing of anyone else's, then made 0700; else a one-line InputError, nothing written."""
+    import errno
+    import os
+    import stat
+
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP, errno.EEXIST):
+            raise InputError(f"--save {folder}: not a directory") from None
+        raise InputError(f"--save {folder}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode):
+            raise InputError(f"--save {folder}: not a directory")
+        if st.st_uid != uid:
+            raise InputError(f"--save {folder}: the directory belongs to uid {st.st_uid}, not to you (uid {uid}): "
+                             "kaudit saves events only into a directory of your own")
+        for entry in os.scandir(fd):
+            owner = entry.stat(follow_symlinks=False).st_uid
+            if owner != uid:
+                raise InputError(f"--save {folder}: {entry.name} in it belongs to uid {owner}, not to you "
+                                 f"(uid {uid}): kaudit saves events only into a directory of your own")
+        os.fchmod(fd, 0o700)
+    except OSError as exc:
+        os.close(fd)
+        raise InputError(f"--save {folder}: {exc.strerror or exc}") from None
+    except InputError:
+        os.close(fd)
+        raise
+    return fd
 
 
 @dataclass
@@ -288,7 +353,12 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         import installer.auditlog.detections as detections
 
         catalogue = detections.select(detections.load(), req.detect)
-    opened = logs_node.open_nodes(req.targets, ssh_options(), with_policy=req.detect is not None)
+    saver = Saver(req.save, req.bodies)  # refused (exit 2) before any node is reached
+    try:
+        opened = logs_node.open_nodes(req.targets, ssh_options(), with_policy=req.detect is not None)
+    except BaseException:
+        saver.close()
+        raise
     out = Outcome(problems=list(opened.problems))
     try:
         for node, problem in opened.problems:
@@ -296,7 +366,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         if not opened.logs:
             return 2
         if req.follow:
-            code = follow(opened, req, stdout, err)
+            code = follow(opened, req, stdout, err, saver)
             return code if code else (2 if out.problems else 0)
         stats = ReadStats()
         # the prefilter keeps a superset of what the filters keep, so summaries and detections see the same
@@ -304,7 +374,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         if req.summary or catalogue is not None:
             code = _report(opened, events, req, catalogue, stats, stdout, out)
         else:
-            code = _print_events(events, req, stdout, stats)
+            code = _print_events(events, req, stdout, stats, saver)
         _stats_note(stats, err)
         if code:
             return code
@@ -312,6 +382,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
     except KauditError:
         raise
     finally:
+        saver.close()
         opened.close()
 
 
@@ -323,22 +394,23 @@ def _stats_note(stats: ReadStats, err: IO[str]) -> None:
 
 
 def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, stdout: IO[str],
-                  stats: ReadStats | None = None) -> int:
+                  stats: ReadStats | None = None, saver: Saver | None = None) -> int:
     write = stdout.write
-    saver = Saver(req.save, req.bodies)
+    saver = saver if saver is not None else Saver(req.save, req.bodies)
     stats = stats if stats is not None else ReadStats()
     try:
         for rec, raw, node in events:
-            try:  # everything that reads the event first (the saved line included), then stdout
+            try:  # everything that reads the event first, then the writes
                 if req.output == "json":
                     shown = json_line(node, raw, bodies=req.bodies).decode("utf-8", "replace")
                 else:
                     shown = text_line(node, rec.event, raw, utc=req.utc, color=req.color)
-                saver.write(node, raw)
+                saved = saver.line(node, raw)
             except MALFORMED:
                 stats.bad(rec.source, rec.line)
                 continue
             write(shown + "\n")
+            saver.write_line(node, saved)
     finally:
         saver.close()
     stdout.flush()
@@ -395,7 +467,7 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
 # --------------------------------------------------------------------------- follow
 
 
-def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
+def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str], saver: Saver | None = None) -> int:
     """Tail every node at once until Ctrl-C; a node that drops out is a warning, the others go on.
     Returns 2 when a node was lost (Ctrl-C included), else 0; Ctrl-C with every node alive propagates
     (exit 130) after the sessions are closed."""
@@ -419,7 +491,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
     threads = [threading.Thread(target=pump, args=s, daemon=True) for s in sessions]
     for t in threads:
         t.start()
-    saver = Saver(req.save, req.bodies)
+    saver = saver if saver is not None else Saver(req.save, req.bodies)
     live = len(threads)
     lost = 0
     bad = 0
@@ -450,11 +522,12 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str]) -> int:
                     shown = json_line(name, raw, bodies=req.bodies).decode("utf-8", "replace")
                 else:
                     shown = text_line(name, ev, raw, utc=req.utc, color=req.color)
-                saver.write(name, raw)
+                saved = saver.line(name, raw)
             except MALFORMED:
                 bad += 1
                 continue
             stdout.write(shown + "\n")
+            saver.write_line(name, saved)
             stdout.flush()
     except KeyboardInterrupt:
         if not lost:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,28 @@ def test_a_crafted_event_is_skipped_and_counted_not_a_crash(node: TestNode) -> N
                 assert [json.loads(x)["auditID"] for x in run.out.splitlines()][-1] == "c-after"
         run = on(node, "logs", "-o", "json")
         assert "skipped 3 " in run.err and "audit.log:" in run.err, run.err
+
+
+# --------------------------------------------------------------------------- item 8
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's directory needs root to make")
+def test_save_into_another_users_directory_is_refused(node: TestNode, tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chmod(theirs, 0o777)
+    os.chown(theirs, 4242, 4242)
+    run = on(node, "logs", "--save", str(theirs))
+    assert run.code == 2 and "not to you" in run.err and len(run.err.splitlines()) == 1, run.err
+    assert list(theirs.iterdir()) == [] and run.out == ""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    planted = mine / "node.jsonl"  # any file: kaudit does not write beside another user's files either
+    planted.write_text("theirs\n")
+    os.chown(planted, 4242, 4242)
+    run = on(node, "logs", "--save", str(mine))
+    assert run.code == 2 and planted.name in run.err and planted.read_text() == "theirs\n", run.err
+    assert planted.stat().st_uid == 4242 and run.out == ""
 
 
 # --------------------------------------------------------------------------- item 9

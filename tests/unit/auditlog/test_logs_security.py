@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,62 @@ def test_a_file_of_one_malformed_event_is_a_bad_line_not_a_bad_file(monkeypatch:
     log.write_bytes(line(MALFORMED["user a string"]))
     code, out, err = run_logs(monkeypatch, log, "-o", "json")
     assert code == 0 and out == "" and f"{log}:1" in err and "not an audit log" not in err
+
+
+# --------------------------------------------------------------------------- item 8: --save
+
+
+def test_save_refuses_a_directory_of_another_user(monkeypatch: Any, tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    os.chmod(theirs, 0o777)
+    other = os.geteuid() + 4242
+    os.chown(theirs, other, -1) if os.geteuid() == 0 else None
+    log = tmp_path / "audit.log"
+    log.write_bytes(line(event("first")))
+    if os.geteuid() == 0:
+        code, out, err = run_logs(monkeypatch, log, "--save", str(theirs))
+    else:  # the directory is ours: pretend to be someone else
+        monkeypatch.setattr(os, "geteuid", lambda: other)
+        code, out, err = run_logs(monkeypatch, log, "--save", str(theirs))
+    assert code == 2 and "not to you" in err and len(err.splitlines()) == 1, err
+    assert list(theirs.iterdir()) == [] and out == ""  # nothing written, not even to stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a file of another user's needs root to make")
+def test_save_refuses_a_file_another_user_put_there(monkeypatch: Any, tmp_path: Path) -> None:
+    """root's --save into a directory of root's, where another user had made the node's file (or a link)
+    before it was tightened: refused, the file untouched, nothing written."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    planted = mine / "cp-1.jsonl"
+    planted.write_text("theirs\n")
+    os.chown(planted, 4242, 4242)
+    log = tmp_path / "audit.log"
+    log.write_bytes(line(event("first")))
+    code, out, err = run_logs(monkeypatch, log, "--save", str(mine))
+    assert code == 2 and "cp-1.jsonl" in err and "not to you" in err and len(err.splitlines()) == 1, err
+    assert planted.read_text() == "theirs\n" and planted.stat().st_uid == 4242 and out == ""
+
+
+def test_save_creates_its_files_exclusively(monkeypatch: Any, tmp_path: Path) -> None:
+    """A link where the node's file goes (made by us, the only one who can write there): not followed."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    target = tmp_path / "elsewhere"
+    target.write_text("keep\n")
+    log = tmp_path / "audit.log"
+    log.write_bytes(line(event("first")))
+    os.symlink(target, mine / "cp-1.jsonl")
+    code, _, err = run_logs(monkeypatch, log, "--save", str(mine))
+    assert code == 2 and "cp-1.jsonl" in err and target.read_text() == "keep\n", err
+    os.unlink(mine / "cp-1.jsonl")
+    code, _, err = run_logs(monkeypatch, log, "--save", str(mine))
+    assert code == 0, err
+    (saved,) = mine.iterdir()
+    assert json.loads(saved.read_text())["auditID"] == "first" and oct(saved.stat().st_mode & 0o777) == "0o600"
+    code, _, err = run_logs(monkeypatch, log, "--save", str(mine))  # a second run replaces its own file
+    assert code == 0 and len(saved.read_text().splitlines()) == 1, err
 
 
 # --------------------------------------------------------------------------- item 9: terminal escapes
