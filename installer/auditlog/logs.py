@@ -378,7 +378,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         _stats_note(stats, err)
         if code:
             return code
-        return 2 if out.problems else 0
+        return 2 if out.problems or stats.bad_live else 0
     except KauditError:
         raise
     finally:
@@ -387,6 +387,8 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
 
 
 def _stats_note(stats: ReadStats, err: IO[str]) -> None:
+    for why in stats.bad_files:
+        _warn(err, f"skipped {why}")
     if stats.bad_lines:
         where = ", ".join(stats.bad_where[:3])
         _warn(err, f"skipped {stats.bad_lines} truncated or unreadable line(s) ({where}"
@@ -439,7 +441,7 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
                            "nodes": [log.name for log in opened.logs],
                            "problems": [{"node": n, "error": e} for n, e in out.problems],
                            "read": {"events": stats.events, "badLines": stats.bad_lines,
-                                    "badWhere": stats.bad_where[:20]}}
+                                    "badWhere": stats.bad_where[:20], "badFiles": stats.bad_files}}
     if summ is not None:
         doc["summary"] = summ.to_json(req.targets)
     found = 0

@@ -24,22 +24,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.auditlog.node import log_location, stream_sources
-from installer.auditlog.reader import ReadStats, Record, Source, read
+from installer.auditlog.reader import MAX_LINE, LogFormatError, ReadStats, Record, Source, read
 from installer.errors import InputError, KauditError, NodeError
 
-# $1 log path  $2 since  $3 until (lumberjack name form, "" for none)  $4... fixed-string groups (one
-# argument each, its alternatives separated by newlines; every group must match).
+# $1 log path  $2 since  $3 until (lumberjack name form, "" for none)  $4 the longest line (bytes)
+# $5... fixed-string groups (one argument each, its alternatives separated by newlines; every group
+# must match).
+# Odd files (issue 23 item 10): paths are globbed and quoted, never word-split (a space in --log-path);
+# a name holding a newline (which would break the stream's framing) is skipped; every line is cut at
+# $4 bytes before grep sees it (`cut -b`, which streams, in GNU coreutils and busybox alike) and NUL
+# bytes (a sparse file's holes; never in JSON) are dropped first, so memory stays bounded per line.
 HISTORY = r"""
 set -u
-p=$1 since=$2 until=$3
-shift 3
+p=$1 since=$2 until=$3 max=$4
+shift 4
+LC_ALL=C; export LC_ALL
+nl='
+'
 d=$(dirname -- "$p"); b=$(basename -- "$p")
 case $b in *.*) stem=${b%.*}; ext=.${b##*.};; *) stem=$b; ext=;; esac
 z=0; command -v gzip >/dev/null 2>&1 && z=1
 if base64 -w 0 </dev/null >/dev/null 2>&1; then enc() { base64 -w 65536; }; else enc() { base64; }; fi
-lt() { LC_ALL=C expr "x$1" \< "x$2" >/dev/null; }
+lt() { expr "x$1" \< "x$2" >/dev/null; }
+cap() { tr -d '\000' | cut -b "1-$max"; }
 filt() {
-  if [ $# -eq 0 ]; then cat; else g=$1; shift; LC_ALL=C grep -a -F -e "$g" | filt "$@"; fi
+  if [ $# -eq 0 ]; then cat; else g=$1; shift; grep -a -F -e "$g" | filt "$@"; fi
 }
 send() {  # $1 file, then the groups
   f=$1; shift
@@ -48,17 +57,18 @@ send() {  # $1 file, then the groups
   case $f in
     *.gz)
       if [ $# -eq 0 ] || [ "$z" = 0 ]; then echo "@file gz $f"; enc < "$f"
-      else echo "@file gz $f"; gzip -dc < "$f" | filt "$@" | gzip -1c | enc; fi ;;
+      else echo "@file gz $f"; gzip -dc < "$f" | cap | filt "$@" | gzip -1c | enc; fi ;;
     *)
-      if [ "$z" = 1 ]; then echo "@file gz $f"; filt "$@" < "$f" | gzip -1c | enc
-      else echo "@file raw $f"; filt "$@" < "$f" | enc; fi ;;
+      if [ "$z" = 1 ]; then echo "@file gz $f"; cap < "$f" | filt "$@" | gzip -1c | enc
+      else echo "@file raw $f"; cap < "$f" | filt "$@" | enc; fi ;;
   esac
   echo "@end"
 }
 if [ -d "$p" ]; then echo "@error directory $p"; echo "@done"; exit 0; fi
 if ! [ -d "$d" ]; then echo "@error nodir $d"; echo "@done"; exit 0; fi
 prev=""
-for f in $(ls -1d -- "$d/$stem"-*"$ext" "$d/$stem"-*"$ext".gz 2>/dev/null | LC_ALL=C sort); do
+for f in "$d/$stem"-*; do
+  case $f in *"$nl"*) continue;; *"$ext"|*"$ext".gz) ;; *) continue;; esac
   [ -f "$f" ] || continue
   t=${f#"$d/$stem"-}; t=${t%.gz}; t=${t%"$ext"}
   keep=1
@@ -202,13 +212,23 @@ class _RawHolder:
     (the reader decodes a line and yields its record before it asks for another)."""
 
     last: bytes = b""
+    inner: Any = None
 
     def wrap(self, source: Source) -> Source:
         def lines() -> Iterator[bytes]:
-            for line in source.open():
+            self.inner = source.open()
+            for line in self.inner:
                 self.last = line
                 yield line
         return Source(source.name, lines)
+
+    def abandon(self) -> None:
+        """The file being read is given up: its section of the stream is drained now (to its `@end`),
+        so that the next file starts where it should."""
+        inner, self.inner = self.inner, None
+        close = getattr(inner, "close", None)
+        if close is not None:
+            close()
 
 
 def _checked(node: str, readline: Callable[[], str]) -> Callable[[], str]:
@@ -235,14 +255,22 @@ def history(log: NodeLog, filters: Any, stats: ReadStats, opened: Opened,
     since = lumberjack_time(filters.since) if filters.since else ""
     until = lumberjack_time(filters.until) if filters.until else ""
     groups = ["\n".join(g) for g in filters.grep_groups()] if prefilter else []
-    session = open_session(log.node.transport, HISTORY, [log.path, since, until, *groups])
+    session = open_session(log.node.transport, HISTORY, [log.path, since, until, str(MAX_LINE), *groups])
     opened.sessions.append(session)
     holder = _RawHolder()
-    sources = (holder.wrap(s) for s in stream_sources(log.name, _checked(log.name, session.readline)))
-    for rec in read(sources, stats):
-        raw = holder.last
-        raw = raw[len(raw) - rec.size:] if rec.size <= len(raw) else raw
-        yield rec, raw.rstrip(b"\r\n")
+    for source in stream_sources(log.name, _checked(log.name, session.readline)):
+        try:
+            for rec in read([holder.wrap(source)], stats):
+                raw = holder.last
+                raw = raw[len(raw) - rec.size:] if rec.size <= len(raw) else raw
+                yield rec, raw.rstrip(b"\r\n")
+        except LogFormatError as exc:
+            # one file that is not an audit log (a stray file named like a rotated one): a warning
+            # naming it, and the node's other files are read (issue 23 item 10)
+            holder.abandon()
+            stats.bad_files.append(exc.message)
+            if source.name == f"{log.name}:{log.path}":  # the live log itself: the node was not read (exit 2)
+                stats.bad_live += 1
 
 
 def follow_session(log: NodeLog, opened: Opened) -> Any:

@@ -31,10 +31,14 @@ from installer.auditlog.reader import (
 )
 from installer.errors import InputError, KauditError, NodeError
 
-# $1 the log's path on the node. Rotated files are lumberjack's <stem>-<timestamp><ext>[.gz].
+# $1 the log's path on the node. Rotated files are lumberjack's <stem>-<timestamp><ext>[.gz]: globbed,
+# never word-split (a path with a space), a name with a newline skipped (issue 23 item 10).
 STREAM_LOGS = r"""
 set -u
 p=$1
+LC_ALL=C; export LC_ALL
+nl='
+'
 d=$(dirname -- "$p"); b=$(basename -- "$p")
 case $b in *.*) stem=${b%.*}; ext=.${b##*.};; *) stem=$b; ext=;; esac
 z=0; command -v gzip >/dev/null 2>&1 && z=1
@@ -46,7 +50,8 @@ send() {
   esac
   echo "@end"
 }
-for f in $(ls -1d -- "$d/$stem"-*"$ext" "$d/$stem"-*"$ext".gz 2>/dev/null | sort); do
+for f in "$d/$stem"-*; do
+  case $f in *"$nl"*) continue;; *"$ext"|*"$ext".gz) ;; *) continue;; esac
   [ -f "$f" ] && send "$f"
 done
 if [ -f "$p" ]; then send "$p"; else echo "@missing $p"; fi

@@ -15,7 +15,9 @@ Bad input, as issue 13 item 6 asks:
   format `--audit-log-format=legacy` writes) is one clear error (`LogFormatError`, exit 2);
 - an empty file is zero events;
 - a line that is an audit Event (its kind and apiVersion say so) with a field of the wrong type is
-  malformed: skipped and counted as a bad line, and it proves the file an audit log (issue 23 item 3).
+  malformed: skipped and counted as a bad line, and it proves the file an audit log (issue 23 item 3);
+- a line longer than MAX_LINE (a crafted or sparse file, NULs without a newline) is cut there, so it
+  costs that much memory and no more, and is counted as a bad line (issue 23 item 10).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from installer.errors import InputError
 GZIP_MAGIC = b"\x1f\x8b"
 # A file has proved to be an audit log at its first event; this many bad lines before that say it is not one.
 PROOF_WINDOW = 20
+# The longest line read as an event; the rest of a longer one is dropped unread (the line is then bad).
+# The API server writes events far below it unless a RequestResponse body is huge; the node side cuts
+# lines at the same length (installer/auditlog/logs_node.py).
+MAX_LINE = 8 << 20
 # `2017-03-21T03:57:09.106841886-04:00 AUDIT: id="..." ip="..." method="GET" user="admin" ...`
 _LEGACY = re.compile(rb'^\S+ AUDIT: id="')
 # lumberjack's backup names: <stem>-2006-01-02T15-04-05.000<ext>[.gz]
@@ -210,6 +216,8 @@ class ReadStats:
     bad_where: list[str] = field(default_factory=list)  # file:line of the first few bad lines
     not_events: int = 0  # valid JSON, but not an audit Event
     sources: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)  # why each skipped file was skipped (kaudit logs)
+    bad_live: int = 0  # of those, live logs (the file the API server writes): a node that could not be read
 
     def bad(self, source: str, line: int) -> None:
         self.bad_lines += 1
@@ -451,21 +459,38 @@ def _is_json_object(line: bytes) -> bool:
 # --------------------------------------------------------------------------- byte streams to lines
 
 
-def lines_of_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Lines (newline kept) from arbitrary byte chunks."""
+def lines_of_chunks(chunks: Iterable[bytes], max_line: int = MAX_LINE) -> Iterator[bytes]:
+    """Lines (newline kept) from arbitrary byte chunks. A line longer than `max_line` is yielded cut to
+    `max_line` bytes (with a newline: it decodes as nothing, and is counted bad) and the rest of it is
+    dropped as it comes: memory stays bounded whatever the input."""
     rest = b""
+    skipping = False  # inside the dropped rest of a long line
     for chunk in chunks:
         if not chunk:
             continue
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            skipping = False
+            chunk = chunk[end + 1:]
+            if not chunk:
+                continue
         data = rest + chunk if rest else chunk
         start = 0
         while True:
             end = data.find(b"\n", start)
             if end < 0:
                 break
-            yield data[start:end + 1]
+            if end - start > max_line:
+                yield data[start:start + max_line] + b"\n"
+            else:
+                yield data[start:end + 1]
             start = end + 1
         rest = data[start:]
+        if len(rest) > max_line:
+            yield rest[:max_line] + b"\n"
+            rest, skipping = b"", True
     if rest:
         yield rest
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.kaudit_cli import change, on
+from tests.kaudit_cli import change, on, ssh_args
 from tests.node.node import TestNode
 
 LOG = "/var/log/kubernetes/audit logs/audit.log"
@@ -71,6 +74,26 @@ def appended(node: TestNode, *events: dict[str, Any]) -> Iterator[None]:
         with open(live, "r+b") as f:  # in place: the running instance keeps its open file
             f.truncate(0)
             f.write(data.replace(added, b""))
+
+
+@contextlib.contextmanager
+def beside(node: TestNode, files: dict[str, bytes | int], log: str = LOG) -> Iterator[list[Path]]:
+    """Files in the log's directory (bytes, or an int: a sparse file of that size), removed afterwards."""
+    folder = node.path(log).parent
+    paths = []
+    try:
+        for name, content in files.items():
+            path = folder / name
+            paths.append(path)
+            if isinstance(content, int):
+                with open(path, "wb") as f:
+                    f.truncate(content)
+            else:
+                path.write_bytes(content)
+        yield paths
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- item 2
@@ -158,3 +181,78 @@ def test_escape_sequences_from_the_log_never_reach_the_terminal(node: TestNode) 
             assert run.code == 0, (args, run.err)
             assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err, (args, run.out)
             assert "mallory" in run.out, (args, run.out)
+
+
+# --------------------------------------------------------------------------- item 10
+
+
+def _rotated(stamp: str, *events: dict[str, Any], gz: bool = False) -> tuple[str, bytes]:
+    data = b"".join(_line(e) for e in events)
+    return f"audit-{stamp}.log" + (".gz" if gz else ""), gzip.compress(data) if gz else data
+
+
+def test_rotated_files_at_a_path_with_a_space(node: TestNode) -> None:
+    files = dict([_rotated("2026-01-01T10-00-00.000", _event("r-gz", ts="2026-01-01T09:00:00.000000Z",
+                                                             verb="delete"), gz=True),
+                  _rotated("2026-01-02T10-00-00.000", _event("r-plain", ts="2026-01-02T09:00:00.000000Z",
+                                                             verb="delete"))])
+    with beside(node, files):
+        run = on(node, "logs", "--verb", "delete", "-o", "json")
+        assert run.code == 0, run.err
+        assert [json.loads(x)["auditID"] for x in run.out.splitlines()] == ["r-gz", "r-plain"]
+
+
+def test_a_stray_file_is_skipped_with_a_warning_and_detect_still_reports(node: TestNode) -> None:
+    files = {"audit-2026-01-01T10-00-00.000.log": b"not json at all\n",
+             "audit-backup.log": b"\x00\x01binary\n" + _line(_event("hidden", verb="delete"))}
+    exec_event = _event("x-exec", resource="pods", verb="create", sub="exec", user="intruder")
+    with beside(node, files) as paths, appended(node, exec_event):
+        run = on(node, "logs", "--detect", "pod-exec", "-o", "json")
+        assert run.code == 0, run.err
+        doc = run.json()
+        assert [f["name"] for f in doc["findings"]] == ["pod-exec"]
+        assert all(str(p.name) in run.err for p in paths) and "not an audit log" in run.err, run.err
+        assert len(doc["read"]["badFiles"]) == 2
+        text = on(node, "logs", "--verb", "create")  # the prefilter drops the stray files' lines on the node
+        assert text.code == 0 and "intruder" in text.out, text.err
+
+
+def test_a_sparse_file_named_like_a_rotated_log_costs_little_memory(node_factory: Any) -> None:
+    """300 MB of holes (NULs, no newline), and 40 MB of text without a newline before an event: neither
+    the node's grep nor kaudit holds either as one line; the event after the long line is read. (A node
+    of its own, its log at the default path: at the module's path the old script never read the files.)"""
+    node = node_factory()
+    assert change(node, "enable", "--profile", "recommended").code == 0
+    log = "/var/log/kubernetes/audit/audit.log"
+    node.request("/api/v1/namespaces/default/pods", admin=True)
+    node.wait_for(lambda: node.path(log).exists() and node.path(log).stat().st_size > 0)
+    files: dict[str, bytes | int] = {
+        "audit-2026-01-03T10-00-00.000.log": 300 << 20,
+        "audit-2026-01-04T10-00-00.000.log": b'{"kind":"Event","x":"' + b"a" * (40 << 20) + b'"}\n'
+        + _line(_event("after-long", ts="2026-01-04T09:00:00.000000Z", verb="delete"))}
+    probe = ("import resource, subprocess, sys\n"
+             "proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "print(proc.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+             "sys.stderr.write(proc.stderr); sys.stdout.write(proc.stdout)")
+    from tests.userinstall import kaudit_argv, user_env
+
+    with beside(node, files, log) as (_, long):
+        argv = [*kaudit_argv(), "logs", node.target(), *ssh_args(node), "-o", "json"]  # no prefilter
+        proc = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=300,
+                              env=user_env(None), check=False)
+        first, _, rest = proc.stdout.partition("\n")
+        code, kib = (int(x) for x in first.split())
+        assert code == 0, proc.stderr
+        assert "after-long" in rest and f"{long.name}:1" in proc.stderr and "skipped 1 " in proc.stderr, proc.stderr
+        assert "not an audit log" not in proc.stderr  # the NULs were dropped on the node: an empty file
+        assert kib < 200 << 10, f"kaudit used {kib} KiB"
+        # the node side alone, as kaudit runs it there, with a prefilter (grep) on
+        from installer.auditlog.logs_node import HISTORY
+        from installer.auditlog.reader import MAX_LINE
+
+        host_log = str(node.path(log))
+        node_probe = subprocess.run([sys.executable, "-c", probe, "sh", "-c", HISTORY, "sh", host_log, "", "",
+                                     str(MAX_LINE), '"verb":"delete"'], capture_output=True, text=True,
+                                    timeout=300, check=False)
+        code, kib = (int(x) for x in node_probe.stdout.partition("\n")[0].split())
+        assert code == 0 and kib < 32 << 10, f"the node-side script used {kib} KiB"

@@ -8,6 +8,7 @@ script (`logs_node.HISTORY`) reads files in a temporary directory through a loca
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 
 from installer.auditlog import logs, logs_node, masking
 from installer.auditlog.filters import Filters
+from installer.auditlog.reader import MAX_LINE, lines_of_chunks
 from installer.errors import InputError, printable
 from installer.transport.local import LocalTransport
 
@@ -373,3 +375,95 @@ def test_api_server_log_lines_after_a_failure_are_printed_clean(monkeypatch: Any
     text = "\n".join(echoed)
     assert "kube-apiserver: E0101 bad flag" in text and "no healthy kube-apiserver" in text, text
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text, text
+
+
+# --------------------------------------------------------------------------- item 10: odd files
+
+
+def rotated(folder: Path, stamp: str, *docs: dict[str, Any], gz: bool = False) -> Path:
+    path = folder / (f"audit-{stamp}.log" + (".gz" if gz else ""))
+    data = b"".join(line(d) for d in docs)
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def test_a_log_path_with_a_space_reads_its_rotated_files(monkeypatch: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "audit logs"
+    folder.mkdir()
+    rotated(folder, "2026-01-01T10-00-00.000", event("old-gz", ts="2026-01-01T09:00:00.000000Z"), gz=True)
+    rotated(folder, "2026-01-02T10-00-00.000", event("old-plain", ts="2026-01-02T09:00:00.000000Z"))
+    log = folder / "audit.log"
+    log.write_bytes(line(event("live")))
+    code, out, err = run_logs(monkeypatch, log, "-o", "json")
+    assert code == 0, err
+    assert [json.loads(x)["auditID"] for x in out.splitlines()] == ["old-gz", "old-plain", "live"]
+
+
+def test_a_file_that_is_not_a_log_is_skipped_with_a_warning(monkeypatch: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    rotated(folder, "2026-01-01T10-00-00.000", event("old", ts="2026-01-01T09:00:00.000000Z"))
+    stray = folder / "audit-notes.log"
+    stray.write_text("this is not JSON\n" + line(event("hidden")).decode())
+    stray_gz = folder / "audit-2026-01-02T10-00-00.000.log.gz"
+    stray_gz.write_bytes(gzip.compress(b"PK\x03\x04 not a log either\n"))
+    log = folder / "audit.log"
+    log.write_bytes(line(event("live", resource="pods", verb="create",
+                               objectRef={"resource": "pods", "subresource": "exec", "namespace": "p"})))
+    code, out, err = run_logs(monkeypatch, log, "-o", "json")
+    assert code == 0, err
+    assert [json.loads(x)["auditID"] for x in out.splitlines()] == ["old", "live"]
+    assert f"skipped cp-1:{stray}: not an audit log" in err and str(stray_gz) in err, err
+    code, out, err = run_logs(monkeypatch, log, "--detect", "-o", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["findings"] and len(doc["read"]["badFiles"]) == 2, err
+
+
+def test_a_live_log_that_is_not_a_log_is_exit_2_after_the_rest(monkeypatch: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    rotated(folder, "2026-01-01T10-00-00.000", event("old", ts="2026-01-01T09:00:00.000000Z"))
+    log = folder / "audit.log"
+    log.write_bytes(b'2017-03-21T03:57:09.106841886-04:00 AUDIT: id="x" ip="1.2.3.4" method="GET" user="admin"\n')
+    code, out, err = run_logs(monkeypatch, log, "-o", "json")
+    assert code == 2 and [json.loads(x)["auditID"] for x in out.splitlines()] == ["old"]
+    assert f"skipped cp-1:{log}: this audit log is in the legacy format" in err, err
+
+
+def test_a_sparse_file_and_a_huge_line_cost_bounded_memory(monkeypatch: Any, tmp_path: Path) -> None:
+    """A 64 MiB hole named like a rotated log, and a 20 MiB line without a newline: neither is read as one
+    line (the node cuts lines at MAX_LINE and drops NULs), the rest is read."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    sparse = folder / "audit-2026-01-01T10-00-00.000.log"
+    with open(sparse, "wb") as f:
+        f.truncate(64 << 20)
+    huge = folder / "audit-2026-01-02T10-00-00.000.log"
+    huge.write_bytes(line(event("before", ts="2026-01-02T09:00:00.000000Z")) + b'{"kind":"Event","x":"'
+                     + b"a" * (20 << 20) + b'"}\n' + line(event("after", ts="2026-01-02T09:30:00.000000Z")))
+    log = folder / "audit.log"
+    log.write_bytes(line(event("live")))
+    code, out, err = run_logs(monkeypatch, log, "-o", "json")
+    assert code == 0, err
+    assert [json.loads(x)["auditID"] for x in out.splitlines()] == ["before", "after", "live"]
+    assert f"cp-1:{huge}:2" in err, err
+    # the node side's biggest process (grep, cut, gzip, ...), without and with a prefilter: far below the
+    # 20 MiB line
+    for groups in ([], ["Event"]):
+        probe = ("import resource, subprocess, sys\n"
+                 "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        kib = subprocess.run([sys.executable, "-c", probe, "sh", "-c", logs_node.HISTORY, "sh", str(log), "", "",
+                              str(MAX_LINE), *groups], capture_output=True, text=True, check=True).stdout
+        assert int(kib) < 16 << 10, (groups, kib)
+
+
+def test_lines_are_bounded_locally() -> None:
+    chunks = [b'{"a":1}\n', b"x" * 10, b"y" * 10, b"z\n", b'{"b":2}\n{"c"', b":3}"]
+    assert list(lines_of_chunks(chunks, max_line=12)) == [b'{"a":1}\n', b"x" * 10 + b"yy\n", b'{"b":2}\n',
+                                                          b'{"c":3}']
+    assert list(lines_of_chunks([b"a" * 30 + b"\nok\n"], max_line=12)) == [b"a" * 12 + b"\n", b"ok\n"]
+
