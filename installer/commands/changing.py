@@ -119,9 +119,9 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                 if sys.stdout.isatty():
                     from installer.manifest.diff import colorize
 
-                    typer.echo(colorize(r.diff))
+                    typer.echo(colorize(printable(r.diff, newlines=True)))  # the node's manifest
                 else:
-                    typer.echo(r.diff)
+                    typer.echo(printable(r.diff, newlines=True))
             mark = {0: "ok", 1: "FAILED (restored)", 2: "refused", 3: "FAILED, NOT RESTORED", 130: "interrupted"}
             typer.echo(f"{r.node}: {mark.get(r.exit_code, 'error')}: {printable(r.message, newlines=True)}")
             for note in r.notes:

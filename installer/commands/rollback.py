@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from installer.commands import changing, common
+from installer.errors import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -57,11 +58,11 @@ def backups(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) ->
     else:
         for n in nodes:
             if not n["ok"]:
-                typer.echo(f"{n['node']}: ERROR {n['error']}")
+                typer.echo(printable(f"{n['node']}: ERROR {n['error']}"))
                 continue
             typer.echo(f"{n['node']}:")
             for b in n["backups"]:  # type: ignore[attr-defined]
                 what = b.get("summary") or b.get("op", "")
                 pinned = "  (pinned: the manifest before kaudit)" if b["id"] == "original" else ""
-                typer.echo(f"  {b['id']}  before: {what}{pinned}")
+                typer.echo(printable(f"  {b['id']}  before: {what}{pinned}"))  # the node's backup records
     raise typer.Exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from installer.commands import common
+from installer.errors import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -26,5 +27,5 @@ def status(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) -> 
         common.print_json("status", [r.to_json() for r in results])
     else:
         for r in results:
-            typer.echo(render_text(r))
+            typer.echo(printable(render_text(r), newlines=True))  # journal, flags, paths: the node's text
     raise typer.Exit(0 if all(r.ok for r in results) else 2)

@@ -467,3 +467,38 @@ def test_lines_are_bounded_locally() -> None:
                                                           b'{"c":3}']
     assert list(lines_of_chunks([b"a" * 30 + b"\nok\n"], max_line=12)) == [b"a" * 12 + b"\n", b"ok\n"]
 
+
+
+def test_status_and_rollback_print_the_nodes_text_clean(monkeypatch: Any) -> None:
+    """item 9 beyond logs: what `status` renders (journal, flags, paths) and `rollback`'s list of backups
+    (records read from the node) reach the terminal without control characters."""
+    from types import SimpleNamespace
+
+    import typer
+    from typer.testing import CliRunner
+
+    import installer.change.status as status_mod
+    import installer.change.status_text as status_text
+    import installer.targets.connect as connect
+    from installer.commands import rollback, status
+
+    evil = "journal: op \x1b]0;owned\x07\x1b[2J done"
+    monkeypatch.setattr(status_mod, "run_status", lambda targets, ssh: [SimpleNamespace(ok=True)])
+    monkeypatch.setattr(status_text, "render_text", lambda r: f"cp-1:\n  {evil}")
+
+    def visit(targets: Any, ssh: Any, read: Any, failed: Any) -> list[dict[str, object]]:
+        return [{"node": "cp-1", "ok": True, "backups": [{"id": "b1", "summary": evil}]},
+                failed("cp-2\x1b[1m", None, f"cannot read {evil}")]
+
+    monkeypatch.setattr(connect, "visit_nodes", visit)
+    for module, args in ((status, ["status", "cp-1"]), (rollback, ["backups", "cp-1"])):
+        app = typer.Typer()
+
+        @app.callback()
+        def _root() -> None:
+            """kaudit"""
+
+        module.register(app)
+        result = CliRunner().invoke(app, args)
+        assert "journal: op" in result.output, (args, result.output)
+        assert "\x1b" not in result.output and "\x07" not in result.output, (args, result.output)
