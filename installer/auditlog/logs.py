@@ -252,18 +252,6 @@ def _clean(text: str) -> str:
     return printable(text)
 
 
-def clean_doc(value: Any) -> Any:
-    """A report (summary, findings) with every string in it `printable`, for the text renderers: user
-    names, resources, paths and node names come from the log."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {k: clean_doc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_doc(v) for v in value]
-    return value
-
-
 # What a malformed event (a field of a type or shape kaudit does not expect, in a body or anywhere it
 # reads) raises while it is printed, masked, summarised or matched: the event is counted and skipped
 # with its file:line, as a bad line is, and the others go on (issue 23 item 3).
@@ -455,6 +443,8 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
     if req.output == "json":
         stdout.write(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n")
     else:
+        from installer.auditlog.text import clean_doc
+
         shown = clean_doc(doc)  # user names, resources and paths from the log: no terminal controls
         if summ is not None:
             stdout.write(summary_mod.render_text(shown["summary"]))

@@ -1,12 +1,15 @@
 """`kaudit simulate -o text`: the comparison as a rich table, and events per hour as a small bar chart.
 
-Shows users, verbs and resources only: never request URIs, bodies or tokens.
+Shows users, verbs and resources only: never request URIs, bodies or tokens; every string of the
+report (they come from the log) without terminal control characters (`clean_doc`).
 """
 
 from __future__ import annotations
 
 import textwrap
 from typing import IO, Any
+
+from installer.errors import printable
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _MAX_BARS = 48
@@ -35,10 +38,23 @@ def sparkline(hours: dict[str, int], keys: list[str]) -> str:
     return "".join(_BARS[min(8, round(v / top * 8))] if v else _BARS[0] for v in values)
 
 
+def clean_doc(value: Any) -> Any:
+    """A report (simulate's, logs' summary and findings) with every string in it `printable`, for the text
+    renderers: user names, resources, paths and node names come from the log (issue 23 item 9)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: clean_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_doc(v) for v in value]
+    return value
+
+
 def render_text(report: dict[str, Any], out: IO[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    report = clean_doc(report)
     console = Console(file=out, width=max(100, min(160, 30 + 22 * (1 + len(report["candidates"])))),
                       highlight=False, markup=False, emoji=False, soft_wrap=True)
     log = report["log"]

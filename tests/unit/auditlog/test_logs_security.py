@@ -502,3 +502,28 @@ def test_status_and_rollback_print_the_nodes_text_clean(monkeypatch: Any) -> Non
         result = CliRunner().invoke(app, args)
         assert "journal: op" in result.output, (args, result.output)
         assert "\x1b" not in result.output and "\x07" not in result.output, (args, result.output)
+
+
+def test_simulate_text_prints_the_logs_names_clean(tmp_path: Path) -> None:
+    """`kaudit simulate -o text` shows the top users a candidate would stop writing, from the log."""
+    import typer
+    from typer.testing import CliRunner
+
+    from installer.commands import simulate as simulate_cmd
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """kaudit"""
+
+    simulate_cmd.register(app)
+    log = tmp_path / "audit.log"
+    evs = [event(f"s{i}", resource="pods", verb="list", user={"username": ESC_USER, "groups": ["system:authenticated"]},
+                 ts=f"2026-05-01T1{i % 3}:00:00.000000Z", level="Metadata") for i in range(6)]
+    log.write_bytes(b"".join(line(e) for e in evs) + b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","cut\x1b[2J')
+    drop = tmp_path / "drop.yaml"  # a candidate that stops writing everything: its top users are shown
+    drop.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n")
+    result = CliRunner().invoke(app, ["simulate", str(log), "--policy-file", str(drop)])
+    assert result.exit_code == 0, result.output
+    assert "mallory" in result.stdout and "\x1b" not in result.stdout and "\x07" not in result.stdout, result.stdout
