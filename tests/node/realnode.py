@@ -430,6 +430,7 @@ class RealNode:
         self._spawn("kubelet", ["kubelet", "--config=/var/lib/kubelet/config.yaml",
                                 "--kubeconfig=/etc/kubernetes/kubelet.conf",
                                 "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+                                "--v=2",  # "SyncLoop ADD/REMOVE" source="file": when it noticed a manifest change
                                 *shlex.split(m.group(1) if m else "")])
 
     def stop_kubelet(self) -> None:

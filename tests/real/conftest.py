@@ -7,8 +7,7 @@ without workers (`scripts/test` runs `pytest -n 0 tests/real` after the rest).
 
 from __future__ import annotations
 
-import shutil
-import time
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from tests.node.realnode import RealNode, missing_real_requirements
 from tests.real import kube
+from tests.real.kube import reset
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,26 +56,24 @@ def real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
 
 @pytest.fixture
 def fresh_node(real_node: RealNode) -> RealNode:
-    """The session's node as kubeadm left it: its original kube-apiserver manifest (a restart when it
-    differed), no kaudit state, no audit files or logs."""
-    node = real_node
-    assert node.node is not None
-    manifest = node.node.path(kube.MANIFEST)
-    original: bytes = node.original_manifest  # type: ignore[attr-defined]
-    for leftover in manifest.parent.glob(".*"):
-        leftover.unlink()
-    changed = manifest.read_bytes() != original
-    if changed:
-        before = time.time()
-        manifest.write_bytes(original)
-        kube.wait_new_apiserver(node, before)
-    for d in ("/var/lib/kaudit", "/etc/kubernetes/audit", "/var/log/kubernetes"):
-        p = node.node.path(d)  # the contents only: /var/lib/kaudit itself is a bind mount's source
-        for child in p.iterdir() if p.is_dir() else ():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    if not node.api_ready():
-        kube.wait_new_apiserver(node, 0)
-    return node
+    """The session's node, reset (see `reset`)."""
+    return reset(real_node)
+
+
+@pytest.fixture(scope="module")
+def ids(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, kube.Identity]:
+    """Client certificates: the admin kubeconfig's, and a user no RBAC rule names (`viewer`)."""
+    where = tmp_path_factory.mktemp("ids")
+    return {"admin": kube.admin_identity(real_node, where), "viewer": kube.viewer_identity(real_node, where)}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The real restarts this session measured: kaudit's own steps per change, and the restart timelines."""
+    from tests.real.realcli import TIMES
+
+    if TIMES or kube.TIMELINES:
+        terminalreporter.section("real node: measured restarts")
+        for t in TIMES:
+            terminalreporter.write_line(json.dumps(t))
+        for t in kube.TIMELINES:
+            terminalreporter.write_line(json.dumps(t))

@@ -4,8 +4,11 @@ the kube-apiserver process on the node, the real audit log."""
 from __future__ import annotations
 
 import base64
+import calendar
 import http.client
 import json
+import re
+import shutil
 import ssl
 import subprocess
 import time
@@ -56,7 +59,8 @@ def viewer_identity(node: RealNode, where: Path) -> Identity:
 
 
 def request(node: RealNode, who: Identity | None, method: str, path: str, body: dict[str, Any] | None = None,
-            *, agent: str = "kaudit-real-test", timeout: float = 10.0) -> tuple[int, str]:
+            *, agent: str = "kaudit-real-test", timeout: float = 10.0,
+            content_type: str = "application/json") -> tuple[int, str]:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -67,7 +71,7 @@ def request(node: RealNode, who: Identity | None, method: str, path: str, body: 
     data = None
     if body is not None:
         data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     try:
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
@@ -163,3 +167,82 @@ def flags(argv: list[str]) -> dict[str, str]:
             k, v = a[2:].split("=", 1)
             out[k] = v
     return out
+
+
+# --- restart timeline ---------------------------------------------------------------------------------
+_KLOG = re.compile(r"^[IWE](\d\d)(\d\d) (\d\d):(\d\d):(\d\d\.\d+)\s")
+
+
+def klog_time(line: str) -> float | None:
+    m = _KLOG.match(line)
+    if not m:
+        return None
+    mon, day, hh, mm, ss = m.groups()
+    year = time.gmtime().tm_year
+    base = calendar.timegm((year, int(mon), int(day), int(hh), int(mm), 0, 0, 0, 0))
+    return base + float(ss)
+
+
+def kubelet_noticed(node: RealNode, after: float) -> float | None:
+    """When the kubelet first logged a file-source change of the kube-apiserver pod after `after`."""
+    for line in node.log("kubelet").splitlines():
+        if "SyncLoop" in line and 'source="file"' in line and "kube-apiserver" in line:
+            t = klog_time(line)
+            if t is not None and t >= after - 0.01:
+                return t
+    return None
+
+
+TIMELINES: list[dict[str, Any]] = []  # every restart timeline of the session (printed at its end)
+
+
+def observe_restart(node: RealNode, old_pids: set[int], timeout: float = 150.0) -> dict[str, float]:
+    """Absolute times (epoch) at which, polling every 50 ms: the old API server was gone, the new one
+    started (its process start time), the new one answered /readyz 200."""
+    deadline = time.time() + timeout
+    gone = None
+    while time.time() < deadline:
+        procs = apiservers(node)
+        if gone is None and not any(p["pid"] in old_pids for p in procs):
+            gone = time.time()
+        new = [p for p in procs if p["pid"] not in old_pids]
+        if new and node.api_ready():
+            started = new[-1]["start"]
+            return {"old_gone": gone if gone is not None else started, "started": started, "ready": time.time()}
+        time.sleep(0.05)
+    raise TimeoutError("no new ready kube-apiserver")
+
+
+def timeline(node: RealNode, write: float, seen: dict[str, float], what: str, **extra: float) -> dict[str, Any]:
+    """Seconds from the manifest write to: the kubelet noticing it (its log), the old API server gone,
+    the new one started, the new one ready, and `extra` (absolute times)."""
+    noticed = kubelet_noticed(node, write)
+    out: dict[str, Any] = {"what": what, "noticed": round(noticed - write, 2) if noticed else None}
+    for k, v in {**seen, **extra}.items():
+        out[k] = round(v - write, 2)
+    TIMELINES.append(out)
+    return out
+
+
+def reset(node: RealNode) -> RealNode:
+    """The session's node as kubeadm left it: its original kube-apiserver manifest (a restart when it
+    differed), no kaudit state, no audit files or logs."""
+    assert node.node is not None
+    manifest = node.node.path(MANIFEST)
+    original: bytes = node.original_manifest  # type: ignore[attr-defined]
+    for leftover in manifest.parent.glob(".*"):
+        leftover.unlink()
+    if manifest.read_bytes() != original:
+        before = time.time()
+        manifest.write_bytes(original)
+        wait_new_apiserver(node, before)
+    for d in ("/var/lib/kaudit", "/etc/kubernetes/audit", "/var/log/kubernetes"):
+        p = node.node.path(d)  # the contents only: /var/lib/kaudit itself is a bind mount's source
+        for child in p.iterdir() if p.is_dir() else ():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    if not node.api_ready():
+        wait_new_apiserver(node, 0)
+    return node
