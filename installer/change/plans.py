@@ -83,6 +83,11 @@ def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) 
         webhook_config_file=webhook_path,
         webhook_mode=inp.webhook_mode if webhook_path else None,
     )
+    from installer.manifest.patch import log_path_problem
+
+    problem = log_path_problem(inp.log_path, facts.static_pod_path)  # the node's own static pod path
+    if problem:
+        raise NodeError(problem)
     after = patch_manifest(before, config, adopt=inp.adopt)
     notes = []
     if config.log_path and config.log_path != "-" and config.maxsize is not None and config.maxbackup is not None:

@@ -14,9 +14,22 @@ from installer.errors import printable
 
 YES = typer.Option(False, "--yes", "-y", help="apply without asking (required without a terminal).")
 DRY_RUN = typer.Option(False, "--dry-run", help="show the policy and the manifest diff; change nothing.")
-TIMEOUT = typer.Option(120.0, "--timeout", metavar="SECONDS", help="seconds to wait for the new API server, per node.")
+
+
+def _seconds(least: float, most: float) -> Any:
+    """A callback refusing a number of seconds outside [least, most] (nan and inf included)."""
+    def check(value: float) -> float:
+        if not least <= value <= most:  # False for nan
+            raise typer.BadParameter(f"must be between {least:g} and {most:g} seconds, not {value}")
+        return value
+    return check
+
+
+TIMEOUT = typer.Option(120.0, "--timeout", metavar="SECONDS", callback=_seconds(1, 86400),
+                       help="seconds to wait for the new API server, per node.")
+# At least a second: the guard must outlive kaudit's own wait, or a killed kaudit leaves the change unguarded.
 GUARD_GRACE = typer.Option(
-    30.0, "--guard-grace", metavar="SECONDS",
+    30.0, "--guard-grace", metavar="SECONDS", callback=_seconds(1, 86400),
     help="seconds after --timeout before the node-side guard restores the backup by itself."
 )
 BREAK_LOCK = typer.Option(False, "--break-lock", help="end a lock holder left behind by a run that is gone.")

@@ -40,8 +40,11 @@ def _common_enable(
             raise InputError(f"--webhook-mode must be one of {', '.join(WEBHOOK_MODES)}, not {webhook_mode!r}")
         if webhook_mode and not webhook_config:
             raise InputError("--webhook-mode needs --webhook-config")
-        if not log_path.startswith("/") and log_path != "-":
-            raise InputError(f"--log-path must be an absolute path (or - for stdout), not {log_path!r}")
+        from installer.manifest.patch import log_path_problem
+
+        problem = log_path_problem(log_path)
+        if problem:
+            raise InputError(f"--log-path: {problem}")
         webhook: bytes | None = None
         if webhook_config is not None:
             try:

@@ -281,6 +281,34 @@ class _Mount:
     read_only: bool
 
 
+# The log's directory is mounted read-write into the API server: never a directory that holds the host's
+# system, Kubernetes' own configuration and state, or kaudit's (a writable / or /etc/kubernetes/manifests
+# in the API server's container is a way onto the node), nor a shared one such as /var/log.
+_NEVER_LOG_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
+                   "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib",
+                   "/var/log", "/var/run", "/var/tmp")
+_NEVER_UNDER = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/minikube", layout.STATE_DIR,
+                "/proc", "/sys", "/dev", "/boot", "/usr", "/bin", "/sbin", "/lib", "/root", "/run")
+
+
+def log_path_problem(log_path: str, static_pod_path: str = layout.MANIFESTS_DIR) -> str | None:
+    """Why the audit log may not live at `log_path` (its directory is mounted read-write), or None."""
+    if log_path == "-":
+        return None
+    if not log_path.startswith("/"):
+        return f"the audit log path must be absolute (or - for stdout), not {log_path!r}"
+    normal = posixpath.normpath(log_path)
+    log_dir = posixpath.dirname(normal)
+    if normal == "/" or log_path.endswith("/"):
+        return f"the audit log path {log_path!r} names a directory, not a file"
+    under = [d for d in (static_pod_path.rstrip("/") or "/", *_NEVER_UNDER)
+             if log_dir == d or log_dir.startswith(d + "/")]
+    if log_dir in _NEVER_LOG_DIRS or under:
+        return (f"the audit log {log_path} would mount {log_dir} read-write into the API server: give it a "
+                "directory of its own (for example /var/log/kubernetes/audit/audit.log)")
+    return None
+
+
 def _wanted_mounts(config: AuditConfig) -> list[_Mount]:
     if not config.policy_file.startswith("/"):
         raise ManifestError(f"the policy file must be an absolute path, not {config.policy_file!r}")
@@ -298,6 +326,9 @@ def _wanted_mounts(config: AuditConfig) -> list[_Mount]:
             raise ManifestError(
                 f"the audit log directory {log_dir} is also a configuration directory that is mounted read-only"
             )
+        problem = log_path_problem(config.log_path)
+        if problem:
+            raise ManifestError(problem)
         out.append(_Mount("kaudit-log", log_dir, False))
     return out
 

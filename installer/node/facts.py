@@ -88,7 +88,7 @@ def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT
         parts = entry.split(" ", 2)
         if len(parts) != 3 or not parts[1].isdigit():
             continue
-        argv = base64.b64decode(parts[2]).decode("utf-8", "replace").split("\n")
+        argv = base64.b64decode(parts[2]).decode("utf-8", "replace").split("\0")  # exact: values may hold newlines
         while argv and argv[-1] == "":
             argv.pop()
         processes.append(Process(int(parts[0]), btime + int(parts[1]) / ticks, argv))

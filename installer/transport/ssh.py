@@ -65,14 +65,15 @@ def _host_key_policy(known_hosts: Path, accept_new: bool, node: str) -> Any:
 
 
 class SSHTransport(Transport):
-    def __init__(self, target: Target, options: SSHOptions) -> None:
+    def __init__(self, target: Target, options: SSHOptions, via: str | None = None) -> None:
         super().__init__()
+        self._via = via  # a hop of a ProxyJump chain: the hops before it (its own ssh config applies to the first)
         self.target = target
         self.options = options
         self.name = target.display
         self.user = ""
         self._client: paramiko.SSHClient | None = None
-        self._jump: paramiko.SSHClient | None = None
+        self._hop: SSHTransport | None = None  # the jump host this connection goes through
         self._sudo_mode: str | None = None  # None (root), "n", "password", "pty"
         # With a pty: whether sudo prompts (then the password answers its prompt) or not.
         self._sudo_password_needed = False
@@ -96,13 +97,22 @@ class SSHTransport(Transport):
         client.set_missing_host_key_policy(_host_key_policy(known, self.options.accept_new_host_key, self.name))
         keys = [self.options.identity_file] if self.options.identity_file else config.identity_files
         keys = [k for k in keys if k and os.path.exists(os.path.expanduser(k))]
-        sock = self._proxy_sock(config.proxy_jump, host, port) if config.proxy_jump else None
+        jump = self._via or config.proxy_jump
+        sock: Any = None
+        if jump:
+            sock = self._proxy_sock(jump, host, port)
+            self.address = f"{jump} -> {host}"
+        elif config.proxy_command:
+            sock = paramiko.ProxyCommand(config.proxy_command)  # as OpenSSH: never straight to HostName
+            self.address = f"{config.proxy_command} -> {host}"
+        else:
+            self.address = host
         where = f"{host}:{port}"
-        self.address = f"{config.proxy_jump} -> {host}" if config.proxy_jump else host
         try:
             client.connect(
                 host, port=port, username=self.user, key_filename=keys or None,  # type: ignore[arg-type]
-                allow_agent=True, look_for_keys=not self.options.identity_file,
+                allow_agent=not config.identities_only,
+                look_for_keys=not (self.options.identity_file or config.identities_only),
                 timeout=self.options.connect_timeout, banner_timeout=self.options.connect_timeout,
                 auth_timeout=self.options.connect_timeout, sock=sock,
             )
@@ -132,11 +142,13 @@ class SSHTransport(Transport):
         self._detect_sudo()
 
     def _proxy_sock(self, jump: str, host: str, port: int) -> Any:
-        """ProxyJump: a direct-tcpip channel through the jump host (only the first hop)."""
-        hop = SSHTransport(parse_target(jump.split(",")[0]), self.options)
+        """ProxyJump: a direct-tcpip channel through the last jump host, itself reached through the
+        hops before it (`-J a,b`: a, then b, then the node), as OpenSSH does."""
+        hops = [h.strip() for h in jump.split(",") if h.strip()]
+        hop = SSHTransport(parse_target(hops[-1]), self.options, via=",".join(hops[:-1]))
         hop.connect_only()
         assert hop._client is not None
-        self._jump = hop._client
+        self._hop = hop
         transport = hop._client.get_transport()
         assert transport is not None
         return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0))
@@ -291,10 +303,11 @@ class SSHTransport(Transport):
         chan.sendall(self.options.sudo_password.encode() + b"\n")
 
     def close(self) -> None:
-        for client in (self._client, self._jump):
-            if client is not None:
-                client.close()
-        self._client = self._jump = None
+        if self._client is not None:
+            self._client.close()
+        if self._hop is not None:
+            self._hop.close()
+        self._client = self._hop = None
 
     def disconnect_abruptly(self) -> None:
         """For fault-injection tests: drop the TCP connection without a goodbye."""

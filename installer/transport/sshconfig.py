@@ -20,6 +20,8 @@ class HostConfig:
     identity_files: list[str] = field(default_factory=list)
     proxy_jump: str | None = None
     known_hosts_files: list[str] = field(default_factory=list)
+    identities_only: bool = False  # IdentitiesOnly yes: the configured keys only, never the agent's others
+    proxy_command: str | None = None  # tokens expanded (paramiko's lookup does %h, %p, %r)
 
 
 def _expand_includes(path: Path, seen: set[Path], depth: int = 0) -> str:
@@ -50,14 +52,30 @@ def load(config_file: str | None) -> paramiko.SSHConfig:
 
 
 def lookup(config: paramiko.SSHConfig, host: str) -> HostConfig:
+    """The settings for `host`. Raises InputError for a setting kaudit cannot honour as OpenSSH would:
+    it never connects some other way than the configuration says."""
+    from installer.errors import InputError
+
     entry = config.lookup(host)
     identity = [os.path.expanduser(p) for p in entry.get("identityfile", [])]
     known = [os.path.expanduser(p) for p in str(entry.get("userknownhostsfile", "")).split() if p]
+    port = str(entry.get("port", 22))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"ssh config: Port {port} for host {host} is not a port number")
+    jump = entry.get("proxyjump")
+    jump = None if jump is None or jump.lower() == "none" else jump
+    command = entry.get("proxycommand")
+    command = None if command is None or command.lower() == "none" else command
+    if jump and command:
+        raise InputError(f"ssh config: host {host} has both ProxyJump and ProxyCommand; OpenSSH uses whichever "
+                         "comes first, which kaudit cannot tell: keep one")
     return HostConfig(
         hostname=str(entry.get("hostname", host)),
-        port=int(entry.get("port", 22)),
+        port=int(port),
         user=entry.get("user"),
         identity_files=identity,
-        proxy_jump=entry.get("proxyjump"),
+        proxy_jump=jump,
         known_hosts_files=known,
+        identities_only=str(entry.get("identitiesonly", "no")).lower() == "yes",
+        proxy_command=command,
     )

@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,7 @@ from installer.scripts import load
 from installer.scripts.exitcodes import ScriptExit
 from tests.conftest import NodeFactory
 from tests.faults import MANIFEST, journal, manifest_of
-from tests.kaudit_cli import change, on
+from tests.kaudit_cli import change, kaudit, on
 from tests.node.node import TestNode
 from tests.standins import Recorder401
 
@@ -239,3 +242,83 @@ def test_the_admin_token_never_goes_to_a_probe_pointed_elsewhere(node_factory: N
         assert status.code == 0
     finally:
         recorder.close()
+
+
+# ------------------------------------------------------------ 12: unchecked options and ssh_config
+
+
+@pytest.mark.parametrize(("option", "value"), [("--guard-grace", "-1000"), ("--guard-grace", "0"),
+                                               ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "-5")])
+def test_out_of_range_seconds_are_refused(option: str, value: str) -> None:
+    run = kaudit("enable", "nowhere.invalid", "--profile", "minimal", "--yes", option, value)
+    assert run.code == 2 and f"Invalid value for '{option}'" in run.err and "Traceback" not in run.err, run.err
+
+
+def _ssh_config(tmp_path: Path, node: TestNode, extra: str, port: str = "") -> str:
+    config = tmp_path / "config"
+    config.write_text(f"Host cp\n  HostName {node.host}\n  Port {port or node.ssh_port}\n  User kadmin\n{extra}")
+    return str(config)
+
+
+def test_ssh_config_is_honoured_or_refused_never_bypassed(node_factory: NodeFactory, tmp_path: Path) -> None:
+    node = node_factory()
+    args = ["--known-hosts", str(node.known_hosts), "--output", "json"]
+    run = kaudit("status", "cp", "-F", _ssh_config(tmp_path, node, "", port="abc"), *args)
+    assert run.code == 2 and "Port abc for host cp is not a port number" in run.err + run.out, run.out + run.err
+    assert "Traceback" not in run.err
+    # IdentitiesOnly: only the configured key, here one the node does not know; never the agent's or ~/.ssh's
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(node.key_path, home / ".ssh" / "id_ed25519")
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    env = {"HOME": str(home), "SSH_AUTH_SOCK": ""}
+    config = _ssh_config(tmp_path, node, f"  IdentityFile {stranger}\n")
+    assert kaudit("status", "cp", "-F", config, *args, env=env).code == 0  # ~/.ssh/id_ed25519 let it in
+    config = _ssh_config(tmp_path, node, f"  IdentityFile {stranger}\n  IdentitiesOnly yes\n")
+    run = kaudit("status", "cp", "-F", config, *args, env=env)
+    assert run.code == 2 and "authentication failed" in run.out + run.err, run.out + run.err
+    # ProxyCommand: used (the marker shows it ran), and a failing one is a failure, not a direct connection
+    marker = tmp_path / "proxy-ran"
+    relay = (f"sh -c 'touch {marker}; exec {sys.executable} -c \""
+             "import socket,sys,threading;s=socket.create_connection((sys.argv[1],int(sys.argv[2])));"
+             "threading.Thread(target=lambda:[sys.stdout.buffer.write(b) or sys.stdout.flush() "
+             "for b in iter(lambda:s.recv(65536),b\\\"\\\")],daemon=True).start();"
+             "[s.sendall(b) for b in iter(lambda:sys.stdin.buffer.read1(65536),b\\\"\\\")]\" %h %p'")
+    config = _ssh_config(tmp_path, node, f"  IdentityFile {node.key_path}\n  ProxyCommand {relay}\n")
+    run = kaudit("status", "cp", "-F", config, *args)
+    assert run.code == 0 and marker.exists(), run.out + run.err
+    config = _ssh_config(tmp_path, node, f"  IdentityFile {node.key_path}\n  ProxyCommand false\n")
+    run = kaudit("status", "cp", "-F", config, *args)
+    assert run.code == 2, run.out + run.err
+
+
+# ------------------------------------------------------------ 13: dangerous log paths
+
+
+@pytest.mark.parametrize("path", ["/etc/kubernetes/manifests/audit.log", "/audit.log", "/etc/audit.log",
+                                  "/var/lib/kaudit/audit.log", "/var/log/audit.log", "/etc/kubernetes/pki/a.log"])
+def test_a_log_path_that_would_mount_a_system_directory_is_refused(path: str) -> None:
+    run = kaudit("enable", "nowhere.invalid", "--profile", "minimal", "--dry-run", "--log-path", path)
+    assert run.code == 2 and "read-write into the API server" in run.err, run.out + run.err
+
+
+def test_a_log_path_in_a_custom_static_pod_directory_is_refused(node_factory: NodeFactory) -> None:
+    node = node_factory(kubelet_static_pod_path="/var/log/static-pods")
+    before = node.path(node.manifest_path).read_bytes()
+    run = change(node, "enable", "--profile", "minimal", "--log-path", "/var/log/static-pods/x/audit.log")
+    assert run.code == 2 and "read-write into the API server" in run.node["message"], run.out
+    assert node.path(node.manifest_path).read_bytes() == before
+
+
+def test_a_flag_value_holding_a_newline_does_not_break_disable(node_factory: NodeFactory) -> None:
+    from tests.node.seed import DEFAULT_MANIFEST
+
+    anchor = "    - --authorization-mode=Node,RBAC\n"
+    odd = '    - "--service-node-port-range=30000-32767\\n--audit-log-path=/tmp/x"\n'
+    node = node_factory(DEFAULT_MANIFEST.replace(anchor, anchor + odd).encode(), linger=0.2, restart_delay=0.1)
+    original = manifest_of(node)
+    assert change(node, "enable", "--profile", "minimal").code == 0
+    run = change(node, "disable")
+    assert run.code == 0, run.out + run.err
+    assert manifest_of(node) == original

@@ -19,7 +19,9 @@ while :; do
   found=""
   for pt in $(apiserver_procs | tr ' ' ':'); do
     pid=${pt%%:*} ticks=${pt#*:}
-    c=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null) || continue
+    # One argument per line: a newline inside an argument becomes a space first, so that a flag value
+    # holding "\n--audit-..." is not read as an audit flag of its own.
+    c=$(tr '\n\0' ' \n' < "/proc/$pid/cmdline" 2>/dev/null) || continue
     st=$(awk -v t="$ticks" -v c="$clk" 'BEGIN { printf "%.2f", t / c }')
     # Started after the change: both in seconds since boot, to the kernel's tick.
     awk -v a="$st" -v b="$since" 'BEGIN { exit !(a + 0.02 >= b) }' || continue

@@ -45,5 +45,5 @@ for f in "$audit"/policy-$h12.yaml "$audit"/webhook-$h12.kubeconfig; do
 done
 echo "free_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
 apiserver_procs | while read -r pid ticks; do
-  echo "proc=$pid $ticks $(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | base64 | tr -d '\n')"
+  echo "proc=$pid $ticks $(base64 < "/proc/$pid/cmdline" 2>/dev/null | tr -d '\n')"  # NUL-separated, exact
 done

@@ -6,7 +6,7 @@ apiserver_procs() {
     # The name first, with a builtin: forking for each of a node's hundreds of processes is costly.
     read -r comm 2>/dev/null < "$p/comm" || continue
     case "$comm" in kube-apiserver|go-runner) ;; *) continue ;; esac
-    c=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null) || continue
+    c=$(tr '\n\0' ' \n' < "$p/cmdline" 2>/dev/null) || continue  # one argument per line
     case "$c" in *kube-apiserver*) ;; *) continue ;; esac
     first=$(printf '%s\n' "$c" | head -n 1)
     case "$first" in *kube-apiserver|*go-runner) ;; *) continue ;; esac
