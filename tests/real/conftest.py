@@ -44,7 +44,7 @@ def real_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
         pytest.skip(_start_error)
     try:
         node = RealNode.start(tmp_path_factory.mktemp("realnode"))
-    except (RuntimeError, TimeoutError) as e:
+    except Exception as e:  # whatever keeps the node from coming up here: skip the tier with the reason
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         _start_error = f"the real node did not come up: {first[:300]}"
         pytest.skip(_start_error)
