@@ -24,6 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.real)
+            item.add_marker(pytest.mark.timeout(900))  # real restarts take 15-45 s; the first test starts the node
             if hasattr(config, "workerinput"):
                 item.add_marker(pytest.mark.skip(
                     reason="the real tier shares one node: run it without xdist (pytest -n 0 tests/real)"))
