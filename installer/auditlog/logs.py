@@ -503,7 +503,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str], saver: Save
             raw = line.encode("utf-8", "surrogateescape")
             try:
                 ev = decode_event(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 bad += 1
                 continue
             try:

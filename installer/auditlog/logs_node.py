@@ -32,8 +32,9 @@ from installer.errors import InputError, KauditError, NodeError
 # must match).
 # Odd files (issue 23 item 10): paths are globbed and quoted, never word-split (a space in --log-path);
 # a name holding a newline (which would break the stream's framing) is skipped; every line is cut at
-# $4 bytes before grep sees it (`cut -b`, which streams, in GNU coreutils and busybox alike) and NUL
-# bytes (a sparse file's holes; never in JSON) are dropped first, so memory stays bounded per line.
+# $4 bytes before grep sees it (`cut -b`: GNU cut streams a long line, busybox's holds one line whole)
+# and NUL bytes (a sparse file's holes; never in JSON) are dropped first (`tr` streams everywhere), so
+# a sparse file is never one huge line and, with GNU coreutils, memory stays bounded per line.
 HISTORY = r"""
 set -u
 p=$1 since=$2 until=$3 max=$4
@@ -53,6 +54,7 @@ filt() {
 send() {  # $1 file, then the groups
   f=$1; shift
   if [ -d "$f" ]; then echo "@error directory $f"; return; fi
+  if ! [ -f "$f" ]; then echo "@error notfile $f"; return; fi  # a FIFO or a device: reading it could block
   if ! [ -r "$f" ] || ! head -c 0 -- "$f" 2>/dev/null; then echo "@error unreadable $f"; return; fi
   case $f in
     *.gz)
@@ -239,6 +241,9 @@ def _checked(node: str, readline: Callable[[], str]) -> Callable[[], str]:
             if what == "directory":
                 raise NodeError(f"the audit log path {path} is a directory, not a file: check --audit-log-path "
                                 "in the manifest", node=node)
+            if what == "notfile":
+                raise NodeError(f"the audit log path {path} is not a regular file (a FIFO, a device, a socket): "
+                                "kaudit does not read it", node=node)
             if what == "nodir":
                 raise NodeError(f"no audit log directory {path} on the node (nothing was written yet, or the "
                                 "hostPath is elsewhere)", node=node)

@@ -8,6 +8,7 @@ script (`logs_node.HISTORY`) reads files in a temporary directory through a loca
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import io
 import json
@@ -20,7 +21,7 @@ import pytest
 from installer.auditlog import logs, logs_node, masking
 from installer.auditlog.filters import Filters
 from installer.auditlog.reader import MAX_LINE, lines_of_chunks
-from installer.errors import InputError, printable
+from installer.errors import KauditError, printable
 from installer.transport.local import LocalTransport
 
 SECRET = "s3cr3t-VALUE-never-shown"
@@ -174,7 +175,7 @@ def run_logs(monkeypatch: Any, log_path: Path, *args: str, uid: int | None = Non
     out, err = io.StringIO(), io.StringIO()
     try:
         code = logs.logs_command(req, lambda: None, out, err)
-    except InputError as exc:
+    except KauditError as exc:  # as the command prints it
         return exc.exit_code, out.getvalue(), f"kaudit: {exc}\n" + err.getvalue()
     return code, out.getvalue(), err.getvalue()
 
@@ -527,3 +528,49 @@ def test_simulate_text_prints_the_logs_names_clean(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", str(log), "--policy-file", str(drop)])
     assert result.exit_code == 0, result.output
     assert "mallory" in result.stdout and "\x1b" not in result.stdout and "\x07" not in result.stdout, result.stdout
+
+
+def test_follow_skips_malformed_events_too(monkeypatch: Any) -> None:
+    """--follow reads lines as they come: every malformed shape is skipped and counted there as well."""
+    lines = [line(event("first")).decode()] + [line(MALFORMED[k]).decode() for k in sorted(MALFORMED)] \
+        + [line(event("last")).decode()]
+
+    class Session:
+        def readline(self) -> str:
+            return lines.pop(0).rstrip("\n") if lines else ""
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(logs_node, "follow_session", lambda log, opened: Session())
+    opened = logs_node.Opened(logs=[logs_node.NodeLog(_Node(), "/nonexistent/audit.log", None)])
+    for output, bodies in (("json", True), ("text", False)):
+        lines[:] = [line(event("first")).decode()] + [line(MALFORMED[k]).decode() for k in sorted(MALFORMED)] \
+            + [line(event("last")).decode()]
+        out, err = io.StringIO(), io.StringIO()
+        req = logs.Request(targets=["cp-1"], filters=Filters.build(), output=output, follow=True, bodies=bodies)
+        code = logs.follow(opened, req, out, err)
+        assert code == 2 and "dropped out" in err.getvalue()  # the end of the fake stream: the node is gone
+        shown = out.getvalue().splitlines()
+        assert len(shown) >= 2 and "malformed line(s)" in err.getvalue(), err.getvalue()
+        assert SECRET not in out.getvalue() and B64 not in out.getvalue()
+        if output == "json":
+            assert json.loads(shown[0])["auditID"] == "first" and json.loads(shown[-1])["auditID"] == "last"
+
+
+def test_a_live_log_that_is_a_fifo_is_refused_not_a_hang(monkeypatch: Any, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    os.mkfifo(log)
+    import threading
+
+    result: list[tuple[int, str, str]] = []
+    worker = threading.Thread(target=lambda: result.append(run_logs(monkeypatch, log)), daemon=True)
+    worker.start()
+    worker.join(20)
+    if not result:  # unblock the node-side reader, so that the test process can end
+        with contextlib.suppress(OSError):
+            os.close(os.open(log, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+    assert result, "kaudit logs hung on a FIFO"
+    code, _, err = result[0]
+    assert code == 2 and "not a regular file" in err, err
