@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--restart-delay", type=float, default=0.5)
     st.add_argument("--start-delay", type=float, default=1.0)
     st.add_argument("--crash-backoff", type=float, default=1.0)
+    st.add_argument("--terminating", type=float, default=0.0,
+                    help="seconds a stopped instance keeps its process without serving (a real one: up to 30)")
     st.add_argument("--real", action="store_true",
                     help="a real node: kubeadm init, the real kubelet and control plane (tests/node/realnode.py)")
     args = ap.parse_args(argv)
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     node = TestNode.start(args.dir, manifest, linger=args.linger, restart_delay=args.restart_delay,
                           start_delay=args.start_delay, crash_backoff=args.crash_backoff,
                           rewrite=not args.no_rewrite)
+    if args.terminating:
+        node.configure(terminating=args.terminating)
     cur = node.current_instance()
     print(f"""test node up
   ssh target:        {node.target('kadmin')}   (users: {', '.join(USERS)}; kpw sudo password: {SUDO_PASSWORD})

@@ -393,6 +393,7 @@ class TLSServer(ThreadingHTTPServer):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until there is a server to stop (the `terminating` knob)
     try:
         pod = podspec.parse_pod(SPEC["file"], SPEC["manifest"].encode())
         klog("I", "server.go:155", f'"Version" version="{pod.image.rpartition(":")[2]}"')
@@ -410,6 +411,13 @@ def main() -> None:
     ctx.load_cert_chain(SPEC["cert"], SPEC["key"])
     server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop_serving() -> None:  # SIGUSR1: stop listening, keep the process (a real server draining watches)
+        server.shutdown()
+        server.server_close()
+        klog("I", "secure_serving.go:259", f'"Stopped listening" address="{host}:{info["port"]}"')
+
+    signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=stop_serving, daemon=True).start())
     records.append(RECORDS, "loaded", seq=SEQ, pid=PID, **{k: v for k, v in info.items() if k not in ("bind",)})
     klog("I", "secure_serving.go:213", f'"Serving securely on {host}:{info["port"]}"')
     if SPEC["knobs"].get("never_ready"):

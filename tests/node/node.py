@@ -473,7 +473,7 @@ class TestNode:
     # --- simulator --------------------------------------------------------------------------------
     def configure(self, **knobs: Any) -> None:
         """Change simulator knobs (linger, restart_delay, start_delay, crash_backoff, never_ready,
-        crash_after_ready, fail_next_start); picked up within ~50 ms, by instances started after."""
+        crash_after_ready, fail_next_start, terminating); picked up within ~50 ms, by instances started after."""
         path = self.ctl / "knobs.json"
         cur = json.loads(path.read_text())
         if knobs.get("fail_next_start") is True:  # a fresh token: the simulator consumes each one once

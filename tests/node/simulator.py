@@ -31,7 +31,8 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 DEFAULT_POD_DIR = "/etc/kubernetes/manifests"
 POLL = 0.05
 DEFAULT_KNOBS: dict[str, Any] = {"linger": 0.2, "restart_delay": 0.1, "start_delay": 0.1, "crash_backoff": 0.2,
-                                 "never_ready": False, "crash_after_ready": None, "fail_next_start": 0}
+                                 "never_ready": False, "crash_after_ready": None, "fail_next_start": 0,
+                                 "terminating": 0.0}
 
 
 def rec(event: str, **fields: Any) -> None:
@@ -47,6 +48,7 @@ class Running:
     restart_count: int
     container_log: str
     stop_at: float | None = None
+    kill_at: float | None = None  # `terminating`: no longer serving, the process still there until then
 
 
 @dataclass
@@ -197,10 +199,19 @@ class Kubelet:
                     rec("stopping", seq=r.seq, pid=r.proc.pid, stop_at=r.stop_at,
                         reason="manifest removed" if pod is None else "manifest changed")
                 elif now >= r.stop_at:
-                    self.kill(r, "manifest removed" if pod is None else "manifest changed")
-                    slot.running = None
-                    slot.next_start_at = time.time() + float(self.knobs["restart_delay"])
-            elif r.stop_at is not None:
+                    # The real kubelet sends SIGTERM; the real API server stops listening at once but its
+                    # process stays (open watches) until the pod's grace period ends: `terminating` seconds.
+                    terminating = float(self.knobs.get("terminating") or 0.0)
+                    if terminating > 0 and r.kill_at is None:
+                        r.kill_at = now + terminating
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(r.proc.pid, signal.SIGUSR1)
+                        rec("terminating", seq=r.seq, pid=r.proc.pid, kill_at=r.kill_at)
+                    elif r.kill_at is None or now >= r.kill_at:
+                        self.kill(r, "manifest removed" if pod is None else "manifest changed")
+                        slot.running = None
+                        slot.next_start_at = time.time() + float(self.knobs["restart_delay"])
+            elif r.stop_at is not None and r.kill_at is None:
                 r.stop_at = None
                 rec("stop-cancelled", seq=r.seq, pid=r.proc.pid)
         if pod is not None and pod.content_hash != slot.last_hash and slot.running is None:
