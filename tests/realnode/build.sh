@@ -52,7 +52,7 @@ for name in "${order[@]}"; do
     start=$(date +%s)
     tmp="$bin/.$name.tmp.$$"
     trap 'rm -f "$tmp"' EXIT
-    go build -p "${KAUDIT_REALNODE_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" -o "$tmp" "${pkgs[$name]}"
+    go build -p "${KAUDIT_REALNODE_BUILD_JOBS:-2}" -trimpath -buildvcs=false -ldflags "$ldflags" -o "$tmp" "${pkgs[$name]}"
     mv -f "$tmp" "$bin/$name"
     echo "build.sh: $name built in $(( $(date +%s) - start ))s" >&2
 done
