@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
-from tests.kaudit_cli import change
+from tests.kaudit_cli import change, on
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 AUDIT = "/etc/kubernetes/audit"
@@ -74,3 +74,19 @@ def test_foreign_policy_and_webhook_files_beside_kaudits_survive_enable_switch_d
     ours = sorted(p.name for p in node.path(AUDIT).iterdir() if p.name.startswith("policy-")
                   and f"{AUDIT}/{p.name}" not in FOREIGN)
     assert ours and all(len(n) == len("policy-") + 12 + len(".yaml") for n in ours)
+
+
+def test_a_policy_placed_by_hand_under_kaudits_name_is_never_removed(node_factory: NodeFactory) -> None:
+    """Issue 24 item 1: `kaudit export` told the operator where to put the policy; kaudit never created
+    that file, so it never collects it."""
+    import hashlib as _h
+
+    node = node_factory()
+    rendered = on(node, "render", "recommended").out.encode()
+    placed = node.path(f"{AUDIT}/policy-{_h.sha256(rendered).hexdigest()[:12]}.yaml")
+    placed.parent.mkdir(parents=True, exist_ok=True)
+    placed.write_bytes(rendered)
+    for args in (("enable", "--profile", "minimal"), ("switch", "--profile", "cis"), ("disable",)):
+        run = change(node, *args)
+        assert run.code == 0, run.out + run.err
+        assert placed.read_bytes() == rendered, args

@@ -48,6 +48,13 @@ undo() {
   exit "$rc"
 }
 trap undo EXIT
+# The files this change creates are kaudit's: STATE/files lists them, and only files listed there are
+# ever collected (confirm.sh). A policy an operator placed by hand under a kaudit-like name is not.
+remember_uploads() {
+  for f in "$up_policy" "$up_webhook"; do
+    [ -z "$f" ] || printf '%s\n' "$f" >> "$state/files"
+  done
+}
 chmod 700 -- "$state"
 got=""
 for part in manifest policy webhook journal meta; do
@@ -107,6 +114,7 @@ if [ -n "$logdir" ] && [ ! -e "$logdir" ]; then
 fi
 if [ "$new" = "$expect" ]; then  # only files were repaired: the manifest stays, nothing restarts
   written=1
+  remember_uploads
   echo "applied=$(now) $(up)"
   exit 0
 fi
@@ -124,6 +132,7 @@ fi
 at="$(now) $(up)"
 mv -f -- "$t" "$manifest" || { rm -f -- "$t"; stop_guard "$state"; exit 1; }
 written=1
+remember_uploads
 # When the manifest was written (epoch and seconds since boot), beside its backup: a re-run that
 # takes over this change if it is never confirmed waits for an instance started after this.
 printf '%s\n' "$at" > "$state/backups/$id/applied" 2>/dev/null || :

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Confirm: the guard stands down; then record, rotate backups (keep N), and remove kaudit's
-# content-addressed files that no manifest or backup refers to.
+# Confirm: the guard stands down; then record, rotate backups (keep N), and remove the content-addressed
+# files kaudit itself created (listed in STATE/files) that no manifest or backup refers to.
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
@@ -25,7 +25,13 @@ if [ -d "$audit" ]; then
   refs=$(cat -- "$manifest" "$state"/backups/*/manifest 2>/dev/null; cat -- "$state"/backups/*/files/*.path 2>/dev/null)
   for f in "$audit"/policy-$h12.yaml "$audit"/webhook-$h12.kubeconfig; do
     [ -e "$f" ] || continue
+    grep -qxF -- "$f" "$state/files" 2>/dev/null || continue  # not one kaudit created: never removed
     case "$refs" in *"$f"*) ;; *) rm -f -- "$f"; echo "removed=$f" ;; esac
   done
+  if [ -f "$state/files" ]; then  # forget what is gone
+    t=$(mktemp -- "$state/.files.XXXXXX") \
+      && while IFS= read -r f; do [ -e "$f" ] && printf '%s\n' "$f"; done < "$state/files" | sort -u > "$t" \
+      && mv -f -- "$t" "$state/files"
+  fi
 fi
 echo confirmed
