@@ -1,6 +1,7 @@
-"""Stand-ins for what surrounds a node. Environments that put the `docker`, `minikube` and `kubectl` stand-ins (tests/fakes/) in front of a test
-node, as the real tools would present it: what a user's shell has on a machine with minikube, kind or a
-kubeconfig."""
+"""Stand-ins for what surrounds a node. Environments that put the `docker`, `minikube` and `kubectl`
+stand-ins (tests/fakes/) in front of a test node, as the real tools would present it: what a user's
+shell has on a machine with minikube, kind or a kubeconfig. And a loopback HTTPS server that records
+the credentials it is sent."""
 
 from __future__ import annotations
 
