@@ -13,5 +13,6 @@ the `kaudit simulate` report built on both.
 - `logs`, `logs_node`, `filters`, `summary`, `masking`, `detections`: `kaudit logs` and the
   detection catalogue on the same reader.
 
-Imports installer.policy, installer.manifest, installer.node, installer.targets, installer.transport.
+Imports installer.policy, installer.manifest, installer.node, installer.targets, installer.transport,
+installer.scripts (the node-side readers: stream-logs.sh, logs-history.sh, logs-follow.sh).
 """

@@ -26,76 +26,7 @@ from typing import Any
 from installer.auditlog.node import log_location, stream_sources
 from installer.auditlog.reader import MAX_LINE, LogFormatError, ReadStats, Record, Source, read
 from installer.errors import InputError, KauditError, NodeError
-
-# $1 log path  $2 since  $3 until (lumberjack name form, "" for none)  $4 the longest line (bytes)
-# $5... fixed-string groups (one argument each, its alternatives separated by newlines; every group
-# must match).
-# Odd files (issue 23 item 10): paths are globbed and quoted, never word-split (a space in --log-path);
-# a name holding a newline (which would break the stream's framing) is skipped; every line is cut at
-# $4 bytes before grep sees it (`cut -b`: GNU cut streams a long line, busybox's holds one line whole)
-# and NUL bytes (a sparse file's holes; never in JSON) are dropped first (`tr` streams everywhere), so
-# a sparse file is never one huge line and, with GNU coreutils, memory stays bounded per line.
-HISTORY = r"""
-set -u
-p=$1 since=$2 until=$3 max=$4
-shift 4
-LC_ALL=C; export LC_ALL
-nl='
-'
-d=$(dirname -- "$p"); b=$(basename -- "$p")
-case $b in *.*) stem=${b%.*}; ext=.${b##*.};; *) stem=$b; ext=;; esac
-z=0; command -v gzip >/dev/null 2>&1 && z=1
-if base64 -w 0 </dev/null >/dev/null 2>&1; then enc() { base64 -w 65536; }; else enc() { base64; }; fi
-lt() { expr "x$1" \< "x$2" >/dev/null; }
-cap() { tr -d '\000' | cut -b "1-$max"; }
-filt() {
-  if [ $# -eq 0 ]; then cat; else g=$1; shift; grep -a -F -e "$g" | filt "$@"; fi
-}
-send() {  # $1 file, then the groups
-  f=$1; shift
-  if [ -d "$f" ]; then echo "@error directory $f"; return; fi
-  if ! [ -f "$f" ]; then echo "@error notfile $f"; return; fi  # a FIFO or a device: reading it could block
-  if ! [ -r "$f" ] || ! head -c 0 -- "$f" 2>/dev/null; then echo "@error unreadable $f"; return; fi
-  case $f in
-    *.gz)
-      if [ $# -eq 0 ] || [ "$z" = 0 ]; then echo "@file gz $f"; enc < "$f"
-      else echo "@file gz $f"; gzip -dc < "$f" | cap | filt "$@" | gzip -1c | enc; fi ;;
-    *)
-      if [ "$z" = 1 ]; then echo "@file gz $f"; cap < "$f" | filt "$@" | gzip -1c | enc
-      else echo "@file raw $f"; cap < "$f" | filt "$@" | enc; fi ;;
-  esac
-  echo "@end"
-}
-if [ -d "$p" ]; then echo "@error directory $p"; echo "@done"; exit 0; fi
-if ! [ -d "$d" ]; then echo "@error nodir $d"; echo "@done"; exit 0; fi
-prev=""
-for f in "$d/$stem"-*; do
-  case $f in *"$nl"*) continue;; *"$ext"|*"$ext".gz) ;; *) continue;; esac
-  [ -f "$f" ] || continue
-  t=${f#"$d/$stem"-}; t=${t%.gz}; t=${t%"$ext"}
-  keep=1
-  if [ -n "$since" ] && lt "$t" "$since"; then keep=0; fi
-  if [ -n "$until" ] && [ -n "$prev" ] && lt "$until" "$prev"; then keep=0; fi
-  [ "$keep" = 1 ] && send "$f" "$@"
-  prev=$t
-done
-if [ -n "$until" ] && [ -n "$prev" ] && lt "$until" "$prev"; then echo "@done"; exit 0; fi
-if [ -e "$p" ]; then send "$p" "$@"; else echo "@missing $p"; fi
-echo "@done"
-"""
-
-# $1 log path. Lines as written; `@gone` when the file cannot be followed.
-FOLLOW = r"""
-set -u
-p=$1
-if [ -d "$p" ]; then echo "@error directory $p"; exit 0; fi
-tail -n 0 -F -- "$p" 2>/dev/null &
-t=$!
-cat >/dev/null
-kill "$t" 2>/dev/null
-wait "$t" 2>/dev/null
-exit 0
-"""
+from installer.scripts import load as scripts
 
 
 def lumberjack_time(utc: str) -> str:
@@ -260,7 +191,8 @@ def history(log: NodeLog, filters: Any, stats: ReadStats, opened: Opened,
     since = lumberjack_time(filters.since) if filters.since else ""
     until = lumberjack_time(filters.until) if filters.until else ""
     groups = ["\n".join(g) for g in filters.grep_groups()] if prefilter else []
-    session = open_session(log.node.transport, HISTORY, [log.path, since, until, str(MAX_LINE), *groups])
+    session = open_session(log.node.transport, *scripts.LOGS_HISTORY.bind(
+        groups, p=log.path, since=since, until=until, max=str(MAX_LINE)))
     opened.sessions.append(session)
     holder = _RawHolder()
     for source in stream_sources(log.name, _checked(log.name, session.readline)):
@@ -281,6 +213,6 @@ def history(log: NodeLog, filters: Any, stats: ReadStats, opened: Opened,
 def follow_session(log: NodeLog, opened: Opened) -> Any:
     from installer.transport import open_session
 
-    session = open_session(log.node.transport, FOLLOW, [log.path])
+    session = open_session(log.node.transport, *scripts.LOGS_FOLLOW.bind(p=log.path))
     opened.sessions.append(session)
     return session

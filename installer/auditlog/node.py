@@ -30,33 +30,7 @@ from installer.auditlog.reader import (
     read_as,
 )
 from installer.errors import InputError, KauditError, NodeError
-
-# $1 the log's path on the node. Rotated files are lumberjack's <stem>-<timestamp><ext>[.gz]: globbed,
-# never word-split (a path with a space), a name with a newline skipped (issue 23 item 10).
-STREAM_LOGS = r"""
-set -u
-p=$1
-LC_ALL=C; export LC_ALL
-nl='
-'
-d=$(dirname -- "$p"); b=$(basename -- "$p")
-case $b in *.*) stem=${b%.*}; ext=.${b##*.};; *) stem=$b; ext=;; esac
-z=0; command -v gzip >/dev/null 2>&1 && z=1
-if base64 -w 0 </dev/null >/dev/null 2>&1; then enc() { base64 -w 65536; }; else enc() { base64; }; fi
-send() {
-  case $1 in
-    *.gz) echo "@file gz $1"; enc < "$1" ;;
-    *) if [ "$z" = 1 ]; then echo "@file gz $1"; gzip -1c < "$1" | enc; else echo "@file raw $1"; enc < "$1"; fi ;;
-  esac
-  echo "@end"
-}
-for f in "$d/$stem"-*; do
-  case $f in *"$nl"*) continue;; *"$ext"|*"$ext".gz) ;; *) continue;; esac
-  [ -f "$f" ] && send "$f"
-done
-if [ -f "$p" ]; then send "$p"; else echo "@missing $p"; fi
-echo "@done"
-"""
+from installer.scripts import load as scripts
 
 
 class _Section:
@@ -85,7 +59,7 @@ class _Section:
 
 
 def stream_sources(node: str, readline: Callable[[], str]) -> Iterator[Source]:
-    """The files of one node's STREAM_LOGS output, as sources named `node:path`."""
+    """The files of one node's stream-logs.sh output, as sources named `node:path`."""
     while True:
         line = readline()
         if line in ("", "@done"):
@@ -120,7 +94,7 @@ class OpenedLogs:
 
         streams = []
         for node, path in zip(self.nodes, self.log_paths, strict=True):
-            session = open_session(node.transport, STREAM_LOGS, [path])
+            session = open_session(node.transport, *scripts.STREAM_LOGS.bind(p=path))
             self.sessions.append(session)
             streams.append(read_as(stream_sources(node.name, session.readline), decoder, stats))
         return merge_by_time(streams)

@@ -247,11 +247,11 @@ def test_a_sparse_file_named_like_a_rotated_log_costs_little_memory(node_factory
         assert "not an audit log" not in proc.stderr  # the NULs were dropped on the node: an empty file
         assert kib < 200 << 10, f"kaudit used {kib} KiB"
         # the node side alone, as kaudit runs it there, with a prefilter (grep) on
-        from installer.auditlog.logs_node import HISTORY
         from installer.auditlog.reader import MAX_LINE
+        from installer.scripts.load import LOGS_HISTORY
 
         host_log = str(node.path(log))
-        node_probe = subprocess.run([sys.executable, "-c", probe, "sh", "-c", HISTORY, "sh", host_log, "", "",
+        node_probe = subprocess.run([sys.executable, "-c", probe, "sh", "-c", LOGS_HISTORY.text, "sh", host_log, "", "",
                                      str(MAX_LINE), '"verb":"delete"'], capture_output=True, text=True,
                                     timeout=300, check=False)
         code, kib = (int(x) for x in node_probe.stdout.partition("\n")[0].split())

@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "node": {"scripts", "transport"},
     "manifest": {"node.layout"},
     "targets": {"scripts", "transport", "node", "manifest"},
-    "auditlog": {"policy", "manifest", "node", "targets", "transport"},
+    "auditlog": {"policy", "manifest", "node", "targets", "transport", "scripts"},
     "change": {"scripts", "transport", "node", "manifest", "policy", "targets"},
     "commands": {"scripts", "transport", "node", "manifest", "policy", "targets", "change", "auditlog"},
 }

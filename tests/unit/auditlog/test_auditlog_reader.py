@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from installer.auditlog import node, reader
+from installer.scripts import load
 from tests import auditgen
 
 
@@ -153,7 +154,8 @@ def auditgen_all() -> list[reader.Record]:
 
 def _stream(path: Path, env: dict[str, str] | None = None) -> list[reader.Record]:
     """STREAM_LOGS run by a local sh, its output read as a node's would be."""
-    proc = subprocess.run(["sh", "-c", node.STREAM_LOGS, "sh", str(path)], capture_output=True, check=True, env=env)
+    proc = subprocess.run(["sh", "-c", load.STREAM_LOGS.text, "sh", str(path)], capture_output=True, check=True,
+                          env=env)
     lines = iter(proc.stdout.decode().splitlines())
     stats = reader.ReadStats()
     return list(reader.read(node.stream_sources("cp-1", lambda: next(lines, "")), stats))
@@ -194,7 +196,7 @@ def test_two_nodes_merged_by_time(tmp_path: Path) -> None:
     (b / "audit.log").write_bytes(ev(2, "2026-05-01T10:00:02.000000Z") + ev(4, "2026-05-01T10:00:04.000000Z"))
     streams = []
     for name, d in (("cp-1", a), ("cp-2", b)):
-        proc = subprocess.run(["sh", "-c", node.STREAM_LOGS, "sh", str(d / "audit.log")], capture_output=True,
+        proc = subprocess.run(["sh", "-c", load.STREAM_LOGS.text, "sh", str(d / "audit.log")], capture_output=True,
                               check=True)
         lines = iter(proc.stdout.decode().splitlines())
         streams.append(reader.read(node.stream_sources(name, lambda it=lines: next(it, ""))))  # type: ignore[misc]

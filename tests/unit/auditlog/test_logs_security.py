@@ -3,7 +3,7 @@ event crashing `kaudit logs` (item 3), `--save` into someone else's directory (i
 from the log (item 9), odd files on the node (item 10: the node-side script runs here, in a local `sh`).
 
 `kaudit logs` is driven whole (`logs_command`), its node replaced by a local one: the real node-side
-script (`logs_node.HISTORY`) reads files in a temporary directory through a local transport."""
+script (`load.LOGS_HISTORY.text`) reads files in a temporary directory through a local transport."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from installer.auditlog import logs, logs_node, masking
 from installer.auditlog.filters import Filters
 from installer.auditlog.reader import MAX_LINE, lines_of_chunks
 from installer.errors import KauditError, printable
+from installer.scripts import load
 from installer.transport.local import LocalTransport
 
 SECRET = "s3cr3t-VALUE-never-shown"
@@ -457,7 +458,7 @@ def test_a_sparse_file_and_a_huge_line_cost_bounded_memory(monkeypatch: Any, tmp
         probe = ("import resource, subprocess, sys\n"
                  "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        kib = subprocess.run([sys.executable, "-c", probe, "sh", "-c", logs_node.HISTORY, "sh", str(log), "", "",
+        kib = subprocess.run([sys.executable, "-c", probe, "sh", "-c", load.LOGS_HISTORY.text, "sh", str(log), "", "",
                               str(MAX_LINE), *groups], capture_output=True, text=True, check=True).stdout
         assert int(kib) < 16 << 10, (groups, kib)
 
