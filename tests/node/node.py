@@ -65,9 +65,15 @@ PORT_CLAIMS = Path("/tmp/kaudit-testnode-ports")
 
 
 def _claim(port: int) -> bool:
-    """Claim a port across processes (xdist workers, other test runs): a file naming the owner pid."""
+    """Claim a port across processes (xdist workers, other test runs)."""
+    return claim(str(port))
+
+
+def claim(name: str) -> bool:
+    """Claim NAME across processes: a file under PORT_CLAIMS naming the owner pid; a claim whose owner
+    is gone is stale and taken over."""
     PORT_CLAIMS.mkdir(exist_ok=True)
-    f = PORT_CLAIMS / str(port)
+    f = PORT_CLAIMS / name
     for _ in range(2):
         try:
             fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ociimage, records
-from .node import PORT_CLAIMS, TestNode, missing_requirements
+from .node import PORT_CLAIMS, TestNode, claim, missing_requirements
 
 ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE = ROOT / "tests" / "realnode"
@@ -136,25 +136,9 @@ def image_archives(bins: Path, version: str) -> list[Path]:
 def _claim_net() -> int:
     """A node number N, claimed across processes like the test node's ports: netns kaudit-rn-N,
     veth krnNh/krnNn, 10.213.(N // 64).(N % 64 * 4)/30, cgroup /kaudit-rn-N."""
-    PORT_CLAIMS.mkdir(exist_ok=True)
     for n in range(1, 4096):
-        f = PORT_CLAIMS / f"realnode-{n}"
-        try:
-            fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            try:
-                owner = int(f.read_text() or "0")
-            except (OSError, ValueError):
-                continue
-            if owner and Path(f"/proc/{owner}").exists():
-                continue
-            f.unlink(missing_ok=True)
-            try:
-                fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                continue
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        if not claim(f"realnode-{n}"):
+            continue
         _cleanup_net(n)  # whatever a killed owner left behind
         _remove_cgroups(f"kaudit-rn-{n}")
         return n
