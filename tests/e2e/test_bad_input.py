@@ -81,7 +81,7 @@ CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("maxsize not a number", ["--profile", "minimal", "--log-maxsize", "big"], ("--log-maxsize",)),
     ("unknown log format", ["--profile", "minimal", "--log-format", "xml"], ("--log-format must be one of",)),
     ("unknown webhook mode", ["--profile", "minimal", "--webhook-mode", "sync"], ("--webhook-mode must be one of",)),
-    ("relative log path", ["--profile", "minimal", "--log-path", "audit.log"], ("must be an absolute path",)),
+    ("relative log path", ["--profile", "minimal", "--log-path", "audit.log"], ("must be absolute",)),
     ("profile and policy file", ["--profile", "minimal", "--policy-file", "/nonexistent"], ("exactly one",)),
     ("missing policy file", ["--policy-file", "/nonexistent/policy.yaml"], ("cannot read --policy-file",)),
     ("policy typo resource:", ["--policy-file", "{typo}"], ("resource", "not a valid audit policy")),

@@ -49,7 +49,7 @@ def test_full_state_disk_and_full_manifests_disk(node_factory: NodeFactory) -> N
     node.run("umount /var/lib/kaudit")
     # The manifests directory on its own tiny tmpfs (the manifest copied in first): refused up front.
     # (the copy goes through a fresh mktemp file: the node shares the machine's /tmp)
-    node.run(f"m=$(mktemp) && cp -p {MANIFEST} \"$m\" && mount -t tmpfs -o size=64k tmpfs /etc/kubernetes/manifests "
+    node.run(f"m=$(mktemp) && cp -p {MANIFEST} \"$m\" && mount -t tmpfs -o size=64k,mode=755 tmpfs /etc/kubernetes/manifests "
              f"&& cp -p \"$m\" {MANIFEST} && rm -f \"$m\"")
     files = listing(node, *STATE)
     run = change(node, "enable", "--profile", "minimal", timeout=3)
@@ -84,7 +84,7 @@ def test_read_only_filesystem_is_refused_and_nothing_changes(node_factory: NodeF
 def test_manifests_directory_on_its_own_mount(node_factory: NodeFactory) -> None:
     node = node_factory(linger=0.1, restart_delay=0.1)
     before = manifest_of(node)
-    node.run(f"cp -p {MANIFEST} /tmp/m && mount -t tmpfs -o size=64m tmpfs /etc/kubernetes/manifests && "
+    node.run(f"cp -p {MANIFEST} /tmp/m && mount -t tmpfs -o size=64m,mode=755 tmpfs /etc/kubernetes/manifests && "
              f"cp -p /tmp/m {MANIFEST}")
     run = change(node, "enable", "--profile", "minimal", timeout=10)
     assert run.code == 0, run.out + run.err

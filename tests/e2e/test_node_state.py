@@ -12,7 +12,7 @@ from tests.userinstall import kaudit_argv
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
 
-def test_backups_rotate_keeping_the_pinned_original_and_unreferenced_policies_go(node_factory: NodeFactory) -> None:
+def test_backups_rotate_keeping_the_pinned_original_and_only_kaudits_unreferenced_policies_go(node_factory: NodeFactory) -> None:
     node = node_factory(linger=0.0, restart_delay=0.0, start_delay=0.0)
     original = node.path(MANIFEST).read_bytes()
     stray = node.path("/etc/kubernetes/audit/policy-000000000000.yaml")
@@ -26,12 +26,15 @@ def test_backups_rotate_keeping_the_pinned_original_and_unreferenced_policies_go
     assert "original" in backups
     assert len([b for b in backups if b != "original"]) == 10
     assert node.path("/var/lib/kaudit/backups/original/manifest").read_bytes() == original
-    # Only policies that the manifest or a backup refers to are kept.
+    # kaudit's own policies go once nothing refers to them; a file kaudit never wrote stays, even
+    # when it is named like kaudit's (e.g. placed where `kaudit export` said).
     policies = sorted(p.name for p in node.path("/etc/kubernetes/audit").glob("policy-*.yaml"))
-    assert "policy-000000000000.yaml" not in policies
-    assert len(policies) == 2  # minimal and cis, both referenced
+    assert "policy-000000000000.yaml" in policies
+    assert stray.read_text() == "someone else's file, named like kaudit's\n"
+    assert len(policies) == 3, policies  # minimal and cis, both referenced, and the stray
     for p in node.path("/etc/kubernetes/audit").glob("policy-*.yaml"):
-        assert oct(p.stat().st_mode & 0o777) == "0o600"
+        if p != stray:
+            assert oct(p.stat().st_mode & 0o777) == "0o600"
     # The pinned original still restores byte for byte.
     assert change(node, "rollback", "--to", "original").code == 0
     assert node.path(MANIFEST).read_bytes() == original

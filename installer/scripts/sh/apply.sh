@@ -57,9 +57,15 @@ remember_uploads() {
 }
 chmod 700 -- "$state"
 got=""
+step receive
 for part in manifest policy webhook journal meta; do
   IFS= read -r line || line=""
-  printf %s "$line" | base64 -d > "$work/$part" 2>/dev/null || :
+  # A part that decodes but cannot be stored is a full or failing disk, not a payload problem.
+  if ! printf %s "$line" | base64 -d > "$work/$part" 2>/dev/null \
+      && printf %s "$line" | base64 -d > /dev/null 2>&1; then
+    echo "cannot write in $state ($(df -Pk -- "$state" | awk 'NR == 2 { print $4 }') kB free)" >&2
+    exit 1
+  fi
   got="$got${got:+ }$(sha "$work/$part")"
 done
 [ "$got" = "$sums" ] || { echo "payload=incomplete"; exit "$EXIT_PAYLOAD"; }
