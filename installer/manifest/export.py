@@ -279,7 +279,7 @@ def _title(s: Settings, what: str) -> str:
 
 
 def export_kubeadm(s: Settings) -> Export:
-    policy_file = layout.policy_path(s.policy.encode())
+    policy_file = layout.exported_policy_path(s.policy.encode())
     log_path = s.log_path or layout.LOG_PATH
     _check_log_path(log_path)
     api = kubeadm_api_version(s.kubernetes_version)
@@ -369,7 +369,7 @@ def export_minikube(s: Settings) -> Export:
 
 
 def export_kind(s: Settings) -> Export:
-    policy_file = layout.policy_path(s.policy.encode())
+    policy_file = layout.exported_policy_path(s.policy.encode())
     policy_name = posixpath.basename(policy_file)
     log_path = s.log_path or layout.LOG_PATH
     _check_log_path(log_path)

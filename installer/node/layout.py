@@ -25,6 +25,12 @@ def policy_path(policy: bytes, audit_dir: str = AUDIT_DIR) -> str:
     return posixpath.join(audit_dir, f"policy-{sha12(policy)}.yaml")
 
 
+def exported_policy_path(policy: bytes, audit_dir: str = AUDIT_DIR) -> str:
+    """The name `kaudit export` gives a policy the operator places by hand: never one kaudit creates
+    itself, so a change never removes (or collects) the file a kubeadm/kind configuration names."""
+    return posixpath.join(audit_dir, f"exported-policy-{sha12(policy)}.yaml")
+
+
 def webhook_config_path(kubeconfig: bytes, audit_dir: str = AUDIT_DIR) -> str:
     return posixpath.join(audit_dir, f"webhook-{sha12(kubeconfig)}.kubeconfig")
 

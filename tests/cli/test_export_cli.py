@@ -31,14 +31,14 @@ def test_cli_out_alias_and_options(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     written = sorted(str(p.relative_to(tmp_path / "k")) for p in (tmp_path / "k").rglob("*"))
     assert "kind-config.yaml" in written and "kind-audit-logs" in written
-    policy_files = list((tmp_path / "k" / "kaudit-policy").glob("policy-*.yaml"))
+    policy_files = list((tmp_path / "k" / "kaudit-policy").glob("exported-policy-*.yaml"))
     assert len(policy_files) == 1
     assert policy.check(policy_files[0].read_text()).ok
     proc = kaudit("export", "-p", "cis", "--format", "kubeadm", "--kubernetes-version", "v1.30.4",
                   "--log-maxsize", "200", "--set", "exclude_namespaces=ci")
     assert proc.returncode == 0, proc.stderr
     assert 'audit-log-maxsize: "200"' in proc.stdout and "apiVersion: kubeadm.k8s.io/v1beta3" in proc.stdout
-    assert "# ===== policy-" in proc.stdout
+    assert "# ===== exported-policy-" in proc.stdout
 
 
 def test_cli_policy_file_and_errors(tmp_path: Path, rendered: profiles.RenderedPolicy) -> None:

@@ -180,7 +180,7 @@ def test_out_dir_atomic_modes_and_report(tmp_path: Path) -> None:
     out = tmp_path / "new" / "nested"
     proc = kaudit("export", "-p", "minimal", "-f", "kind", "--out-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    [policy_file] = (out / "kaudit-policy").glob("policy-*.yaml")
+    [policy_file] = (out / "kaudit-policy").glob("exported-policy-*.yaml")
     assert proc.stdout.splitlines() == [
         f"wrote {out / 'kind-config.yaml'}",
         f"wrote {policy_file}",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import NodeFactory
 from tests.corpus_files import MANIFESTS as CORPUS
-from tests.kaudit_cli import change, on
+from tests.kaudit_cli import change, kaudit, on
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 AUDIT = "/etc/kubernetes/audit"
@@ -90,3 +90,25 @@ def test_a_policy_placed_by_hand_under_kaudits_name_is_never_removed(node_factor
         run = change(node, *args)
         assert run.code == 0, run.out + run.err
         assert placed.read_bytes() == rendered, args
+
+
+def test_the_policy_export_names_survives_every_later_change(node_factory: NodeFactory, tmp_path: Path) -> None:
+    """Issue 24 item 1: the operator makes a profile permanent with `kaudit export` while kaudit has
+    already written that same policy on the node; a dozen switches later the file the kubeadm
+    configuration names is still there (and no kaudit-created file was left behind for it)."""
+    node = node_factory(linger=0.0, restart_delay=0.0, start_delay=0.0)
+    assert change(node, "enable", "--profile", "recommended").code == 0
+    out = tmp_path / "exported"
+    exported = kaudit("export", "--profile", "recommended", "--format", "kubeadm", "--out-dir", str(out))
+    assert exported.code == 0, exported.err
+    [policy] = out.glob("*policy-*.yaml")
+    config = (out / "kubeadm-audit.yaml").read_text()
+    placed = node.path(f"{AUDIT}/{policy.name}")
+    assert not placed.exists()  # never a name kaudit itself writes
+    assert f"{AUDIT}/{policy.name}" in config
+    placed.write_bytes(policy.read_bytes())
+    placed.chmod(0o600)
+    for i in range(12):
+        run = change(node, "switch", "--profile", ("minimal", "cis", "recommended")[i % 3])
+        assert run.code == 0, run.out + run.err
+    assert placed.read_bytes() == policy.read_bytes()
