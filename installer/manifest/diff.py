@@ -20,7 +20,8 @@ def unified_diff(old: bytes, new: bytes, name: str, *, color: bool, context: int
     """The change from `old` to `new` as a unified diff; empty when they are equal."""
     if old == new:
         return ""
-    text = "".join(difflib.unified_diff(_lines(old), _lines(new), f"a/{name}", f"b/{name}", n=context))
+    path = name.lstrip("/")  # git's headers: a/etc/kubernetes/..., never a//etc/...
+    text = "".join(difflib.unified_diff(_lines(old), _lines(new), f"a/{path}", f"b/{path}", n=context))
     return colorize(text) if color else text
 
 
