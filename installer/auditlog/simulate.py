@@ -203,6 +203,13 @@ class _Column:
         self.no_rule = 0
         self.dropped: Counter[tuple[str, str, str]] = Counter()  # written by the log, not by the candidate
         self.dropped_events = 0
+        # of those: requests the candidate no longer records at all (level None) ...
+        self.unrecorded: Counter[tuple[str, str, str]] = Counter()
+        self.unrecorded_events = 0
+        self.unrecorded_requests = 0
+        # ... and stage events of requests it still records (the stage in omitStages)
+        self.stage_dropped: Counter[tuple[str, str, str, str]] = Counter()
+        self.stage_dropped_by_stage: Counter[str] = Counter()
         self.raised: Counter[tuple[str, str, str]] = Counter()  # recorded at a higher level than the log
         self.raised_events = 0
         self.lowered_events = 0
@@ -546,6 +553,13 @@ class Simulation:
             if level == "None" or stage in d.omit_stages:
                 col.dropped[(user, verb, label)] += n
                 col.dropped_events += n
+                if level == "None":
+                    col.unrecorded[(user, verb, label)] += n
+                    col.unrecorded_events += n
+                    col.unrecorded_requests += requests
+                else:  # still recorded, without this stage's event
+                    col.stage_dropped[(user, verb, label, stage)] += n
+                    col.stage_dropped_by_stage[stage] += n
                 continue
             t = col.tally
             t.events += n
@@ -632,8 +646,8 @@ class Simulation:
             hist_days, bound = history_days(col.candidate.rotation, per_day_bytes, self.kubernetes_version)
             policy = col.candidate.policy
             ev = col.evaluator
-            rules = [{"index": i, "level": r.level, "hits": col.rule_hits[i], "line": r.line}
-                     for i, r in enumerate(policy.rules)]
+            rules = [{"index": i, "level": r.level, "hits": col.rule_hits[i], "line": r.line,
+                      "summary": r.describe()} for i, r in enumerate(policy.rules)]
             j = t.to_json()
             j.update(
                 eventsPerDay=round(t.events / days) if days else None,
@@ -650,6 +664,12 @@ class Simulation:
                 **j,
                 "stagesAdded": synthetic,
                 "stopsWriting": {"events": col.dropped_events, "top": _top(col.dropped)},
+                "stopsRecording": {"requests": col.unrecorded_requests, "events": col.unrecorded_events,
+                                   "top": _top(col.unrecorded)},
+                "stagesDropped": {"events": sum(col.stage_dropped_by_stage.values()),
+                                  "byStage": {s: col.stage_dropped_by_stage[s] for s in STAGES
+                                              if col.stage_dropped_by_stage[s]},
+                                  "top": _top_stages(col.stage_dropped)},
                 "startsWriting": {"eventsAtHigherLevel": col.raised_events, "top": _top(col.raised),
                                   "stagesAdded": sum(v["events"] for v in synthetic.values())},
                 "lowerLevelEvents": col.lowered_events,
@@ -678,3 +698,8 @@ class Simulation:
 
 def _top(counter: Counter[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return [{"user": u, "verb": v, "resource": r, "events": n} for (u, v, r), n in counter.most_common(TOP)]
+
+
+def _top_stages(counter: Counter[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    return [{"user": u, "verb": v, "resource": r, "stage": s, "events": n}
+            for (u, v, r, s), n in counter.most_common(TOP)]

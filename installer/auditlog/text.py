@@ -72,8 +72,9 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
     def row(label: str, logv: str, fn: Any) -> None:
         table.add_row(label, logv, *(fn(c) for c in cands))
 
-    def at_least(c: dict[str, Any], text: str) -> str:
-        return ("≥ " + text) if c["bytesAtLeast"] else text
+    def at_least(c: dict[str, Any], value: float | None) -> str:
+        """A size, marked as a lower bound when bodies are unknown; "-" (no figure) stays a bare "-"."""
+        return ("≥ " + _size(value)) if c["bytesAtLeast"] and value is not None else _size(value)
 
     row("requests written", _num(log["requests"]), lambda c: _num(c["requests"]))
     row("events written", _num(log["events"]), lambda c: _num(c["events"]))
@@ -83,13 +84,14 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
     for level in ("Metadata", "Request", "RequestResponse"):
         if log["byLevel"].get(level) or any(c["byLevel"].get(level) for c in cands):
             row(f"  {level}", _num(log["byLevel"].get(level, 0)), lambda c, s=level: _num(c["byLevel"].get(s, 0)))
-    row("bytes", _size(log["bytes"]), lambda c: at_least(c, _size(c["bytes"])))
+    row("bytes", _size(log["bytes"]), lambda c: at_least(c, c["bytes"]))
     row("events / day", _num(log["eventsPerDay"]), lambda c: _num(c["eventsPerDay"]))
-    row("bytes / day", _size(log["bytesPerDay"]), lambda c: at_least(c, _size(c["bytesPerDay"])))
+    row("bytes / day", _size(log["bytesPerDay"]), lambda c: at_least(c, c["bytesPerDay"]))
     row("rotation (age/backups/MB)", "", lambda c: "{maxage}/{maxbackup}/{maxsize}".format(**c["rotation"]))
     row("days of history", "", lambda c: "unbounded" if c["historyDays"] is None else
         f"{c['historyDays']:.1f}" + (" (maxage)" if c["historyBound"] == "maxage" else ""))
-    row("stops writing (events)", "", lambda c: _num(c["stopsWriting"]["events"]))
+    row("requests no longer recorded", "", lambda c: _num(c["stopsRecording"]["requests"]))
+    row("stage events dropped", "", lambda c: _num(c["stagesDropped"]["events"]))
     row("higher level (events)", "", lambda c: _num(c["startsWriting"]["eventsAtHigherLevel"]))
     row("stages added (events)", "", lambda c: _num(c["startsWriting"]["stagesAdded"]))
     row("rules never fired", "", lambda c: f"{len(c['rulesNeverFired'])} of {len(c['rules'])}")
@@ -109,10 +111,19 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
     for c in cands:
         console.print()
         console.print(f"[{c['name']}]")
-        if c["stopsWriting"]["top"]:
-            console.print("  would stop writing (top user, verb, resource):")
-            for g in c["stopsWriting"]["top"]:
+        gone = c["stopsRecording"]
+        if gone["top"]:
+            console.print(f"  would no longer record {gone['requests']:,} request(s) (level None; {gone['events']:,} "
+                          "events in the log); top user, verb, resource:")
+            for g in gone["top"]:
                 console.print(f"    {g['events']:>9,}  {g['user']}  {g['verb']}  {g['resource']}")
+        staged = c["stagesDropped"]
+        if staged["top"]:
+            by_stage = ", ".join(f"{n:,} {stage}" for stage, n in staged["byStage"].items())
+            console.print(f"  would drop {by_stage} event(s) of requests it still records (omitStages); "
+                          "top user, verb, resource, stage:")
+            for g in staged["top"]:
+                console.print(f"    {g['events']:>9,}  {g['user']}  {g['verb']}  {g['resource']}  {g['stage']}")
         if c["startsWriting"]["top"]:
             console.print("  would record at a higher level than the log (top user, verb, resource):")
             for g in c["startsWriting"]["top"]:
@@ -128,18 +139,28 @@ def render_text(report: dict[str, Any], out: IO[str]) -> None:
         if c["unknownBodies"]:
             console.print(f"  {c['unknownBodies']:,} bodies the log did not record and no event in it shows: "
                           "bytes are at least the figure above")
-        hits = ", ".join(f"#{r['index']}:{r['hits']:,}" for r in c["rules"])
-        console.print(f"  rule hits (0-based): {hits}" + (f"; no rule: {c['noRuleMatched']:,}"
-                                                           if c["noRuleMatched"] else ""))
-        if c["rulesNeverFired"]:
-            console.print("  rules that never fired: " + ", ".join(
-                f"#{i}" + (f" (line {c['rules'][i]['line']})" if c["rules"][i]["line"] else "")
-                for i in c["rulesNeverFired"]))
+        console.print("  rule hits (events; #index from 0, first match wins):")
+        for line in rule_lines(c["rules"], c["noRuleMatched"]):
+            console.print("    " + line)
     if inp.get("skippedLines"):
         where = ", ".join(inp["skippedWhere"][:5]) + (" …" if inp["skippedLines"] > 5 else "")
         console.print(f"\nskipped {inp['skippedLines']:,} truncated or unreadable line(s): {where}")
     for note in report["notes"]:
         console.print(f"\nnote: {note}")
+
+
+def rule_lines(rules: list[dict[str, Any]], no_rule: int = 0) -> list[str]:
+    """Each rule with its hits: `     1,234  #3 Metadata secrets,configmaps (line 12)`; a rule with no
+    hit says "never fired"; events no rule matched last."""
+    out = []
+    for r in rules:
+        hits = f"{r['hits']:>10,}" if r["hits"] else f"{'never fired':>10}"
+        where = f" (line {r['line']})" if r.get("line") else ""
+        what = r.get("summary") or r.get("level") or ""
+        out.append(f"{hits}  #{r['index']} {what}{where}")
+    if no_rule:
+        out.append(f"{no_rule:>10,}  no rule matched (level None)")
+    return out
 
 
 def coverage_lines(cov: dict[str, Any], width: int = 100) -> list[str]:

@@ -74,6 +74,38 @@ class Rule:
     def is_catch_all(self) -> bool:
         return not (self.users or self.user_groups or self.verbs) and self.kind == "all"
 
+    def describe(self, width: int = 80) -> str:
+        """The rule in one short line, for reports that name rules (simulate's rule hits): its level,
+        then what it matches, e.g. `Metadata secrets,configmaps`, `None users=system:apiserver`,
+        `None groups=system:nodes verbs=get,update leases.coordination.k8s.io`, `Metadata (every
+        request)`; long lists shortened (`a,b,c,+4`), the whole cut at `width` with an ellipsis."""
+        def few(values: tuple[str, ...] | list[str], n: int) -> str:
+            return ",".join(values[:n]) + (f",+{len(values) - n}" if len(values) > n else "")
+
+        parts = [self.level or "(no level)"]
+        for key, values in (("users", self.users), ("groups", self.user_groups), ("verbs", self.verbs),
+                            ("namespaces", self.namespaces)):
+            if values:
+                parts.append(f"{key}={few(values, 5 if key == 'verbs' else 1)}")
+        resources: list[str] = []
+        for gr in self.resources:
+            suffix = f".{gr.group}" if gr.group else ""
+            names = f"[{','.join(gr.resource_names)}]" if gr.resource_names else ""
+            if gr.resources:
+                resources.extend(f"{r}{suffix}{names}" for r in gr.resources)
+            else:
+                resources.append(f"*{suffix}" if gr.group else "*(core)")
+        if resources:
+            parts.append(few(resources, 3))
+        if self.non_resource_urls:
+            parts.append(few(self.non_resource_urls, 3))
+        if len(parts) == 1:
+            parts.append("(every request)")
+        if self.omit_stages:
+            parts.append(f"omitStages={','.join(self.omit_stages)}")
+        text = " ".join(parts)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Policy:

@@ -199,6 +199,62 @@ def test_dropped_groups_rules_and_days(tmp_path: Path) -> None:
     assert c["eventsPerDay"] == 1 and c["bytesPerDay"] == c["bytes"]
 
 
+def test_requests_no_longer_recorded_and_stage_events_dropped_are_apart(tmp_path: Path) -> None:
+    """Issue 24 item 3: minimal records a node's lease updates at Metadata and drops only their
+    RequestReceived events: those requests are still recorded, and the report must not say otherwise."""
+    from io import StringIO
+
+    from installer.auditlog.text import render_text
+    from installer.policy.profiles import render
+
+    lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/worker-1"
+    events = []
+    for i in range(3):
+        for stage in ("RequestReceived", "ResponseComplete"):
+            events.append(event(i, verb="update", uri=lease, user="system:node:worker-1", stage=stage))
+        events.append(event(10 + i, uri="/healthz", user="system:anonymous"))
+    log = write(tmp_path / "a.log", *events)
+    r = run(log, render("minimal").text)
+    c = r["candidates"][0]
+    assert c["stopsRecording"] == {"requests": 3, "events": 3, "top": [
+        {"user": "system:anonymous", "verb": "get", "resource": "/healthz", "events": 3}]}
+    assert c["stagesDropped"] == {"events": 3, "byStage": {"RequestReceived": 3}, "top": [
+        {"user": "system:node:worker-1", "verb": "update", "resource": "leases.coordination.k8s.io",
+         "stage": "RequestReceived", "events": 3}]}
+    assert c["stopsWriting"]["events"] == 6  # both, as before
+    out = StringIO()
+    render_text({**r, "candidates": [{**c, "name": "minimal"}]}, out)
+    text = out.getvalue()
+    gone = text.split("would no longer record", 1)[1].split("would drop", 1)[0]
+    assert "/healthz" in gone and "leases" not in gone, text
+    assert "would drop 3 RequestReceived event(s) of requests it still records" in text, text
+    assert "system:node:worker-1  update  leases.coordination.k8s.io  RequestReceived" in text, text
+
+
+def test_text_names_each_rule_and_shows_no_bound_on_a_missing_figure(tmp_path: Path) -> None:
+    """Rule hits name the rule (`#1 Metadata secrets,configmaps`), not a bare index; a per-day figure that
+    cannot be given is a bare "-", never "≥ -" (issue 24)."""
+    from io import StringIO
+
+    from installer.auditlog.text import render_text
+
+    log = write(tmp_path / "a.log", event(1, verb="create", uri="/api/v1/namespaces/a/configmaps"),
+                event(2, verb="create", uri="/apis/apps/v1/namespaces/a/deployments"))
+    policy = (HEAD + "rules:\n- level: None\n  users: [system:kube-proxy]\n"
+              "- level: Metadata\n  resources: [{resources: [secrets, configmaps]}]\n- level: RequestResponse\n")
+    r = run(log, policy)
+    c = r["candidates"][0]
+    assert c["bytesAtLeast"] and c["bytesPerDay"] is None  # a body unknown; under a minute of log
+    assert [x["summary"] for x in c["rules"]] == ["None users=system:kube-proxy", "Metadata secrets,configmaps",
+                                                 "RequestResponse (every request)"]
+    out = StringIO()
+    render_text(r, out)
+    text = out.getvalue()
+    assert "≥ -" not in text and "≥ " in text, text
+    assert "never fired  #0 None users=system:kube-proxy (line 5)" in text, text
+    assert "1  #1 Metadata secrets,configmaps (line 7)" in text, text
+
+
 def test_early_folds_and_hour_crossing_blocks_give_the_same_report(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays flat by folding the per-key tables into the counters when they grow: the figures
