@@ -72,6 +72,8 @@ class NodeStatus:
     # The last operation when it did not end confirmed: id, summary, state, at, why, guard_pid,
     # lock_holder, manifest_is_its_result.
     unfinished: dict[str, Any] | None = None
+    # The other nodes of its cluster (read by the same `status`) whose audit configuration is not this one's.
+    differs_from: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,9 +199,10 @@ def _api_server(
         return ApiServerStatus(running=False)
     from installer.manifest.read import parse_flags
 
-    # Read like the manifest's flags, so both forms and bare booleans compare alike.
-    running_flags = {k.removeprefix("--"): v for k, v in parse_flags(proc.argv).items() if k.startswith("--audit-")}
-    expected = {k.removeprefix("--"): v for k, v in manifest_flags.items()}
+    # Read like the manifest's flags, so both forms and bare booleans compare alike; keyed as the manifest's
+    # `audit_flags` and `paths[].flag` are, with the leading `--` (one spelling in the JSON: schemaVersion 2).
+    running_flags = {k: v for k, v in parse_flags(proc.argv).items() if k.startswith("--audit-")}
+    expected = {f"--{k.removeprefix('--')}": v for k, v in manifest_flags.items()}
     policy_mtimes = [p.mtime for p in paths if p.flag.endswith("audit-policy-file") and p.mtime is not None]
     return ApiServerStatus(
         running=True,
@@ -262,8 +265,59 @@ def _problems(status: NodeStatus) -> list[str]:
     return problems
 
 
+def audit_config(s: NodeStatus) -> tuple[Any, ...]:
+    """What must be equal on every control-plane node of a cluster: the audit flags and the content of the
+    policy and webhook files they name (a hand-edited file keeps its path)."""
+    files = tuple(sorted((p.flag, p.sha256) for p in s.paths if p.flag.endswith(("policy-file", "config-file"))))
+    return (s.audit_enabled, s.profile, tuple(sorted(s.audit_flags.items())), files)
+
+
+def describe_config(s: NodeStatus) -> str:
+    """An audit configuration in a few words: `auditing off`, `profile minimal (policy 1a2b3c4d5e6f)`."""
+    if not s.audit_enabled:
+        return "auditing off"
+    policy = next((p.sha256 for p in s.paths if p.flag == "--audit-policy-file" and p.sha256), None)
+    what = f"profile {s.profile}" if s.profile else ("a custom policy" if s.managed_by_kaudit else "auditing set up "
+                                                                                                    "without kaudit")
+    return what + (f" (policy sha256 {policy[:12]})" if policy else "")
+
+
+def flag_differences(statuses: list[NodeStatus]) -> None:
+    """Within each cluster, the nodes whose audit configuration is not the others': a rollout stopped part-way
+    (declined, failed, interrupted) or a node changed by hand. Each such node gets `differs_from` and a
+    problem naming the majority's configuration and the two ways back to one configuration."""
+    clusters: dict[str, list[NodeStatus]] = {}
+    for s in statuses:
+        if s.ok and s.cluster is not None:
+            clusters.setdefault(s.cluster, []).append(s)
+    for members in clusters.values():
+        groups: dict[tuple[Any, ...], list[NodeStatus]] = {}
+        for s in members:
+            groups.setdefault(audit_config(s), []).append(s)
+        if len(groups) < 2:
+            continue
+        largest = max(len(g) for g in groups.values())
+        majority = [g for g in groups.values() if len(g) == largest]
+        for config, group in groups.items():
+            others = [o for o in members if audit_config(o) != config]
+            for s in group:
+                s.differs_from = [o.node for o in others]
+            if len(majority) == 1 and group is majority[0]:
+                continue  # the majority: the odd ones out carry the problem
+            # The configuration the most nodes share; on a tie, every other one.
+            ref = majority[0] if len(majority) == 1 else [o for o in others]
+            theirs = "; ".join(dict.fromkeys(f"{describe_config(o)} on {o.node}" for o in ref))
+            names = " ".join(s.node for s in group)
+            rest = " ".join(o.node for o in others)
+            for s in group:
+                s.problems.append(
+                    f"the nodes of this cluster differ: {describe_config(s)} here, {theirs}. If a rollout stopped "
+                    f"part-way, `kaudit rollback {names}` undoes it here, or the same change on {rest} finishes it")
+
+
 def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
-    """Status of every node; a node that cannot be read gets ok=False and one line saying why."""
+    """Status of every node; a node that cannot be read gets ok=False and one line saying why. Nodes of one
+    cluster whose audit configuration differs are flagged (flag_differences)."""
     from installer.targets.connect import visit_nodes
 
     def read(node: NodeContext, cluster: str) -> NodeStatus:
@@ -274,4 +328,6 @@ def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
     def failed(name: str, cluster: str | None, message: str) -> NodeStatus:
         return NodeStatus(node=name, ok=False, error=message, cluster=cluster)
 
-    return visit_nodes(raw_targets, ssh, read, failed)
+    statuses = visit_nodes(raw_targets, ssh, read, failed)
+    flag_differences(statuses)
+    return statuses

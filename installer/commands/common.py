@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # docs/output.md: what changed at each version
 
 TARGETS = typer.Argument(
     ...,

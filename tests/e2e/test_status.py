@@ -23,7 +23,7 @@ def test_status_of_an_unaudited_node(module_node: TestNode) -> None:
     run = on(module_node, "status", "--output", "json")
     assert run.code == 0, run.err
     doc = run.json()
-    assert doc["schemaVersion"] == 1 and doc["command"] == "status"
+    assert doc["schemaVersion"] == 2 and doc["command"] == "status"
     s = run.node
     assert s["ok"] and s["audit_enabled"] is False and s["managed_by_kaudit"] is False
     assert s["manifest_path"] == MANIFEST
@@ -59,7 +59,7 @@ def test_status_of_a_hand_audited_node(node_factory: NodeFactory) -> None:
     assert s["foreign"], "kaudit says what it did not add"
     api = s["api_server"]
     assert api["running"] and api["flags_match_manifest"] is True and api["started_after_policy"] is True
-    assert api["audit_flags"]["audit-log-maxbackup"] == "1"
+    assert api["audit_flags"]["--audit-log-maxbackup"] == "1"
     text = on(node, "status")
     assert "configured NOT by kaudit" in text.out
     assert "carries the manifest's audit flags" in text.out
