@@ -22,6 +22,7 @@ from importlib.resources import files
 _INCLUDE = re.compile(r'^\. "\$\(dirname "\$0"\)/lib/([\w.-]+\.sh)"\s+# kaudit:include$', re.M)
 _PARAMS = re.compile(r"^(?:\w+=\$(?:\d|\{\d+\})\s*)+$", re.M)
 _PARAM = re.compile(r"(\w+)=\$(?:(\d)|\{(\d+)\})")
+VERSION_MARK = "@KAUDIT_VERSION@"
 
 
 def _read(relative: str) -> str:
@@ -56,8 +57,11 @@ class Script:
 
     @functools.cached_property
     def text(self) -> str:
-        """What runs on the node: the file with its includes inlined."""
-        return _INCLUDE.sub(lambda m: _lib(m.group(1)), self.source)
+        """What runs on the node: the file with its includes inlined, and kaudit's version where the
+        text says `@KAUDIT_VERSION@` (the user agent of its requests, lib/probe.sh)."""
+        from installer import __version__
+
+        return _INCLUDE.sub(lambda m: _lib(m.group(1)), self.source).replace(VERSION_MARK, __version__)
 
     @functools.cached_property
     def params(self) -> tuple[str, ...]:

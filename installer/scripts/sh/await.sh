@@ -37,7 +37,7 @@ while :; do
     r=$(probe "$url" "$kc")
     if [ "${r%% *}" = 200 ]; then
       at=$(date +%s.%N) pid=${found%% *} i=0 seen=""
-      [ -n "$vurl" ] && probe "$vurl" "$kc" >/dev/null
+      [ -n "$vurl" ] && probe "$vurl" "$kc" verify >/dev/null
       while [ $i -lt "$settle" ] && [ -d "/proc/$pid" ]; do
         [ -n "$vurl" ] && [ -z "$seen" ] && found_in_log && seen=1
         sleep 0.1; i=$((i + 1))

@@ -1,12 +1,15 @@
 # shellcheck shell=sh
-# probe URL KUBECONFIG: prints "CODE VIA"; VIA is anonymous, admin-token or admin-cert. The admin
-# credentials go to curl through stdin or private temp files, never through argv.
+# probe URL KUBECONFIG [PURPOSE]: prints "CODE VIA"; VIA is anonymous, admin-token or admin-cert. The admin
+# credentials go to curl through stdin or private temp files, never through argv. Every request carries
+# the user agent "kaudit/VERSION (PURPOSE)" (probe, or verify for a change's verification request), by
+# which `kaudit logs` tells kaudit's own requests from others (with their shape: filters.own_request).
 probe() {
-  url=$1 kc=$2
+  url=$1 kc=$2 ua="kaudit/@KAUDIT_VERSION@ (${3:-probe})"
   if command -v curl >/dev/null 2>&1; then
-    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || code=000
+    code=$(curl -sk -A "$ua" -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || code=000
   elif command -v wget >/dev/null 2>&1; then
-    code=$(wget -q -S --no-check-certificate -T 2 -O /dev/null "$url" 2>&1 | awk '/HTTP\//{c=$2} END{print c+0}')
+    code=$(wget -q -S -U "$ua" --no-check-certificate -T 2 -O /dev/null "$url" 2>&1 \
+      | awk '/HTTP\//{c=$2} END{print c+0}')
   else
     echo "000 no-curl-or-wget"; return
   fi
@@ -28,7 +31,7 @@ probe() {
     token=$(sed -n 's/^[[:space:]]*token:[[:space:]]*//p' "$kc" | head -n 1 | tr -d "\"'")
     if [ -n "$token" ]; then
       code=$(printf 'header = "Authorization: Bearer %s"\n' "$token" \
-        | curl -s --cacert "$d/ca" -K - -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || code=000
+        | curl -s -A "$ua" --cacert "$d/ca" -K - -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) || code=000
       rm -rf "$d"
       echo "$code admin-token"; return
     fi
@@ -37,7 +40,7 @@ probe() {
     if [ -n "$cert" ] && [ -n "$key" ]; then
       printf %s "$cert" | base64 -d > "$d/c" 2>/dev/null
       printf %s "$key" | base64 -d > "$d/k" 2>/dev/null
-      code=$(curl -s --cacert "$d/ca" --cert "$d/c" --key "$d/k" -o /dev/null -w '%{http_code}' --max-time 2 "$url" \
+      code=$(curl -s -A "$ua" --cacert "$d/ca" --cert "$d/c" --key "$d/k" -o /dev/null -w '%{http_code}' --max-time 2 "$url" \
         2>/dev/null) || code=000
       rm -rf "$d"
       echo "$code admin-cert"; return
