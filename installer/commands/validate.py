@@ -21,6 +21,9 @@ def validate(
         help="the API server's version, X.Y (default: the newest kaudit knows)."
     ),
     strict: bool = typer.Option(False, "--strict", help="treat warnings as errors."),
+    force: bool = typer.Option(
+        False, "--force", help="accept a policy that records bodies of Secrets or tokens, as `enable --force` does."
+    ),
     upgrade: bool = typer.Option(
         False, "--upgrade", help="print the file converted from audit.k8s.io/v1beta1 or v1alpha1 to v1."
     ),
@@ -28,12 +31,15 @@ def validate(
 ) -> None:
     """Validate an audit policy file: exit 0 valid, 1 invalid (every error with its place), 2 unreadable.
 
-    The rules are those of the API server's own loader, except that unknown and duplicate fields,
-    which the API server drops with a mere warning, are errors here. Lint findings (sensitive
-    bodies recorded, no catch-all, shadowed rules, RequestReceived kept) are warnings. A valid
-    policy's CIS 3.2.2 coverage follows: the detections it keeps, degrades or loses.
+    The verdict is the one `kaudit enable --policy-file` gives: the rules of the API server's own
+    loader, except that unknown and duplicate fields, which the API server drops with a mere warning,
+    are errors here; and a policy that records bodies of Secrets or tokens is invalid unless --force,
+    as enable refuses it unless --force. Other lint findings (no catch-all, shadowed rules,
+    RequestReceived kept) are warnings. A valid policy's CIS 3.2.2 coverage follows: the detections
+    it keeps, degrades or loses.
     """
     from installer.policy.model import LATEST_KNOWN_VERSION
+    from installer.policy.source import with_force_rule
     from installer.policy.validate import check, format_version
     from installer.policy.validate import upgrade as upgrade_text
 
@@ -58,14 +64,14 @@ def validate(
             typer.echo(f"kaudit: {name}: {exc}", err=True)
         else:
             typer.echo(data.decode("utf-8"), nl=False)
-        report = check(data, kubernetes_version=version, strict=strict)
+        report = with_force_rule(check(data, kubernetes_version=version, strict=strict), force)
         for finding in report.errors:
             typer.echo(f"kaudit: {name}: error: {finding}", err=True)
         for finding in report.warnings:
             typer.echo(f"kaudit: {name}: warning: {finding}", err=True)
         raise typer.Exit(0 if report.ok else 1)
 
-    report = check(data, kubernetes_version=version, strict=strict)
+    report = with_force_rule(check(data, kubernetes_version=version, strict=strict), force)
     cov = _coverage(report.policy, version) if report.ok else None
     if output == "json":
         doc = {

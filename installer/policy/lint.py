@@ -205,6 +205,14 @@ def covers(outer: Rule, inner: Rule, version: tuple[int, int] = LATEST_KNOWN_VER
 # --------------------------------------------------------------------------- the lint
 
 
+_SENSITIVE = "records bodies of the sensitive set,"
+
+
+def records_sensitive_bodies(finding: Finding) -> bool:
+    """Whether `finding` is the lint's "records bodies of Secrets or tokens" (the one `--force` accepts)."""
+    return _SENSITIVE in finding.message
+
+
 def _sensitive_findings(policy: Policy, version: tuple[int, int], severity: Severity) -> list[Finding]:
     # rule index -> target label -> (verbs with request bodies recorded, verbs with response bodies)
     leaks: dict[int, dict[str, tuple[list[str], list[str]]]] = {}
@@ -240,7 +248,7 @@ def _sensitive_findings(policy: Policy, version: tuple[int, int], severity: Seve
         out.append(
             Finding(
                 f"{rule.path}.level",
-                f"level {rule.level} records bodies of the sensitive set, which reach this rule before any "
+                f"level {rule.level} {_SENSITIVE} which reach this rule before any "
                 f"rule keeping them at Metadata ({'; '.join(parts)}). Put a Metadata rule for secrets, "
                 "configmaps, tokenreviews and serviceaccounts/token before it",
                 severity,

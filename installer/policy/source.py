@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from installer.errors import InputError
+from installer.policy.model import Finding, PolicyReport
 
 # What an audit log keeps when neither the profile nor the user says (the API server has no
 # rotation defaults of its own worth having: maxsize 0 means "never rotate").
@@ -81,6 +82,30 @@ class PolicySource:
         return out
 
 
+def refusals(report: PolicyReport, force: bool) -> list[Finding]:
+    """The `--force` rule, the one place enable, switch and validate take it from: a valid policy whose
+    lint finds bodies of Secrets or tokens recorded is refused unless `force`. The findings that refuse it
+    (empty: accepted, or already invalid for other reasons)."""
+    from installer.policy.lint import records_sensitive_bodies
+
+    if force or report.errors:
+        return []
+    return [w for w in report.warnings if records_sensitive_bodies(w)]
+
+
+FORCE_HINT = "kaudit enable and switch refuse such a policy: fix it, or accept it with --force (here and there)"
+
+
+def with_force_rule(report: PolicyReport, force: bool) -> PolicyReport:
+    """`report` with the findings `refusals` names as errors (for `kaudit validate`: the verdict enable's)."""
+    refused = refusals(report, force)
+    if refused:
+        report.warnings = [w for w in report.warnings if w not in refused]
+        report.errors.extend(Finding(w.path, f"{w.message}; {FORCE_HINT}", "error", w.line) for w in refused)
+        report.errors.sort(key=lambda f: f.line or 0)
+    return report
+
+
 def check(source: PolicySource, version: tuple[int, int] | None) -> CheckedPolicy:
     """The policy as a node of this Kubernetes version may get it, or InputError saying why not."""
     from installer.policy import validate
@@ -89,8 +114,8 @@ def check(source: PolicySource, version: tuple[int, int] | None) -> CheckedPolic
     if report.errors:
         details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in report.errors)
         raise InputError(f"{source.label} is not a valid audit policy for this API server: {details}")
-    sensitive = [w for w in report.warnings if "sensitive" in w.message.lower() or "secret" in w.message.lower()]
-    if sensitive and not source.force:
+    sensitive = refusals(report, source.force)
+    if sensitive:
         raise InputError(f"{source.label} would record bodies of Secrets or tokens ({sensitive[0].path}: "
                          f"{sensitive[0].message}); fix the policy or pass --force")
     warnings = tuple(dict.fromkeys(

@@ -77,3 +77,32 @@ def test_checks_are_shared_by_threads_and_run_once_per_version(monkeypatch: pyte
     for t in threads:
         t.join()
     assert sorted(calls) == [(1, 30), (1, 34)] and len(results) == 8
+
+
+POLICIES = {
+    "secret bodies": SECRET_BODIES,
+    "secret bodies after a Metadata rule for them": "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n"
+    "- level: Metadata\n  resources: [{resources: [secrets, configmaps, serviceaccounts/token]},"
+    " {group: authentication.k8s.io, resources: [tokenreviews]}]\n- level: RequestResponse\n",
+    "no catch-all": "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  verbs: [get]\n",
+    "invalid": "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+@pytest.mark.parametrize("force", [False, True])
+def test_validate_gives_the_verdict_enable_gives(tmp_path: Path, name: str, force: bool) -> None:
+    """Issue 24 item 7: `kaudit validate` passed a policy recording Secret bodies that `enable
+    --policy-file` refused. Both take the --force rule from source.refusals."""
+    from installer.policy.validate import check
+
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICIES[name])
+    try:
+        source.check(PolicySource.from_options(profile=None, sets=[], policy_file=str(path), force=force), (1, 34))
+        enable_accepts = True
+    except InputError:
+        enable_accepts = False
+    report = source.with_force_rule(check(POLICIES[name], kubernetes_version=(1, 34)), force)
+    assert report.ok == enable_accepts
+    assert enable_accepts == (name != "invalid" and (force or name != "secret bodies"))
