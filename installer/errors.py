@@ -25,16 +25,22 @@ def printable(text: str, *, newlines: bool = False) -> str:
     return "".join(c if c.isprintable() or c in keep else "?" for c in text)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """The suffix ` (did you mean 'x'?)` naming the choice nearest `word` (the same spelling in another
-    case first, then difflib's closest at 0.6), or "" when none is near: the one did-you-mean of every
-    message that names an unknown profile, variable, detection or field."""
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest `word`: the same spelling in another case first, then difflib's closest at 0.6
+    (as typed, then lowercased); None when none is near."""
     options = list(dict.fromkeys(choices))
     close = [c for c in options if c.lower() == word.lower()] or difflib.get_close_matches(word, options, n=1)
     if not close:
         lowered = {c.lower(): c for c in options}
         close = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=1)]
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """The suffix ` (did you mean 'x'?)` naming the choice `nearest` to `word`, or "" when none is near:
+    the one did-you-mean of every message that names an unknown profile, variable, detection or field."""
+    close = nearest(word, choices)
+    return f" (did you mean {close!r}?)" if close is not None else ""
 
 
 class KauditError(Exception):

@@ -12,11 +12,11 @@ Everything here is a pure function of the document's bytes and options.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from installer.errors import nearest
 from installer.policy.model import (
     LATEST_KNOWN_VERSION,
     LEVELS,
@@ -264,11 +264,9 @@ class _Decoder:
         )
         if misplaced and key in misplaced:
             return f"{message}; {misplaced[key]}"
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        if not close:
-            close = [k for k in known if k.lower() == key.lower()]
+        close = nearest(key, known)
         if close:
-            message += f'; did you mean "{close[0]}"?'
+            message += f'; did you mean "{close}"?'
         else:
             message += f"; known fields: {', '.join(known)}"
         return message
@@ -442,10 +440,8 @@ def _validate(policy: Policy, version: tuple[int, int], line_of: Callable[[str],
         if not rule.level:
             err(f"{p}.level", f"level is required: one of {', '.join(LEVELS)}")
         elif rule.level not in LEVELS:
-            close = [lv for lv in LEVELS if lv.lower() == rule.level.lower()] or difflib.get_close_matches(
-                rule.level, LEVELS, n=1
-            )
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            close = nearest(rule.level, LEVELS)
+            hint = f' (did you mean "{close}"?)' if close else ""
             err(f"{p}.level", f"unsupported level {rule.level!r}{hint}: one of {', '.join(LEVELS)}")
         for i, url in enumerate(rule.non_resource_urls):
             if url == "*":
@@ -489,8 +485,8 @@ def _stages(stages: tuple[str, ...], path: str, line_of: Callable[[str], int | N
     out = []
     for i, stage in enumerate(stages):
         if stage not in STAGES:
-            close = difflib.get_close_matches(stage, STAGES, n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            close = nearest(stage, STAGES)
+            hint = f' (did you mean "{close}"?)' if close else ""
             out.append(
                 Finding(
                     f"{path}[{i}]",
