@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from installer.change.plans import RollbackInput
+from installer.change.plans import RollbackInput, restores_text
 from installer.errors import NodeError
 from installer.scripts import load as scripts
 
@@ -20,23 +20,54 @@ if TYPE_CHECKING:
 class Backup:
     id: str
     meta: dict[str, Any]
+    files: tuple[str, ...] = ()  # the paths of the policy and webhook config it holds
 
     @property
     def pinned(self) -> bool:
         return self.id == "original"
+
+    @property
+    def policy(self) -> str | None:
+        """The policy file its manifest names: recorded in its meta; for a backup older than that, the file
+        it holds that is not a webhook config."""
+        if "policy" in self.meta:
+            return str(self.meta["policy"]) if self.meta["policy"] else None
+        return next((f for f in self.files if not f.endswith(".kubeconfig") and "/webhook-" not in f), None)
+
+    @property
+    def webhook(self) -> str | None:
+        if "webhookConfig" in self.meta:
+            return str(self.meta["webhookConfig"]) if self.meta["webhookConfig"] else None
+        return next((f for f in self.files if f != self.policy), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.meta, "id": self.id, "policy": self.policy, "webhookConfig": self.webhook}
+
+    def restores(self) -> str:
+        """What a rollback to this backup brings back, in a few words (docs/output.md `backups`)."""
+        return restores_text(self.meta.get("auditOn"), self.meta.get("profile"), self.policy, self.webhook)
+
+
+def _b64_field(value: str) -> bytes:
+    try:
+        return base64.b64decode(value) if value else b""
+    except ValueError:
+        return b""
 
 
 def list_backups(node: NodeContext) -> list[Backup]:
     res = node.transport.check(*scripts.LIST_BACKUPS.bind(state=node.layout.state_dir), what="listing backups")
     out = []
     for line in res.text.splitlines():
-        ident, _, meta = line.partition("\t")
+        ident, _, rest = line.partition("\t")
+        meta, _, paths = rest.partition("\t")
         try:
-            parsed = json.loads(base64.b64decode(meta)) if meta else {}
+            parsed = json.loads(_b64_field(meta)) if meta else {}
             parsed = parsed if isinstance(parsed, dict) else {}
         except ValueError:
             parsed = {}
-        out.append(Backup(ident, parsed))
+        files = tuple(p for p in _b64_field(paths).decode("utf-8", "replace").splitlines() if p)
+        out.append(Backup(ident, parsed, files))
     return sorted(out, key=lambda b: (not b.pinned, b.id), reverse=False)
 
 

@@ -300,8 +300,10 @@ class NodeChange:
         before = hashlib.sha256(facts.manifest).hexdigest()
         record = {"id": backup_id, "op": desired.op, "state": "begin", "at": facts.now, "summary": desired.summary,
                   "before": before, "after": hashlib.sha256(desired.manifest).hexdigest()}
+        held = {p.flag: p.host_path for p in info.audit.paths if p.host_path}
         meta = {"id": backup_id, "op": desired.op, "created": facts.now, "manifestSha256": before,
-                "profile": info.audit.profile, "auditOn": bool(info.audit.flags), "summary": desired.summary}
+                "profile": info.audit.profile, "auditOn": bool(info.audit.flags), "summary": desired.summary,
+                "policy": held.get("--audit-policy-file"), "webhookConfig": held.get("--audit-webhook-config-file")}
         # A file being repaired is not kaudit's content any more: it is replaced, not backed up.
         skip = set(stale_files(facts, desired)) if desired.manifest == facts.manifest else set()
         backed_up = [p.host_path for p in info.audit.paths if p.host_path and p.host_path not in skip

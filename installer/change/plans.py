@@ -145,11 +145,29 @@ class RollbackInput:
     files: list[tuple[str, bytes]]
 
 
+def restores_text(audit_on: object, profile: object, policy: str | None, webhook: str | None = None) -> str:
+    """`auditing off`, or `auditing on, profile P, policy PATH[, webhook PATH]` (None: not recorded)."""
+    if audit_on is None and profile is None and policy is None:
+        return "(not recorded)"
+    if not audit_on and policy is None:
+        return "auditing off"
+    parts = ["auditing on", f"profile {profile}" if profile else "no kaudit profile (a policy set up by hand)"]
+    if policy:
+        parts.append(f"policy {policy}")
+    if webhook:
+        parts.append(f"webhook {webhook}")
+    return ", ".join(parts)
+
+
 def plan_rollback(facts: nodefacts.NodeFacts, before: Manifest, inp: RollbackInput) -> Desired:
     from installer.manifest.read import load
 
     policy = next(((p, d) for p, d in inp.files if "/policy-" in p), None)
     webhook = next(((p, d) for p, d in inp.files if "/webhook-" in p), None)
     after = before if inp.manifest == before.data else load(inp.manifest)
-    return Desired(op="rollback", after=after, summary=f"restore backup {inp.backup_id}",
-                   policy=policy, webhook=webhook)
+    audit = after.info.audit
+    held = {p.flag: p.host_path for p in audit.paths if p.host_path}
+    what = restores_text(bool(audit.flags), audit.profile, held.get("--audit-policy-file"),
+                         held.get("--audit-webhook-config-file"))
+    return Desired(op="rollback", after=after, summary=f"restore backup {inp.backup_id} ({what})",
+                   policy=policy, webhook=webhook, profile=audit.profile)

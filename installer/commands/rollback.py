@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from installer.commands import changing, common
 from installer.errors import printable
+
+if TYPE_CHECKING:
+    from installer.change.history import Backup
 
 
 def register(app: typer.Typer) -> None:
@@ -44,9 +49,12 @@ def backups(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) ->
     common.check_output(output)
     ssh = opts.conn.ssh_options()
 
+    texts: dict[str, list[str]] = {}
+
     def read(node: NodeContext, _cluster: str) -> dict[str, object]:
         items = list_backups(node)
-        return {"node": node.name, "ok": True, "backups": [{**b.meta, "id": b.id} for b in items]}
+        texts[node.name] = [_backup_line(b) for b in items]
+        return {"node": node.name, "ok": True, "backups": [b.to_json() for b in items]}
 
     def failed(name: str, _cluster: str | None, message: str) -> dict[str, object]:
         return {"node": name, "ok": False, "error": message}
@@ -61,8 +69,18 @@ def backups(targets: list[str] = common.TARGETS, *, opts: common.NodeOptions) ->
                 typer.echo(printable(f"{n['node']}: ERROR {n['error']}"))
                 continue
             typer.echo(f"{n['node']}:")
-            for b in n["backups"]:  # type: ignore[attr-defined]
-                what = b.get("summary") or b.get("op", "")
-                pinned = "  (pinned: the manifest before kaudit)" if b["id"] == "original" else ""
-                typer.echo(printable(f"  {b['id']}  before: {what}{pinned}"))  # the node's backup records
+            for line in texts.get(str(n["node"]), []):
+                typer.echo(printable(line))  # the node's backup records
     raise typer.Exit(code)
+
+
+def _backup_line(b: Backup) -> str:
+    """`ID  WHEN  restores: auditing on, profile P, policy PATH  (taken before: SUMMARY)`."""
+    from datetime import datetime, timezone
+
+    created = b.meta.get("created")
+    when = (datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+            if isinstance(created, (int, float)) else "?")
+    what = b.meta.get("summary") or b.meta.get("op") or "?"
+    taken = "the manifest before kaudit first changed the node, pinned" if b.pinned else f"taken before: {what}"
+    return f"  {b.id}  {when}  restores: {b.restores()}  ({taken})"
