@@ -45,7 +45,7 @@ import msgspec
 from installer.auditlog.evaluate import LEVEL_ORDER, Attributes, Evaluator
 from installer.auditlog.filters import ResourceSpec, event_time, short_user, status_code
 from installer.auditlog.reader import Event
-from installer.errors import InputError
+from installer.errors import InputError, did_you_mean
 
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _MATCH_KEYS = frozenset({"verbs", "resources", "namespaces", "names", "users", "not_users", "groups",
@@ -342,8 +342,9 @@ def select(catalogue: Sequence[Detection], names: list[str]) -> list[Detection]:
     wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in by]
     if unknown:
-        raise InputError(f"--detect {unknown[0]!r}: no detection of that name (`kaudit logs --list-detections` "
-                         f"lists the {len(by)}; a word right after --detect is a NAME, so write TARGETs first)")
+        raise InputError(f"--detect {unknown[0]!r}: no detection of that name{did_you_mean(unknown[0], by)}; "
+                         f"`kaudit logs --list-detections` lists the {len(by)} (a word right after --detect is a "
+                         "NAME, so write TARGETs first)")
     return [by[n] for n in dict.fromkeys(wanted)]
 
 

@@ -10,6 +10,7 @@ characters in strings), so exact filtering happens locally on what crossed the w
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 
 from installer.auditlog.reader import Event
-from installer.errors import InputError
+from installer.errors import InputError, did_you_mean
 
 LEVELS = ("Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -27,6 +28,63 @@ SA_PREFIX = "system:serviceaccount:"
 _GREP_SAFE = re.compile(r"^[A-Za-z0-9._:@/+=~-]+$")
 _CODE = re.compile(r"^(\d{3}|[1-5]xx)$")
 _RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+# The verbs the API server writes in an event: a resource request's (RequestInfo's), and a non-resource
+# request's, which is its HTTP method in lower case; `proxy` is the old /api/v1/proxy/... paths' verb.
+RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+OTHER_VERBS = ("proxy", "post", "put", "head", "options")
+VERBS = RESOURCE_VERBS + OTHER_VERBS
+
+# kubectl's names for the built-in resources, as `kubectl get` takes them: plural (what the API server
+# writes in objectRef.resource) -> singular and short names (kubectl api-resources).
+_KUBECTL_NAMES: dict[str, tuple[str, ...]] = {
+    "bindings": ("binding",), "componentstatuses": ("componentstatus", "cs"), "configmaps": ("configmap", "cm"),
+    "endpoints": ("ep",), "events": ("event", "ev"), "limitranges": ("limitrange", "limits"),
+    "namespaces": ("namespace", "ns"), "nodes": ("node", "no"),
+    "persistentvolumeclaims": ("persistentvolumeclaim", "pvc"), "persistentvolumes": ("persistentvolume", "pv"),
+    "pods": ("pod", "po"), "podtemplates": ("podtemplate",), "replicationcontrollers": ("replicationcontroller", "rc"),
+    "resourcequotas": ("resourcequota", "quota"), "secrets": ("secret",), "serviceaccounts": ("serviceaccount", "sa"),
+    "services": ("service", "svc"),
+    "mutatingwebhookconfigurations": ("mutatingwebhookconfiguration",),
+    "validatingwebhookconfigurations": ("validatingwebhookconfiguration",),
+    "validatingadmissionpolicies": ("validatingadmissionpolicy",),
+    "validatingadmissionpolicybindings": ("validatingadmissionpolicybinding",),
+    "customresourcedefinitions": ("customresourcedefinition", "crd", "crds"), "apiservices": ("apiservice",),
+    "controllerrevisions": ("controllerrevision",), "daemonsets": ("daemonset", "ds"),
+    "deployments": ("deployment", "deploy"), "replicasets": ("replicaset", "rs"),
+    "statefulsets": ("statefulset", "sts"),
+    "selfsubjectreviews": ("selfsubjectreview",), "tokenreviews": ("tokenreview",),
+    "localsubjectaccessreviews": ("localsubjectaccessreview",),
+    "selfsubjectaccessreviews": ("selfsubjectaccessreview",), "selfsubjectrulesreviews": ("selfsubjectrulesreview",),
+    "subjectaccessreviews": ("subjectaccessreview",), "horizontalpodautoscalers": ("horizontalpodautoscaler", "hpa"),
+    "cronjobs": ("cronjob", "cj"), "jobs": ("job",), "certificatesigningrequests": ("certificatesigningrequest", "csr"),
+    "leases": ("lease",), "endpointslices": ("endpointslice",), "flowschemas": ("flowschema",),
+    "prioritylevelconfigurations": ("prioritylevelconfiguration",), "ingressclasses": ("ingressclass",),
+    "ingresses": ("ingress", "ing"), "networkpolicies": ("networkpolicy", "netpol"),
+    "runtimeclasses": ("runtimeclass",), "poddisruptionbudgets": ("poddisruptionbudget", "pdb"),
+    "clusterrolebindings": ("clusterrolebinding",), "clusterroles": ("clusterrole",),
+    "rolebindings": ("rolebinding",), "roles": ("role",), "priorityclasses": ("priorityclass", "pc"),
+    "csidrivers": ("csidriver",), "csinodes": ("csinode",), "csistoragecapacities": ("csistoragecapacity",),
+    "storageclasses": ("storageclass", "sc"), "volumeattachments": ("volumeattachment",),
+}
+RESOURCE_NAMES: dict[str, str] = {alias: plural for plural, aliases in _KUBECTL_NAMES.items() for alias in aliases}
+
+
+def resource_name(text: str) -> str:
+    """A resource as the API server writes it, from what `kubectl get` takes: `secret` and `Secret` are
+    secrets, `po` pods, `deploy` deployments; any other name (a custom resource's plural) as given, in
+    lower case (resource names are)."""
+    low = text.lower()
+    return RESOURCE_NAMES.get(low, low)
+
+
+def normalize_verb(text: str) -> str:
+    """--verb: one of the verbs the API server writes, whatever its case; else InputError with the nearest."""
+    low = text.lower()
+    if low in VERBS:
+        return low
+    raise InputError(f"--verb {text!r}: not a verb the API server writes{did_you_mean(low, VERBS)}; "
+                     f"one of {', '.join(RESOURCE_VERBS)} (resources), {', '.join(OTHER_VERBS)} (other paths)")
 
 
 class _Status(msgspec.Struct):
@@ -103,6 +161,19 @@ class ResourceSpec:
                              "deployments.apps, */scale")
         return cls(resource, group if dot else None, sub if slash else None)
 
+    @classmethod
+    def from_user(cls, text: str) -> ResourceSpec:
+        """--resource: `parse`, with kubectl's singular and short names for the resource (`secret`, `po/exec`,
+        `deploy.apps`) and any case, as `kubectl get` takes them."""
+        spec = cls.parse(text)
+        resource = spec.resource if spec.resource == "*" else resource_name(spec.resource)
+        sub = spec.sub.lower() if spec.sub else spec.sub
+        return cls(resource, spec.group.lower() if spec.group else spec.group, sub)
+
+    def text(self) -> str:
+        return (self.resource + (f".{self.group}" if self.group is not None else "")
+                + (f"/{self.sub}" if self.sub is not None else ""))
+
     def matches(self, resource: str, group: str, sub: str) -> bool:
         if self.resource != "*" and self.resource != resource:
             return False
@@ -157,8 +228,8 @@ class Filters:
             since=parse_time(since) if since else None,
             until=parse_time(until) if until else None,
             users=[expand_user(u) for u in split(users)],
-            groups=split(groups), verbs=split(verbs),
-            resources=[ResourceSpec.parse(r) for r in split(resources)],
+            groups=split(groups), verbs=list(dict.fromkeys(normalize_verb(v) for v in split(verbs))),
+            resources=[ResourceSpec.from_user(r) for r in split(resources)],
             namespaces=[n.strip() for item in namespaces for n in item.split(",")],  # "" = cluster-scoped
             names=split(names), codes=split(codes), levels=split(levels),
             stages=split(stages),
@@ -169,7 +240,8 @@ class Filters:
 
     # ------------------------------------------------------------------ exact, local
 
-    def predicate(self) -> Callable[[Event], bool]:
+    def window(self) -> list[Callable[[Event], bool]]:
+        """--since and --until, as checks."""
         checks: list[Callable[[Event], bool]] = []
         if self.since:
             since = self.since
@@ -177,41 +249,66 @@ class Filters:
         if self.until:
             until = self.until
             checks.append(lambda e: event_time(e) < until)
+        return checks
+
+    def dimensions(self) -> list[tuple[str, Callable[[Event], bool]]]:
+        """Every filter given but the window, as (option, check): `Misses` asks each apart."""
+        checks: list[tuple[str, Callable[[Event], bool]]] = []
         if self.users:
             exact = {u for u in self.users if not u.endswith("*")}
             prefixes = tuple(u[:-1] for u in self.users if u.endswith("*"))
-            checks.append(lambda e: (n := (e.user.username if e.user else "")) in exact
-                          or bool(prefixes and n.startswith(prefixes)))
+            checks.append(("--user", lambda e: (n := (e.user.username if e.user else "")) in exact
+                           or bool(prefixes and n.startswith(prefixes))))
         if self.groups:
             groups = set(self.groups)
-            checks.append(lambda e: e.user is not None and any(g in groups for g in e.user.groups))
+            checks.append(("--group", lambda e: e.user is not None and any(g in groups for g in e.user.groups)))
         if self.verbs:
             verbs = set(self.verbs)
-            checks.append(lambda e: e.verb in verbs)
+            checks.append(("--verb", lambda e: e.verb in verbs))
         if self.resources:
             specs = self.resources
-            checks.append(lambda e: e.objectRef is not None and any(
-                s.matches(e.objectRef.resource, e.objectRef.apiGroup, e.objectRef.subresource) for s in specs))
+            checks.append(("--resource", lambda e: e.objectRef is not None and any(
+                s.matches(e.objectRef.resource, e.objectRef.apiGroup, e.objectRef.subresource) for s in specs)))
         if self.namespaces:
             nss = set(self.namespaces)
-            checks.append(lambda e: e.objectRef is not None and e.objectRef.namespace in nss)
+            checks.append(("--namespace", lambda e: e.objectRef is not None and e.objectRef.namespace in nss))
         if self.names:
             names = set(self.names)
-            checks.append(lambda e: e.objectRef is not None and e.objectRef.name in names)
+            checks.append(("--name", lambda e: e.objectRef is not None and e.objectRef.name in names))
         if self.codes:
             codes = self.codes
-            checks.append(lambda e: (c := status_code(e)) != 0 and any(_code_matches(s, c) for s in codes))
+            checks.append(("--code", lambda e: (c := status_code(e)) != 0 and any(_code_matches(s, c) for s in codes)))
         if self.levels:
             levels = set(self.levels)
-            checks.append(lambda e: e.level in levels)
+            checks.append(("--level", lambda e: e.level in levels))
         if self.stages:
             stages = set(self.stages)
-            checks.append(lambda e: e.stage in stages)
+            checks.append(("--stage", lambda e: e.stage in stages))
+        return checks
+
+    def predicate(self) -> Callable[[Event], bool]:
+        checks = self.window() + [check for _, check in self.dimensions()]
         if not checks:
             return lambda e: True
         if len(checks) == 1:
             return checks[0]
         return lambda e: all(c(e) for c in checks)
+
+    def asked(self) -> list[tuple[str, list[str]]]:
+        """(option, values) of every filter given, as kaudit understood them (verbs in lower case,
+        resources by their plural, `ns:name` expanded): for the no-match note."""
+        out: list[tuple[str, list[str]]] = []
+        if self.since:
+            out.append(("--since", [self.since]))
+        if self.until:
+            out.append(("--until", [self.until]))
+        for option, values in (("--user", self.users), ("--group", self.groups), ("--verb", self.verbs),
+                               ("--resource", [r.text() for r in self.resources]),
+                               ("--namespace", [n or '""' for n in self.namespaces]), ("--name", self.names),
+                               ("--code", self.codes), ("--level", self.levels), ("--stage", self.stages)):
+            if values:
+                out.append((option, list(values)))
+        return out
 
     # ------------------------------------------------------------------ cheap, on the node
 
@@ -244,3 +341,136 @@ class Filters:
         add(self.levels, lambda lv: f'"level":"{lv}"')
         add(self.stages, lambda st: f'"stage":"{st}"')
         return groups
+
+
+# --------------------------------------------------------------------------- kaudit's own requests
+
+# What kaudit's node scripts send (installer/scripts/sh/lib/probe.sh): the readiness probe of a change
+# and of `status`, and the verification request that shows a change's events reach the log.
+OWN_AGENT = re.compile(r"^kaudit/[^ ]+ \((verify|probe)\)$")
+_VERIFY_URI = re.compile(r"^/api/v1/namespaces/default/configmaps\?limit=1&kaudit-verify=[A-Za-z0-9._:-]+$")
+_PROBE_URI = re.compile(r"^/(readyz|livez|healthz)(/[A-Za-z0-9._-]+)?(\?[A-Za-z0-9=&._-]*)?$")
+
+
+class _Agent(msgspec.Struct):
+    userAgent: str = ""
+
+
+_AGENT = msgspec.json.Decoder(_Agent)
+
+
+def own_request(ev: Event, raw: bytes) -> bool:
+    """One of kaudit's own requests: its user agent AND its exact shape. Anyone can send that user agent,
+    so the shape is what is left out: a `list` of at most one ConfigMap of `default` marked
+    `kaudit-verify=ID`, or a `get` of /readyz, /livez or /healthz; a request of any other shape that
+    claims to be kaudit's is shown like every other one."""
+    if b"kaudit/" not in raw:
+        return False
+    try:
+        agent = OWN_AGENT.match(_AGENT.decode(raw).userAgent)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    if agent is None:
+        return False
+    ref = ev.objectRef
+    if agent.group(1) == "verify":
+        return (ev.verb == "list" and ref is not None and ref.resource == "configmaps" and ref.namespace == "default"
+                and not ref.apiGroup and not ref.name and not ref.subresource
+                and bool(_VERIFY_URI.match(ev.requestURI)))
+    return ev.verb == "get" and (ref is None or not ref.resource) and bool(_PROBE_URI.match(ev.requestURI))
+
+
+# --------------------------------------------------------------------------- nothing matched
+
+
+def _values(option: str, ev: Event) -> list[str]:
+    """The event's values for one filter: what the no-match note offers instead."""
+    ref = ev.objectRef
+    if option == "--user":
+        return [ev.user.username] if ev.user and ev.user.username else []
+    if option == "--group":
+        return list(ev.user.groups) if ev.user else []
+    if option == "--verb":
+        return [ev.verb] if ev.verb else []
+    if option == "--resource":
+        if ref is None or not ref.resource:
+            return []
+        return [ref.resource + (f".{ref.apiGroup}" if ref.apiGroup else "") + (f"/{ref.subresource}"
+                                                                               if ref.subresource else "")]
+    if option == "--namespace":
+        return [ref.namespace] if ref is not None and ref.namespace else []
+    if option == "--name":
+        return [ref.name] if ref is not None and ref.name else []
+    if option == "--code":
+        code = status_code(ev)
+        return [str(code)] if code else []
+    if option == "--level":
+        return [ev.level] if ev.level else []
+    if option == "--stage":
+        return [ev.stage] if ev.stage else []
+    return []
+
+
+_LABELS = {"--user": "users", "--group": "groups", "--verb": "verbs", "--resource": "resources",
+           "--namespace": "namespaces", "--name": "names", "--code": "codes", "--level": "levels",
+           "--stage": "stages"}
+SHOWN = 5
+
+
+class Misses:
+    """When a filter set matched no event: a second look at the window's events (read without the node's
+    prefilter) for the values the log does hold, nearest first. Values of the events that fail one
+    filter only (and match every other) come first: change that one filter and they match."""
+
+    def __init__(self, filters: Filters, limit: int = 1_000_000) -> None:
+        self.filters, self.limit = filters, limit
+        self.window = filters.window()
+        self.dims = filters.dimensions()
+        self.asked = dict(filters.asked())
+        self.seen = 0
+        self.near: dict[str, Counter[str]] = {o: Counter() for o, _ in self.dims}
+        self.every: dict[str, Counter[str]] = {o: Counter() for o, _ in self.dims}
+
+    @property
+    def full(self) -> bool:
+        return self.seen >= self.limit
+
+    def add(self, ev: Event) -> None:
+        if not all(check(ev) for check in self.window):
+            return
+        self.seen += 1
+        failed = [option for option, check in self.dims if not check(ev)]
+        for option, _ in self.dims:
+            self.every[option].update(_values(option, ev))
+        if len(failed) == 1:
+            self.near[failed[0]].update(_values(failed[0], ev))
+
+    def _nearest(self, option: str, counts: Counter[str]) -> str:
+        import difflib
+
+        asked = [a.rstrip("*").lower() for a in self.asked.get(option, []) if a.rstrip("*")]
+
+        def key(value: str) -> tuple[bool, float, int]:
+            low = value.lower()
+            contains = any(a in low or low in a for a in asked)
+            ratio = max((difflib.SequenceMatcher(None, a, low).ratio() for a in asked), default=0.0)
+            return (not contains, -ratio, -counts[value])
+
+        ranked = sorted(counts, key=key)
+        return ", ".join(ranked[:SHOWN]) + (", ..." if len(ranked) > SHOWN else "")
+
+    def message(self) -> str:
+        asked = " ".join(f"{option} {','.join(values)}" for option, values in self.filters.asked())
+        head = f"no event matched {asked}" if asked else "no event"
+        where = "in the window" if self.window else "in the log"
+        if self.full:
+            where += f" (its first {self.seen} events)"
+        if not self.seen:
+            return f"{head}: there is no event {where}" if self.window else f"{head}: the log holds no event"
+        parts = [f"{_LABELS[o]} of the events that match the other filters: {self._nearest(o, c)}"
+                 for o, c in self.near.items() if c and len(self.dims) > 1]
+        if not parts:
+            parts = [f"{_LABELS[o]} {where}: {self._nearest(o, c)}" for o, c in self.every.items() if c]
+        if not parts:
+            return f"{head}; none of the {self.seen} events {where} has such a field"
+        return f"{head}; " + "; ".join(parts)

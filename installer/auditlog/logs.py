@@ -19,7 +19,15 @@ from typing import IO, Any
 
 import msgspec
 
-from installer.auditlog.filters import Filters, event_time, short_user, status_code, well_formed_time
+from installer.auditlog.filters import (
+    Filters,
+    Misses,
+    event_time,
+    own_request,
+    short_user,
+    status_code,
+    well_formed_time,
+)
 from installer.auditlog.reader import Event, ReadStats, Record
 from installer.errors import InputError, KauditError, printable
 
@@ -49,6 +57,7 @@ class Request:
     bodies: bool = False
     color: bool = False
     save: str | None = None  # --save DIR: the selected events also written there, one JSON-lines file per node
+    include_kaudit: bool = False  # --include-kaudit: kaudit's own probe and verification requests too
 
 
 class Saver:
@@ -168,6 +177,28 @@ class Outcome:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class Selected:
+    """What the selection kept and left out: the events shown (or summarised, or hunted) and kaudit's own
+    requests left out."""
+
+    shown: int = 0
+    own: int = 0
+
+    def without_own(self, events: Iterable[tuple[Record, bytes, str]], include: bool
+                    ) -> Iterator[tuple[Record, bytes, str]]:
+        for item in events:
+            if not include and own_request(item[0].event, item[1]):
+                self.own += 1
+                continue
+            self.shown += 1
+            yield item
+
+
+def own_note(own: int) -> str:
+    return (f"{own} of kaudit's own probe and verification requests left out (--include-kaudit shows them)")
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -217,12 +248,17 @@ def object_text(ev: Event) -> str:
 
 
 def format_time(ts: str, utc: bool) -> str:
+    """RFC 3339 to the millisecond, always with its zone, so a time can be pasted into --since: UTC with
+    `Z` (--utc), else the local time with its offset (`2026-05-01T12:00:00.342+02:00`)."""
     parsed = _parse_ts(ts)
     if parsed is None:
         return ts or "-"
-    if utc:
-        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    try:
+        if utc:
+            return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return parsed.astimezone().isoformat(timespec="milliseconds")
+    except (OverflowError, ValueError):  # a crafted time that leaves the representable range in another zone
+        return ts
 
 
 def text_line(node: str, ev: Event, raw: bytes, *, utc: bool = False, color: bool = False) -> str:
@@ -357,13 +393,21 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
             code = follow(opened, req, stdout, err, saver)
             return code if code else (2 if out.problems else 0)
         stats = ReadStats()
+        selected = Selected()
         # the prefilter keeps a superset of what the filters keep, so summaries and detections see the same
-        events = history(opened, req.filters, stats)
+        events = selected.without_own(history(opened, req.filters, stats), req.include_kaudit)
         if req.summary or catalogue is not None:
-            code = _report(opened, events, req, catalogue, stats, stdout, out)
+            code = _report(opened, events, req, catalogue, stats, stdout, out, selected)
         else:
             code = _print_events(events, req, stdout, stats, saver)
         _stats_note(stats, err)
+        if selected.own:
+            _warn(err, own_note(selected.own))
+        if not selected.shown and not stats.bad_live:
+            if req.filters.asked():
+                _warn(err, no_match(opened, req))
+            elif not selected.own:
+                _warn(err, "no event: the audit log holds none")
         if code:
             return code
         return 2 if out.problems or stats.bad_live else 0
@@ -372,6 +416,23 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
     finally:
         saver.close()
         opened.close()
+
+
+def no_match(opened: Any, req: Request) -> str:
+    """The one line that says the filters matched no event, with the values the log does hold: a second
+    read of the window without the other filters (and without the node's prefilter)."""
+    misses = Misses(req.filters)
+    window = Filters(since=req.filters.since, until=req.filters.until)
+    for rec, raw, _node in history(opened, window, ReadStats()):
+        if not req.include_kaudit and own_request(rec.event, raw):
+            continue
+        try:
+            misses.add(rec.event)
+        except MALFORMED:
+            continue
+        if misses.full:
+            break
+    return misses.message()
 
 
 def _stats_note(stats: ReadStats, err: IO[str]) -> None:
@@ -408,7 +469,7 @@ def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, std
 
 
 def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Request, catalogue: Any,
-            stats: ReadStats, stdout: IO[str], out: Outcome) -> int:
+            stats: ReadStats, stdout: IO[str], out: Outcome, selected: Selected | None = None) -> int:
     from installer.auditlog import summary as summary_mod
 
     summ = summary_mod.Summary() if req.summary else None
@@ -429,7 +490,8 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
                            "nodes": [log.name for log in opened.logs],
                            "problems": [{"node": n, "error": e} for n, e in out.problems],
                            "read": {"events": stats.events, "badLines": stats.bad_lines,
-                                    "badWhere": stats.bad_where[:20], "badFiles": stats.bad_files}}
+                                    "badWhere": stats.bad_where[:20], "badFiles": stats.bad_files,
+                                    "kauditOwn": selected.own if selected is not None else 0}}
     if summ is not None:
         doc["summary"] = summ.to_json(req.targets)
     found = 0
@@ -487,6 +549,7 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str], saver: Save
     live = len(threads)
     lost = 0
     bad = 0
+    own = 0
     closing = False
     try:
         while live:
@@ -510,6 +573,9 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str], saver: Save
                 if ev.kind != "Event" or not well_formed(ev) or not keep(ev):
                     bad += ev.kind == "Event" and not well_formed(ev)
                     continue
+                if not req.include_kaudit and own_request(ev, raw):
+                    own += 1
+                    continue
                 if req.output == "json":
                     shown = json_line(name, raw, bodies=req.bodies).decode("utf-8", "replace")
                 else:
@@ -531,6 +597,8 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str], saver: Save
         opened.close()
         if bad:
             _warn(err, f"skipped {bad} truncated or malformed line(s)")
+        if own:
+            _warn(err, own_note(own))
     return 2 if lost else 0
 
 

@@ -69,11 +69,13 @@ def logs(
         [], "--user", metavar="U",
         help="user name; ns:name is the service account system:serviceaccount:ns:name; a trailing * is a prefix."),
     groups: list[str] = typer.Option([], "--group", metavar="G", help="one of the user's groups."),  # noqa: B008
-    verbs: list[str] = typer.Option([], "--verb", metavar="V", help="get, list, watch, create, ...")  # noqa: B008
-    ,
+    verbs: list[str] = typer.Option(  # noqa: B008
+        [], "--verb", metavar="V", help="get, list, watch, create, update, patch, delete, deletecollection (any "
+        "case); post, put, head, options, proxy for other paths. An unknown verb is refused."),
     resources: list[str] = typer.Option(  # noqa: B008
         [], "--resource", metavar="R[.group][/sub]",
-        help="pods (no subresource), pods/exec, pods/* (pods and its subresources), */scale, deployments.apps."),
+        help="pods (no subresource), pods/exec, pods/* (pods and its subresources), */scale, deployments.apps; "
+        "kubectl's singular and short names too (secret, po, svc, cm, deploy)."),
     namespaces: list[str] = typer.Option([], "--namespace", "-n", metavar="NS"),  # noqa: B008
     names: list[str] = typer.Option([], "--name", metavar="N", help="the object's name."),  # noqa: B008
     codes: list[str] = typer.Option([], "--code", metavar="N|4xx|5xx", help="response code or class."),  # noqa: B008
@@ -92,7 +94,10 @@ def logs(
                                  "minute, the busiest groups."),
     bodies: bool = typer.Option(False, "--bodies", help="-o json: keep request/response bodies (Secret data and "
                                 "tokens masked even then)."),
-    utc: bool = typer.Option(False, "--utc", help="times in UTC (default: local time)."),
+    utc: bool = typer.Option(False, "--utc", help="times in UTC, ending in Z (default: local time with its "
+                             "offset, e.g. +02:00)."),
+    include_kaudit: bool = typer.Option(False, "--include-kaudit", help="keep kaudit's own probe and verification "
+                                        "requests (left out by default, and counted on stderr)."),
     save: str | None = typer.Option(None, "--save", metavar="DIR", help="also write the selected events to DIR "
                                     "(made 0700), one 0600 JSON-lines file per node; nothing is written without it."),
     output: str = common.OUTPUT,
@@ -106,9 +111,13 @@ def logs(
     merged by time, filtered.
 
     Filters repeat; the values of one filter are alternatives, different filters all apply. Text
-    shows one line per event and never a request or response body. Exit 0 when every node was read,
-    1 with --fail-on-findings when a detection found something, 2 on bad input or a node that could
-    not be read (or was lost during --follow), 130 interrupted.
+    shows one line per event and never a request or response body. kaudit's own requests (its
+    readiness probes and the verification request of each change: their user agent and shape) are
+    left out unless --include-kaudit, and counted in one line on stderr. When no event matched,
+    stdout stays empty and one line on stderr says so, with the nearest values the log holds.
+    Exit 0 when every node was read (whether or not an event matched), 1 with --fail-on-findings
+    when a detection found something, 2 on bad input or a node that could not be read (or was lost
+    during --follow), 130 interrupted.
     """
     from installer.auditlog import logs as logs_run
     from installer.auditlog.filters import Filters
@@ -125,7 +134,7 @@ def logs(
         req = logs_run.Request(
             targets=targets, filters=filters, output=output, utc=utc, follow=follow, summary=summary,
             detect=_detections(detect), fail_on_findings=fail_on_findings,
-            bodies=bodies, color=logs_run.pick_color(sys.stdout), save=save)
+            bodies=bodies, color=logs_run.pick_color(sys.stdout), save=save, include_kaudit=include_kaudit)
         code = logs_run.logs_command(req, conn.ssh_options, sys.stdout)
     except KauditError as exc:
         typer.echo(f"kaudit: {exc}", err=True)
