@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,17 @@ ACCEPT_NEW = typer.Option(
     False, "--accept-new-host-key", help="accept and record the host key of a host not yet in known_hosts."
 )
 SUDO_PASSWORD_STDIN = typer.Option(
-    False, "--sudo-password-stdin", help="read the sudo password from the first line of standard input."
+    False, "--sudo-password-stdin",
+    help="read the sudo password from the first line of standard input (on a terminal: asked without echo).",
+)
+ASK_SUDO_PASSWORD = typer.Option(
+    False, "--ask-sudo-password", "-K",
+    help="ask for the sudo password before connecting, once for every node, without echo (as ansible -K). "
+    "Without it kaudit asks on a terminal when a node's sudo wants a password.",
+)
+CONNECT_TIMEOUT = typer.Option(
+    None, "--connect-timeout", metavar="S", min=1,
+    help="seconds to wait for a node's SSH server (default: ConnectTimeout from the ssh config, else 10).",
 )
 
 
@@ -41,19 +50,20 @@ class Connection:
     known_hosts: str | None
     accept_new_host_key: bool
     sudo_password_stdin: bool
+    ask_sudo_password: bool = False
+    connect_timeout: int | None = None
 
     def ssh_options(self) -> Any:
-        from installer.transport.ssh import SSHOptions
+        """The run's SSH options; the sudo password read (or asked, -K) here, once, kept in memory only."""
+        from installer.transport.ssh import SSHOptions, sudo_password
 
-        password = None
-        if self.sudo_password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
         return SSHOptions(
             config_file=self.ssh_config,
             identity_file=self.identity,
             known_hosts=self.known_hosts,
             accept_new_host_key=self.accept_new_host_key,
-            sudo_password=password,
+            sudo_password=sudo_password(from_stdin=self.sudo_password_stdin, ask=self.ask_sudo_password),
+            connect_timeout=self.connect_timeout,
         )
 
 
@@ -65,6 +75,8 @@ CONNECTION_OPTIONS: SharedOptions = (
     ("known_hosts", str | None, KNOWN_HOSTS),
     ("accept_new_host_key", bool, ACCEPT_NEW),
     ("sudo_password_stdin", bool, SUDO_PASSWORD_STDIN),
+    ("ask_sudo_password", bool, ASK_SUDO_PASSWORD),
+    ("connect_timeout", int | None, CONNECT_TIMEOUT),
 )
 
 
@@ -106,7 +118,7 @@ def _node_options(v: dict[str, Any]) -> NodeOptions:
 
 def connection(v: dict[str, Any]) -> Connection:
     return Connection(v["ssh_config"], v["identity"], v["known_hosts"], v["accept_new_host_key"],
-                      v["sudo_password_stdin"])
+                      v["sudo_password_stdin"], v["ask_sudo_password"], v["connect_timeout"])
 
 
 # For status and backups: `--output` and the connection options, as `opts: NodeOptions`.

@@ -22,6 +22,7 @@ class HostConfig:
     known_hosts_files: list[str] = field(default_factory=list)
     identities_only: bool = False  # IdentitiesOnly yes: the configured keys only, never the agent's others
     proxy_command: str | None = None  # tokens expanded (paramiko's lookup does %h, %p, %r)
+    connect_timeout: float | None = None  # ConnectTimeout, seconds
 
 
 def _expand_includes(path: Path, seen: set[Path], depth: int = 0) -> str:
@@ -69,6 +70,9 @@ def lookup(config: paramiko.SSHConfig, host: str) -> HostConfig:
     if jump and command:
         raise InputError(f"ssh config: host {host} has both ProxyJump and ProxyCommand; OpenSSH uses whichever "
                          "comes first, which kaudit cannot tell: keep one")
+    timeout = str(entry.get("connecttimeout", "")).strip()
+    if timeout and (not timeout.isdigit() or int(timeout) == 0):
+        raise InputError(f"ssh config: ConnectTimeout {timeout} for host {host} is not a number of seconds")
     return HostConfig(
         hostname=str(entry.get("hostname", host)),
         port=int(port),
@@ -78,4 +82,5 @@ def lookup(config: paramiko.SSHConfig, host: str) -> HostConfig:
         known_hosts_files=known,
         identities_only=str(entry.get("identitiesonly", "no")).lower() == "yes",
         proxy_command=command,
+        connect_timeout=float(timeout) if timeout else None,
     )
