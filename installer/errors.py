@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_FAILED_RESTORED = 1
 EXIT_REFUSED = 2
 EXIT_NOT_RESTORED = 3
+EXIT_STOPPED = 4  # a cluster's rollout stopped part-way: some of its nodes changed, the others not
 EXIT_INTERRUPTED = 130
 
 
