@@ -26,7 +26,7 @@ from installer.auditlog.reader import (
     read_blocks,
 )
 from installer.auditlog.simulate import Candidate, Rotation, Simulation
-from installer.errors import InputError
+from installer.errors import InputError, did_you_mean
 
 DEFAULT_ROTATION = (30, 10, 100)  # CIS 1.2.16-1.2.18 (the recommended profile's too)
 SCHEMA_VERSION = 1
@@ -61,14 +61,17 @@ def _split_sets(sets: list[str], profiles: list[str]) -> dict[str, dict[str, str
         scope, dot, var = name.rpartition(".")
         if eq and dot and scope:
             if scope not in per:
-                raise InputError(f"--set {item!r}: {scope!r} is not one of the --profile candidates")
+                raise InputError(f"--set {item!r}: {scope!r} is not one of the --profile candidates"
+                                 f"{did_you_mean(scope, per)}")
             per[scope].update(parse_sets([f"{var}={item.partition('=')[2]}"]))
             continue
         parsed = parse_sets([item])
         (var_name,) = parsed
         takers = [p for p in profiles if load_profile(p).variable(var_name) is not None]
         if not takers:
-            raise InputError(f"--set {item!r}: no --profile candidate has a variable {var_name!r}")
+            known = [v.name for p in profiles for v in load_profile(p).variables]
+            raise InputError(f"--set {item!r}: no --profile candidate has a variable {var_name!r}"
+                             f"{did_you_mean(var_name, known)}")
         for p in takers:
             per[p].update(parsed)
     return per

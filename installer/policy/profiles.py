@@ -23,7 +23,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from installer.errors import InputError
+from installer.errors import InputError, did_you_mean
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -176,8 +176,8 @@ def load_profile(name: str) -> Profile:
     for profile in _all_profiles():
         if profile.name == name:
             return profile
-    known = ", ".join(p.name for p in _all_profiles())
-    raise InputError(f"unknown profile {name!r}; known profiles: {known}")
+    names = [p.name for p in _all_profiles()]
+    raise InputError(f"unknown profile {name!r}{did_you_mean(name, names)}; known profiles: {', '.join(names)}")
 
 
 # --------------------------------------------------------------------------- variables
@@ -242,8 +242,9 @@ def resolve_variables(profile: Profile, sets: Mapping[str, str] | None) -> dict[
     for name, raw in (sets or {}).items():
         variable = profile.variable(name)
         if variable is None:
+            hint = did_you_mean(name, [v.name for v in profile.variables])
             raise InputError(
-                f"profile {profile.name!r} has no variable {name!r}; valid variables: {_valid_list(profile)}"
+                f"profile {profile.name!r} has no variable {name!r}{hint}; valid variables: {_valid_list(profile)}"
             )
         try:
             values[name] = convert(variable, raw)

@@ -54,6 +54,10 @@ def test_cis_profile_names_the_benchmark_and_meets_its_log_items() -> None:
 def test_unknown_profile_lists_the_known_ones() -> None:
     with pytest.raises(InputError, match="unknown profile 'nope'; known profiles: minimal, recommended"):
         load_profile("nope")
+    with pytest.raises(InputError, match=r"unknown profile 'recomended' \(did you mean 'recommended'\?\); known"):
+        load_profile("recomended")
+    with pytest.raises(InputError, match=r"unknown profile 'CIS' \(did you mean 'cis'\?\)"):
+        load_profile("CIS")
 
 
 # --------------------------------------------------------------------------- variables
@@ -70,7 +74,7 @@ def test_unknown_variable_lists_the_valid_ones() -> None:
     with pytest.raises(InputError) as info:
         render("cis", {"exclude_namespace": "x"})
     message = str(info.value)
-    assert "has no variable 'exclude_namespace'" in message
+    assert "has no variable 'exclude_namespace' (did you mean 'exclude_namespaces'?)" in message
     assert "exclude_namespaces (list" in message and "omit_request_received (bool, default true)" in message
 
 
