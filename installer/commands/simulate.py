@@ -78,7 +78,10 @@ def simulate(
     """Replay an audit log through candidate policies: events, bytes and days of history per policy,
     and what each would stop or start recording.
 
-    Several candidates are compared side by side with what the log itself recorded. Each event is
+    Several candidates are compared side by side with what the log itself recorded: per candidate,
+    the requests it would no longer record at all (level None) apart from the stage events it drops
+    of requests it still records (omitStages), what it records at a higher level, and each rule's
+    hits, the rule named by its index and a short description (`#3 Metadata secrets,configmaps`). Each event is
     evaluated as the API server evaluated it (the authenticated user; verb, resource and name from
     the request path; first match wins). Nothing is written to disk, and no request or response
     body is ever printed. Exit 2 on bad input (not an audit log, the legacy format, an unknown profile).

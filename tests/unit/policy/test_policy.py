@@ -396,3 +396,25 @@ def test_parse_version(text: str, expected: tuple[int, int]) -> None:
 def test_parse_version_refuses_junk() -> None:
     with pytest.raises(ValueError, match=r"X\.Y"):
         parse_version("latest")
+
+
+def test_a_rule_describes_itself_in_one_short_line() -> None:
+    """What simulate shows beside each rule's hits (issue 24: rule hits were bare indexes)."""
+    report = parse(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n"
+        "- level: Metadata\n  resources: [{resources: [secrets, configmaps]}]\n"
+        "- level: None\n  userGroups: [system:nodes]\n  verbs: [get, update]\n"
+        "  resources: [{group: coordination.k8s.io, resources: [leases]}]\n"
+        "- level: None\n  users: [a, b, c]\n  nonResourceURLs: [/healthz*, /livez*, /readyz*, /version]\n"
+        "- level: Request\n  namespaces: [kube-system]\n  resources: [{group: apps}, {}]\n"
+        "- level: RequestResponse\n  omitStages: [ResponseStarted]\n"
+    )
+    assert report.policy is not None, report.errors
+    assert [r.describe() for r in report.policy.rules] == [
+        "Metadata secrets,configmaps",
+        "None groups=system:nodes verbs=get,update leases.coordination.k8s.io",
+        "None users=a,+2 /healthz*,/livez*,/readyz*,+1",
+        "Request namespaces=kube-system *.apps,*(core)",
+        "RequestResponse (every request) omitStages=ResponseStarted",
+    ]
+    assert report.policy.rules[1].describe(width=20) == "None groups=system:…"
