@@ -29,6 +29,7 @@ TOP_HELP = (
     '  backups    List the backups kaudit keeps on each node (the pinned...\n'
     '  export     Print the declarative equivalent of `kaudit enable`, which...\n'
     '  simulate   Replay an audit log through candidate policies: events,...\n'
+    "  tune       Print the audit policy to run, derived from the cluster's...\n"
     "  logs       Who did what, and when: every control-plane node's audit log...\n"
     '  inventory  Print an Ansible YAML inventory of the control-plane nodes...\n'
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from installer.commands import disable, enable, export, inventory, logs, render, rollback, simulate, status, validate
+from installer.commands import disable, enable, export, inventory, logs, render, rollback, simulate, status, tune, validate
 from installer.commands import profiles as profiles_cmd
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
-    status, profiles_cmd, render, validate, enable, disable, rollback, export, simulate, logs, inventory,
+    status, profiles_cmd, render, validate, enable, disable, rollback, export, simulate, tune, logs, inventory,
 )
