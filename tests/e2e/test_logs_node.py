@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.kaudit_cli import change, kaudit, on
+from tests.kaudit_cli import change, kaudit, on, ssh_args
 from tests.node.node import TestNode
 
 LOG = "/var/log/kubernetes/audit/audit.log"
@@ -34,6 +34,12 @@ def _event(ts: str, *, verb: str = "get", user: str = "alice", resource: str = "
 
 def _line(ev: dict[str, Any]) -> bytes:
     return (json.dumps(ev, separators=(",", ":")) + "\n").encode()
+
+
+def _theirs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events that are not kaudit's own probe and verification requests (`kaudit logs` leaves those
+    out unless --include-kaudit)."""
+    return [e for e in events if not e.get("userAgent", "").startswith("kaudit/")]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +63,7 @@ def enabled(module_node: TestNode) -> TestNode:
 
 def test_text_and_json_over_ssh(enabled: TestNode) -> None:
     node = enabled
-    events = node.audit_events()
+    events = _theirs(node.audit_events())
     run = on(node, "logs", "--utc")
     assert run.code == 0, run.err
     lines = run.out.splitlines()
@@ -80,7 +86,7 @@ def test_text_and_json_over_ssh(enabled: TestNode) -> None:
 
 def test_filters(enabled: TestNode) -> None:
     node = enabled
-    events = node.audit_events()
+    events = _theirs(node.audit_events())
 
     def ids(*args: str) -> list[str]:
         run = on(node, "logs", "-o", "json", *args)
@@ -160,7 +166,7 @@ def test_summary_over_ssh(enabled: TestNode) -> None:
     assert run.code == 0, run.err
     doc = run.json()
     s = doc["summary"]
-    assert s["events"] == len(node.audit_events())
+    assert s["events"] == len(_theirs(node.audit_events()))
     assert s["busiest"] and "kaudit simulate" in s["simulate"]
     text = on(node, "logs", "--summary")
     assert text.code == 0 and "events per minute" in text.out and "busiest" in text.out
@@ -463,3 +469,95 @@ def test_sudo_password_in_no_process_list_on_either_side(node_factory: Any) -> N
     assert not seen, seen
     assert SUDO_PASSWORD not in hist.stdout + hist.stderr + out + err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- issue 24
+
+
+def _ids(run: Any) -> list[str]:
+    assert run.code == 0, run.err
+    return [json.loads(x)["auditID"] for x in run.out.splitlines()]
+
+
+def test_filters_that_cannot_match_say_so(enabled: TestNode) -> None:
+    """Issue 24 item 2: `--verb DELETE`, `--resource secret`, `--resource po` are what the operator meant;
+    `--verb delet` is refused with the nearest verb; `--user anonymous` matched nothing and says so,
+    naming the users the log does hold."""
+    node = enabled
+    for i in range(3):
+        node.request(f"/api/v1/namespaces/vault/secrets/s{i}", "DELETE", user="system:anonymous",
+                     groups=("system:unauthenticated",))
+    events = _theirs(node.audit_events())
+    deletes = [e["auditID"] for e in events if e["verb"] == "delete"
+               and e.get("objectRef", {}).get("resource") == "secrets"]
+    assert len(deletes) >= 3
+    for args in (("--verb", "DELETE"), ("--resource", "secret"), ("--verb", "Delete", "--resource", "Secret")):
+        run = on(node, "logs", "-o", "json", "--namespace", "vault", *args)
+        assert _ids(run) == deletes, args
+        assert "no event matched" not in run.err
+    pods = [e["auditID"] for e in events if e.get("objectRef", {}).get("resource") == "pods"
+            and not e["objectRef"].get("subresource")]
+    assert pods and _ids(on(node, "logs", "-o", "json", "--resource", "po")) == pods
+
+    typo = on(node, "logs", "--verb", "delet")
+    assert typo.code == 2 and "--verb 'delet'" in typo.err and "did you mean 'delete'" in typo.err
+    assert typo.out == "" and "Traceback" not in typo.err
+
+    anon = on(node, "logs", "--user", "anonymous")
+    assert anon.code == 0 and anon.out == ""
+    assert "no event matched --user anonymous; users in the log: system:anonymous" in anon.err, anon.err
+    both = on(node, "logs", "--user", "anonymous", "--verb", "DELETE", "--namespace", "vault", "-o", "json")
+    assert both.code == 0 and both.out == ""
+    assert ("no event matched --user anonymous --verb delete --namespace vault; users of the events that match the "
+            "other filters: system:anonymous") in both.err, both.err
+
+
+def test_own_requests_left_out_unless_asked(enabled: TestNode) -> None:
+    """Issue 24 item 9: the verification request of each change carries kaudit's user agent, and `logs`,
+    its summary and `--detect` leave kaudit's own requests out (counted on stderr) unless
+    --include-kaudit; a request of another shape that claims kaudit's user agent is shown."""
+    node = enabled
+    every = node.audit_events()
+    own = [e for e in every if e.get("userAgent", "").startswith("kaudit/")]
+    assert own, "the enable's verification request is in the log"
+    assert all(re.fullmatch(r"kaudit/\S+ \((verify|probe)\)", e["userAgent"]) for e in own)
+    assert any("kaudit-verify=" in e["requestURI"] for e in own)
+    assert not [e for e in every if e.get("userAgent", "").startswith("curl/")]
+    own_ids = {e["auditID"] for e in own}
+
+    plain = on(node, "logs", "-o", "json")
+    assert not own_ids & set(_ids(plain))
+    assert f"{len(own)} of kaudit's own probe and verification requests left out (--include-kaudit shows them)" \
+        in plain.err
+    text = on(node, "logs")
+    assert text.code == 0 and "kaudit/" not in text.out
+    assert own_ids <= set(_ids(on(node, "logs", "-o", "json", "--include-kaudit")))
+
+    shape = ("--namespace", "default", "--resource", "cm", "--verb", "list", "--summary", "-o", "json")
+    summary = on(node, "logs", *shape)
+    assert summary.code == 0, summary.err
+    assert summary.json()["summary"]["events"] == 0 and summary.json()["read"]["kauditOwn"] == len(own)
+    included = on(node, "logs", *shape, "--include-kaudit")
+    assert included.json()["summary"]["events"] == len(own) and included.json()["read"]["kauditOwn"] == 0
+    hunt = on(node, "logs", "--detect", "-o", "json")
+    assert hunt.code == 0 and hunt.json()["read"]["kauditOwn"] == len(own)
+
+    forged = node.path("/var/log/kubernetes/audit") / "audit-2026-01-03T10-00-00.000.log"
+    forged.write_bytes(_line(_event("2026-01-03T09:00:00.000000Z", resource="secrets", user="forger",
+                                    userAgent="kaudit/0.1.0 (verify)")))
+    try:
+        shown = on(node, "logs", "--user", "forger", "-o", "json")
+        assert [json.loads(x)["userAgent"] for x in shown.out.splitlines()] == ["kaudit/0.1.0 (verify)"]
+    finally:
+        forged.unlink()
+
+
+def test_times_carry_their_zone_and_detection_names_their_nearest(enabled: TestNode) -> None:
+    node = enabled
+    run = kaudit("logs", node.target(), *ssh_args(node), env={"TZ": "IST-5:30"})
+    assert run.code == 0, run.err
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30  ", ln) for ln in run.out.splitlines())
+    utc = on(node, "logs", "--utc")
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  ", ln) for ln in utc.out.splitlines())
+    typo = on(node, "logs", "--detect", "pod-exc")
+    assert typo.code == 2 and "did you mean 'pod-exec'" in typo.err and "Traceback" not in typo.err
