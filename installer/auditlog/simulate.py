@@ -200,6 +200,7 @@ class _Column:
         self.evaluator = Evaluator(candidate.policy, version)
         self.tally = Tally()
         self.rule_hits = [0] * len(candidate.policy.rules)
+        self.rule_written = [[0, 0] for _ in candidate.policy.rules]  # per rule: events and exact bytes written
         self.no_rule = 0
         self.dropped: Counter[tuple[str, str, str]] = Counter()  # written by the log, not by the candidate
         self.dropped_events = 0
@@ -590,6 +591,10 @@ class Simulation:
                     if log_rank < 3 <= rank and verb != "watch":
                         col.pending_bodies[(verb, label, "response")] += n
             t.bytes += out
+            if d.rule is not None:
+                w = col.rule_written[d.rule]
+                w[0] += n
+                w[1] += out
             if final:
                 # the stages these requests would also write, in case the log omitted them (settled in report)
                 meta = size - req_size - resp_size - other + relevel
@@ -646,7 +651,8 @@ class Simulation:
             hist_days, bound = history_days(col.candidate.rotation, per_day_bytes, self.kubernetes_version)
             policy = col.candidate.policy
             ev = col.evaluator
-            rules = [{"index": i, "level": r.level, "hits": col.rule_hits[i], "line": r.line,
+            rules = [{"index": i, "level": r.level, "hits": col.rule_hits[i],
+                      "eventsWritten": col.rule_written[i][0], "bytesWritten": col.rule_written[i][1], "line": r.line,
                       "summary": r.describe()} for i, r in enumerate(policy.rules)]
             j = t.to_json()
             j.update(

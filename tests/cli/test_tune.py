@@ -67,8 +67,10 @@ def test_each_comment_is_what_simulate_measures_without_that_rule(tuned: dict[st
     assert sim.code == 0, sim.err
     cands = sim.json()["candidates"]
     for i, rule in enumerate(tuned["rules"]):
-        assert cands[1 + i]["bytesPerDay"] - cands[0]["bytesPerDay"] == rule["savesBytesPerDay"] > 0
-        assert cands[1 + i]["eventsPerDay"] - cands[0]["eventsPerDay"] == rule["savesEventsPerDay"]
+        # per day, each figure rounded on its own: within one byte (or event) a day
+        assert rule["savesBytesPerDay"] > 0
+        assert abs(cands[1 + i]["bytesPerDay"] - cands[0]["bytesPerDay"] - rule["savesBytesPerDay"]) <= 1
+        assert abs(cands[1 + i]["eventsPerDay"] - cands[0]["eventsPerDay"] - rule["savesEventsPerDay"]) <= 1
         # the rule in the YAML is the one the JSON describes, and its comment says the same figures
         assert policy["rules"][i]["level"] == rule["level"]
         assert list(policy["rules"][i]["verbs"]) == rule["verbs"]
