@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from installer.commands import disable, enable, export, inventory, logs, render, rollback, simulate, status, tune, validate
+from installer.commands import (
+    disable,
+    enable,
+    export,
+    inventory,
+    logs,
+    render,
+    rollback,
+    simulate,
+    status,
+    tune,
+    validate,
+)
 from installer.commands import profiles as profiles_cmd
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (

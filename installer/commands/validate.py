@@ -121,4 +121,5 @@ def _finding_json(finding: object) -> dict[str, object]:
     from installer.policy.model import Finding
 
     assert isinstance(finding, Finding)
-    return {"path": finding.path, "line": finding.line, "message": finding.message, "severity": finding.severity}
+    return {"code": finding.code, "path": finding.path, "line": finding.line, "message": finding.message,
+            "severity": finding.severity}

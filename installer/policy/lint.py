@@ -206,11 +206,13 @@ def covers(outer: Rule, inner: Rule, version: tuple[int, int] = LATEST_KNOWN_VER
 
 
 _SENSITIVE = "records bodies of the sensitive set,"
+SENSITIVE_BODIES = "sensitive-bodies"  # the finding `--force` accepts (model.CODES)
 
 
 def records_sensitive_bodies(finding: Finding) -> bool:
-    """Whether `finding` is the lint's "records bodies of Secrets or tokens" (the one `--force` accepts)."""
-    return _SENSITIVE in finding.message
+    """Whether `finding` is the lint's "records bodies of Secrets or tokens" (the one `--force` accepts):
+    by its code, never its wording."""
+    return finding.code == SENSITIVE_BODIES
 
 
 def _sensitive_findings(policy: Policy, version: tuple[int, int], severity: Severity) -> list[Finding]:
@@ -253,6 +255,7 @@ def _sensitive_findings(policy: Policy, version: tuple[int, int], severity: Seve
                 "configmaps, tokenreviews and serviceaccounts/token before it",
                 severity,
                 rule.line,
+                SENSITIVE_BODIES,
             )
         )
     return out
@@ -277,6 +280,7 @@ def lint(
                 "policy with a rule that has only a level, e.g. `- level: Metadata`",
                 "warning",
                 last.line if last else None,
+                "no-catch-all",
             )
         )
 
@@ -291,6 +295,7 @@ def lint(
                         f"matches (giving {what}); remove it or move it up",
                         "warning",
                         rule.line,
+                        "shadowed-rule",
                     )
                 )
                 break
@@ -307,6 +312,7 @@ def lint(
                     "Add `omitStages: [RequestReceived]` at the top of the policy",
                     "warning",
                     None,
+                    "request-received-kept",
                 )
             )
 
@@ -325,6 +331,7 @@ def lint(
                         f'matches only a {field_name[:-1]} named "*". Leave {field_name} out to match all',
                         "warning",
                         rule.line,
+                        "literal-star",
                     )
                 )
     return out

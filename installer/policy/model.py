@@ -22,6 +22,17 @@ V1_ONLY_SINCE: tuple[int, int] = (1, 24)
 # `group: "*"` in a rule's resources is accepted (and matches every group) from this version on.
 WILDCARD_GROUP_SINCE: tuple[int, int] = (1, 36)
 
+# Every finding's code (`kaudit validate -o json` lists them; docs/output.md). "invalid": the API server
+# would refuse the policy (validate.py); the others are the lint's (lint.py), warnings unless said.
+CODES = {
+    "invalid": "the API server rejects the policy (or the file is not one)",
+    "sensitive-bodies": "records bodies of Secrets, ConfigMaps or tokens (refused unless --force)",
+    "no-catch-all": "requests matching no rule are not recorded",
+    "shadowed-rule": "a rule no request reaches: an earlier rule matches all it matches",
+    "request-received-kept": "RequestReceived is not omitted: every request is written twice",
+    "literal-star": '"*" in verbs, users, namespaces or userGroups matches only the literal name "*"',
+}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -31,6 +42,7 @@ class Finding:
     message: str
     severity: Severity = "error"
     line: int | None = None  # 1-based line in the document, when known
+    code: str = "invalid"  # stable: scripts and the --force gate test it, never the wording (CODES)
 
     def __str__(self) -> str:
         where = self.path or "(document)"

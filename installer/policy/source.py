@@ -101,7 +101,7 @@ def with_force_rule(report: PolicyReport, force: bool) -> PolicyReport:
     refused = refusals(report, force)
     if refused:
         report.warnings = [w for w in report.warnings if w not in refused]
-        report.errors.extend(Finding(w.path, f"{w.message}; {FORCE_HINT}", "error", w.line) for w in refused)
+        report.errors.extend(Finding(w.path, f"{w.message}; {FORCE_HINT}", "error", w.line, w.code) for w in refused)
         report.errors.sort(key=lambda f: f.line or 0)
     return report
 

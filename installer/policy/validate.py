@@ -607,7 +607,8 @@ def check(
             (report.errors if finding.severity == "error" else report.warnings).append(finding)
     if strict and report.warnings:
         report.errors.extend(
-            Finding(w.path, f"{w.message} (a warning, refused by --strict)", "error", w.line) for w in report.warnings
+            Finding(w.path, f"{w.message} (a warning, refused by --strict)", "error", w.line, w.code)
+            for w in report.warnings
         )
         report.warnings = []
     return report

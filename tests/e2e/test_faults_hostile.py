@@ -49,7 +49,8 @@ def test_full_state_disk_and_full_manifests_disk(node_factory: NodeFactory) -> N
     node.run("umount /var/lib/kaudit")
     # The manifests directory on its own tiny tmpfs (the manifest copied in first): refused up front.
     # (the copy goes through a fresh mktemp file: the node shares the machine's /tmp)
-    node.run(f"m=$(mktemp) && cp -p {MANIFEST} \"$m\" && mount -t tmpfs -o size=64k,mode=755 tmpfs /etc/kubernetes/manifests "
+    node.run(f"m=$(mktemp) && cp -p {MANIFEST} \"$m\" && "
+             "mount -t tmpfs -o size=64k,mode=755 tmpfs /etc/kubernetes/manifests "
              f"&& cp -p \"$m\" {MANIFEST} && rm -f \"$m\"")
     files = listing(node, *STATE)
     run = change(node, "enable", "--profile", "minimal", timeout=3)

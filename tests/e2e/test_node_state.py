@@ -12,7 +12,8 @@ from tests.userinstall import kaudit_argv
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
 
-def test_backups_rotate_keeping_the_pinned_original_and_only_kaudits_unreferenced_policies_go(node_factory: NodeFactory) -> None:
+def test_backups_rotate_keeping_the_pinned_original_and_only_kaudits_unreferenced_policies_go(
+        node_factory: NodeFactory) -> None:
     node = node_factory(linger=0.0, restart_delay=0.0, start_delay=0.0)
     original = node.path(MANIFEST).read_bytes()
     stray = node.path("/etc/kubernetes/audit/policy-000000000000.yaml")
