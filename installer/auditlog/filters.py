@@ -459,9 +459,12 @@ class Misses:
         ranked = sorted(counts, key=key)
         return ", ".join(ranked[:SHOWN]) + (", ..." if len(ranked) > SHOWN else "")
 
-    def message(self) -> str:
+    def head(self) -> str:
         asked = " ".join(f"{option} {','.join(values)}" for option, values in self.filters.asked())
-        head = f"no event matched {asked}" if asked else "no event"
+        return f"no event matched {asked}" if asked else "no event"
+
+    def message(self) -> str:
+        head = self.head()
         where = "in the window" if self.window else "in the log"
         if self.full:
             where += f" (its first {self.seen} events)"

@@ -146,6 +146,15 @@ def test_no_match_ranks_values_by_closeness_and_shows_at_most_five() -> None:
     assert said.endswith(", ...") and said.count(",") == 5
 
 
+def test_no_match_looks_at_a_bounded_number_of_events_and_says_so() -> None:
+    m = Misses(Filters.build(users=["jane"]), limit=2)
+    for line in THREE_DELETES[:2]:
+        m.add(DECODE(line))
+    assert m.full
+    assert m.message() == "no event matched --user jane; users in the log (its first 2 events): system:anonymous"
+    assert m.head() == "no event matched --user jane"
+
+
 # --------------------------------------------------------------------------- kaudit's own requests
 
 
