@@ -21,11 +21,11 @@ assert _patched.count("iter") == 3, _patched
 scripts.AWAIT.__dict__["text"] = _patched  # the cached text: every bind() now carries the timestamps
 import os
 if os.environ.get("NOGUARD"):
-    scripts.APPLY = scripts.APPLY.replace('setsid sh -c "$guard_script"', 'true || setsid sh -c "$guard_script"'); assert "true ||" in scripts.APPLY
+    scripts.APPLY.__dict__["text"] = scripts.APPLY.text.replace('start_guard "$state"', 'true || start_guard "$state"'); assert "true || start_guard" in scripts.APPLY.text
 if os.environ.get("NOLOCK"):
     from installer.change import phases as _c
     _c.NodeChange.take_lock = lambda self: None
-if os.environ.get("SLEEPEXIT"): scripts.AWAIT = scripts.AWAIT.replace("${r#* }\"; exit 0", "${r#* }\"; echo \"progress=iter $(date +%s.%N) after-echo\"; sleep 1.5; exit 0"); assert "after-echo" in scripts.AWAIT
+if os.environ.get("SLEEPEXIT"): scripts.AWAIT.__dict__["text"] = scripts.AWAIT.text.replace("${r#* }\"; exit 0", "${r#* }\"; echo \"progress=iter $(date +%s.%N) after-echo\"; sleep 1.5; exit 0"); assert "after-echo" in scripts.AWAIT.text
 import time
 from installer import transport as T
 orl, ocl = T._StreamSession.readline, T._StreamSession.close
