@@ -102,11 +102,14 @@ class NodeResult:
     flavor: str | None = None
     caveat: str | None = None  # what will undo this change later, and how to make it permanent
     notes: list[str] = field(default_factory=list)
+    # The node at which its cluster's rollout stopped, on each node left as it was after others changed.
+    stopped_at: str | None = None
     warnings: tuple[str, ...] = ()  # the plan's policy warnings: stderr only, not part of the JSON schema
+    permanent: str | None = None  # the `kaudit export` command of the caveat, for the text's short note (not JSON)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["warnings"]
+        del out["warnings"], out["permanent"]
         return out
 
 
@@ -210,6 +213,12 @@ class NodeChange:
         self.pending: tuple[Desired | None, str] | None = None  # the take-over's plan: (desired, why not wanted)
         self.changed_uptime = 0.0  # node clock, seconds since boot: when the new manifest was written
         self.would = ""  # what a dry run would do, for the result's message
+        # A rollback's progress, for a final message that says where it got: the restore command was started,
+        # it put the backup back (the guard stood down), the API server is healthy with it.
+        self.restoring = False
+        self.restored = False
+        self.restore_healthy = False
+        self.plan_notes: list[str] = []  # the plan's notes (the log's disk budget): only true of a change that stands
 
     # -- what the runner needs -------------------------------------------------------------------
     @property
@@ -238,6 +247,35 @@ class NodeChange:
             self.lock.close()
         if self.took_over:  # the manifest is no longer the unconfirmed change's, whatever came after
             self.result.changed = True
+        if not self.result.ok and self.plan_notes:  # a change that did not stand has no disk budget
+            self.result.notes = [n for n in self.result.notes if n not in self.plan_notes]
+
+    def _guard_deadline(self) -> str:
+        secs = int(self.options.timeout + self.options.guard_grace)
+        start = self.guard_at or self.applied_at or (self.facts.now if self.facts else time.time())
+        return datetime.fromtimestamp(start + secs, timezone.utc).strftime("%H:%M:%SZ")
+
+    def interrupted(self) -> str:
+        """The final message of an interrupted run: what the node is left with, and the one thing to do next."""
+        r, status = self.result, f"`kaudit status {self.t.name}`"
+        if self.restored and self.restore_healthy:
+            return (f"the previous manifest was put back (backup {r.backup}) and the API server is healthy with it; "
+                    "nothing else changed. Re-run the command to try again")
+        if self.restored:
+            return (f"the previous manifest is back on the node (backup {r.backup}, the guard stood down), but its "
+                    f"kube-apiserver was not yet seen healthy when kaudit stopped. Check it with {status}")
+        if self.restoring:
+            return (f"kaudit stopped during the rollback and cannot tell whether the previous manifest was put back; "
+                    f"if not, the node's guard restores backup {r.backup} at {self._guard_deadline()} (node clock). "
+                    f"Check with {status} after that time")
+        if r.changed:
+            return (f"the new manifest was written and is not confirmed: the node's guard "
+                    f"restores backup {r.backup} at {self._guard_deadline()} (node clock). Check with {status} after "
+                    "that time, or re-run the same command now to take the change over")
+        if r.backup:  # interrupted while the write itself was under way
+            return (f"kaudit stopped while writing the change: if the new manifest was written, the node's guard "
+                    f"restores backup {r.backup} at {self._guard_deadline()} (node clock). Check with {status}")
+        return "before anything changed; nothing to undo"
 
     # -- steps ------------------------------------------------------------------------------
     def preflight(self) -> nodefacts.NodeFacts:
@@ -356,8 +394,10 @@ class NodeChange:
         verify_url = (health.url(info.probe.scheme, info.probe.host, info.probe.port, "")
                       + f"/api/v1/namespaces/default/configmaps?limit=1&kaudit-verify={verify_marker}"
                       if log_path else "")
+        limit = int(timeout or self.options.timeout)
+        waiting_since = time.monotonic()
         session = open_session(self.t, *scripts.AWAIT.bind(
-            tokens, since=f"{since_uptime:.2f}", timeout=str(int(timeout or self.options.timeout)),
+            tokens, since=f"{since_uptime:.2f}", timeout=str(limit),
             url=info.probe.url, kc=health.admin_kubeconfig_for(info.probe), mode="present" if tokens else "absent",
             settle=str(int(self.options.settle * 10)), vurl=verify_url, marker=f"kaudit-verify={verify_marker}",
             vlog=log_path or ""))
@@ -369,8 +409,8 @@ class NodeChange:
                 if not line:
                     raise PhaseError("the connection was lost while waiting", phase="await", node=self.t.name)
                 key, _, value = line.partition("=")
-                if key == "progress":
-                    self.progress(self.t.name, value)
+                if key == "progress":  # each second: the state, the time waited and the limit
+                    self.progress(self.t.name, f"{value} ({time.monotonic() - waiting_since:.0f} s of {limit} s)")
                 elif key == "verify":
                     verified = value
                 elif key == "ready":
@@ -431,30 +471,52 @@ class NodeChange:
         self._put_back(facts.manifest_path, before, backup_id,
                        {"id": backup_id, "state": "rolled-back", "at": time.time(), "why": why}, why)
         detail = f" (kube-apiserver said: {log_lines[-1]})" if log_lines else ""
-        raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy",
-                              node=self.t.name)
+        if why == "interrupted":
+            raise OperationFailed("interrupted: the previous manifest was restored and the API server is healthy",
+                                  node=self.t.name)
+        raise OperationFailed(f"{why}{detail}; the previous manifest was restored and the API server is healthy "
+                              "with it. Fix the cause (the kube-apiserver's log lines, `kaudit validate` for the "
+                              "policy) and re-run", node=self.t.name)
 
     def _put_back(self, manifest_path: str, before: bytes | Manifest, backup_id: str, record: dict[str, Any],
                   why: str) -> None:
         """Restore the backup (`before` is its manifest) and wait for it to be healthy; RestoreFailed if not."""
         self.progress(self.t.name, f"rolling back: {why}")
+        backup = f"{self.layout.backups_dir}/{backup_id}"
+        self.restoring = True
         try:
             res = self.t.run(*scripts.RESTORE.bind(state=self.layout.state_dir, manifest=manifest_path, id=backup_id,
                                                    record=json.dumps(record)))
             if res.rc != 0:
-                raise RestoreFailed(f"ROLLBACK FAILED: {res.err or res.text.strip()}; restore "
-                                    f"{self.layout.backups_dir}/{backup_id}/manifest by hand", node=self.t.name)
+                self.result.changed = True  # the manifest is still the new one
+                raise RestoreFailed(
+                    f"ROLLBACK FAILED ({res.err or res.text.strip() or f'exit code {res.rc}'}): the node still has the "
+                    f"new manifest, and its API server is not healthy. Put the backup back by hand now: `sudo cp "
+                    f"{backup}/manifest {manifest_path}` (the node's guard also tries at {self._guard_deadline()})",
+                    node=self.t.name)
+            self.restored, self.result.changed = True, False
             # Any instance with the old configuration will do, even one that never stopped: when the
             # manifest is put back before the kubelet replaced the old instance, it just keeps running.
             # The API server may be down: give it time, the kubelet may be backing off.
             back = self.await_instance(0.0, before, max(self.options.timeout, RESTORE_WAIT))
         except NodeError as exc:
-            raise RestoreFailed(f"ROLLBACK FAILED ({exc.message}); the node's guard will restore "
-                                f"{self.layout.backups_dir}/{backup_id} if the manifest is still the new one",
-                                node=self.t.name) from None
+            if self.restored:
+                raise RestoreFailed(
+                    f"the previous manifest was put back (backup {backup_id}), then kaudit lost the node "
+                    f"({exc.message}) before its API server was seen healthy. Check it with `kaudit status "
+                    f"{self.t.name}`", node=self.t.name) from None
+            self.result.changed = True  # not known to be restored
+            raise RestoreFailed(
+                f"ROLLBACK FAILED ({exc.message}): kaudit lost the node while restoring; if the manifest is still the "
+                f"new one, the node's guard restores {backup} at {self._guard_deadline()} (node clock). Check with "
+                f"`kaudit status {self.t.name}` after that time", node=self.t.name) from None
         if not isinstance(back, dict):
-            raise RestoreFailed(f"ROLLBACK FAILED: the previous configuration was restored but the API server is "
-                                f"not healthy ({'; '.join(back[:1])}); a human is needed now", node=self.t.name)
+            raise RestoreFailed(
+                f"the previous manifest was put back (backup {backup_id}), but the API server is not healthy with it "
+                f"either ({'; '.join(back[:1]) or 'no answer'}), so the cause is not kaudit's change alone. Look at "
+                "the kube-apiserver's own log on the node now (`crictl logs` of its container, or "
+                "/var/log/pods/kube-system_kube-apiserver-*)", node=self.t.name)
+        self.restore_healthy = True
 
     def _guard_pending(self, exc: NodeError) -> RestoreFailed:
         """The manifest was written but kaudit lost the node before confirming: the guard decides now."""
@@ -465,15 +527,20 @@ class NodeChange:
                              "check with `kaudit status` after that time", node=self.t.name)
 
     @staticmethod
-    def _caveat(flavor: Any, info: Any, desired: Desired) -> str | None:
-        """What will undo a change that leaves auditing on, and how to make it permanent; None when
-        the change turned auditing off (nothing for a later tool to undo)."""
+    def _caveat(flavor: Any, info: Any, desired: Desired) -> tuple[str | None, str | None]:
+        """What will undo a change that leaves auditing on, and how to make it permanent, and the `kaudit
+        export` command that does; (None, None) when the change turned auditing off (nothing for a later
+        tool to undo)."""
         after = desired.after.info.audit
         if not after.managed:
-            return None
+            return None, None
         # A rollback knows the restored profile's name (from kaudit's annotation), not its variables.
         args = desired.export_args or (f"--profile {after.profile}" if after.profile else None)
-        return str(flavor.caveat(args, info.kubernetes_version))
+        version = info.kubernetes_version
+        export = f"kaudit export {args or '--profile P'} --format {flavor.name}"
+        if flavor.name == "kubeadm":
+            export += f" --kubernetes-version {version[0]}.{version[1]}" if version else " --kubernetes-version X.Y"
+        return str(flavor.caveat(args, version)), export
 
     # -- taking over an unconfirmed change ------------------------------------------------------
     def plan_take_over(self) -> None:
@@ -584,7 +651,7 @@ class NodeChange:
                 r.ready_seconds = round(float(ready["ready_at"]) - applied_epoch, 3)
                 if marker:
                     r.verify = self.verify_result(before, ready.get("verify", ""))
-                r.caveat = self._caveat(flavor, info, desired)
+                r.caveat, r.permanent = self._caveat(flavor, info, desired)
                 r.notes.append(f"took over the unconfirmed change {ident}: confirmed")
                 r.message = (f"{what}: took over the unconfirmed change {ident} (its kaudit run lost the node) and "
                              f"confirmed it: kube-apiserver (pid {r.new_instance_pid}) ready {r.ready_seconds:.1f} s "
@@ -626,6 +693,7 @@ class NodeChange:
         desired = self.desired = self.planner(facts, before, self.plan_input)
         r.profile = desired.profile
         r.notes = [*r.notes, *desired.notes]
+        self.plan_notes = list(desired.notes)
         r.warnings = desired.warnings
         r.policy_file = desired.policy[0] if desired.policy else None
         stale = self.stale = stale_files(facts, desired) if desired.manifest == facts.manifest else []
@@ -635,7 +703,7 @@ class NodeChange:
                 r.action, r.backup = DONE.get(desired.op, desired.op), self.took_over
                 r.message = (f"took over the unconfirmed change {self.took_over} and restored its backup; the node "
                              f"is as asked ({desired.summary}) and the API server is healthy")
-                r.caveat = self._caveat(self.flavor, before.info, desired)
+                r.caveat, r.permanent = self._caveat(self.flavor, before.info, desired)
                 return True
             r.action = "unchanged"
             r.message = f"already so ({desired.summary}): nothing changed, nothing restarted"
@@ -687,7 +755,7 @@ class NodeChange:
         assert facts is not None and before is not None and desired is not None and r.backup is not None
         self.confirm_change(facts, r.backup, desired)
         r.ok, r.exit_code = True, EXIT_OK
-        r.caveat = self._caveat(self.flavor, before.info, desired)
+        r.caveat, r.permanent = self._caveat(self.flavor, before.info, desired)
         if r.new_instance_pid is None:  # the same pod: nothing restarted
             r.action, r.message = desired.op, f"{desired.summary} (no restart needed)"
             if self.stale:

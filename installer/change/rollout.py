@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from installer.change.phases import Confirm, NodeChange, NodeResult, Options, Planner, Progress
-from installer.errors import EXIT_OK, EXIT_REFUSED, KauditError
+from installer.errors import (
+    EXIT_FAILED_RESTORED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_RESTORED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_STOPPED,
+    KauditError,
+)
 from installer.node import facts as nodefacts
 from installer.node import health, layout
 from installer.targets.connect import NodeContext, node_context
@@ -28,6 +36,19 @@ Connect = Callable[[Target], Transport]
 
 
 @dataclass(frozen=True)
+class Planned:
+    """One node of a cluster as its dry run found it, for the one question asked per cluster."""
+
+    node: str
+    diff: str  # empty: nothing to change
+    would: str  # what the change would do there ("would enable auditing with profile minimal")
+
+
+# (cluster name, its nodes in rollout order) -> go ahead with all of them?
+ConfirmCluster = Callable[[str, list[Planned]], bool]
+
+
+@dataclass(frozen=True)
 class Rollout:
     """What to do on every node: how to reach it, what to plan from what input, and how to ask and tell.
     What each node is (flavor, layout) is decided once, by connect.node_context, right after `connect`."""
@@ -38,15 +59,40 @@ class Rollout:
     options: Options
     confirm: Confirm
     progress: Progress
+    # Asked once per cluster with every node's diff before any node changes (None: each node is asked,
+    # or nobody with --yes). A node whose diff is not the one approved (the node changed since) is asked again.
+    confirm_cluster: ConfirmCluster | None = None
 
 
 def worst_exit(results: list[NodeResult]) -> int:
-    """3 (not restored) > 130 (interrupted) > 1 (failed, restored) > 2 (refused) > 0."""
+    """3 (not restored) > 130 (interrupted) > 4 (a cluster's rollout stopped part-way) > 1 (failed, restored)
+    > 2 (refused) > 0."""
     codes = {r.exit_code for r in results}
-    for code in (3, 130, 1, 2):
+    for code in (EXIT_NOT_RESTORED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_FAILED_RESTORED, EXIT_REFUSED):
         if code in codes:
             return code
     return EXIT_OK
+
+
+def changed_nodes(results: list[NodeResult]) -> list[str]:
+    """The nodes whose manifest this run changed (and left so)."""
+    return [r.node for r in results if r.ok and r.changed and r.action not in ("unchanged", "dry-run")]
+
+
+def mark_stopped(results: list[NodeResult]) -> list[str]:
+    """A cluster's rollout that stopped after some of its nodes changed leaves it mixed: each node left as it was
+    gets exit status 4 (EXIT_STOPPED; a node not restored or interrupted keeps its own) and `stopped_at`. Returns
+    the nodes left as they were (empty: the cluster is not mixed)."""
+    changed = changed_nodes(results)
+    left = [r for r in results if not r.ok and not r.changed]
+    if not changed or not left:
+        return []
+    at = left[0].node
+    for r in left:
+        r.stopped_at = at
+        if r.exit_code in (EXIT_REFUSED, EXIT_FAILED_RESTORED):
+            r.exit_code = EXIT_STOPPED
+    return [r.node for r in left]
 
 
 def _probe(node: NodeContext) -> Probe:
@@ -140,6 +186,12 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
         if results:
             return results + [_not_changed(n.name, name, "not changed: another node of this cluster cannot be "
                                            "reached") for n in nodes]
+        confirm = job.confirm
+        if job.confirm_cluster is not None and not job.options.dry_run:
+            asked = _ask_cluster(name, nodes, job)
+            if isinstance(asked, list):
+                return asked
+            confirm = asked
         gate = HealthGate({n.name: n.transport.address or n.name for n in nodes})
         for i, node in enumerate(nodes):
             rest = [o.name for o in nodes[i + 1:]]
@@ -156,7 +208,7 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
                                           message=exc.message, cluster=name))
                 results += [_not_changed(n, name, f"not changed: the rollout stopped at {node.name}") for n in rest]
                 break
-            change = NodeChange(node.transport, job.planner, inp, job.options, job.confirm, job.progress,
+            change = NodeChange(node.transport, job.planner, inp, job.options, confirm, job.progress,
                                 node.layout)
             change.flavor = node.flavor
             result = change.run()
@@ -165,10 +217,52 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
             if not result.ok:
                 results += [_not_changed(n, name, f"not changed: the rollout stopped at {node.name}") for n in rest]
                 break
+        mark_stopped(results)
         return results
     finally:
         for node in nodes:
             node.close()
+
+
+def _ask_cluster(name: str, nodes: list[NodeContext], job: Rollout) -> Confirm | list[NodeResult]:
+    """Plan every node of the cluster (a dry run each: nothing on the nodes) and ask once. Returns the confirm
+    the rollout then uses (yes for a node whose diff is the approved one), or the cluster's results when it
+    ends here: a node that cannot be planned, or the answer no."""
+    planned: list[Planned] = []
+    dry = replace(job.options, dry_run=True)
+    for i, node in enumerate(nodes):
+        rest = [n.name for n in nodes[i + 1:]]
+        done = [n.name for n in nodes[:i]]
+        try:
+            inp = job.plan_input(node)
+            change = NodeChange(node.transport, job.planner, inp, dry, job.confirm, lambda _n, _m: None, node.layout)
+            change.flavor = node.flavor
+            result = change.run()
+        except KauditError as exc:
+            result = NodeResult(node=node.name, ok=False, exit_code=exc.exit_code, action="refused",
+                                message=exc.message)
+        if not result.ok:
+            result.cluster = name
+            return ([_not_changed(n, name, f"not changed: {node.name} cannot be changed") for n in done]
+                    + [result] + [_not_changed(n, name, f"not changed: {node.name} cannot be changed") for n in rest])
+        planned.append(Planned(node.name, result.diff or "", result.message))
+    if not any(p.diff for p in planned):
+        return job.confirm  # nothing to change anywhere: each node says so
+    assert job.confirm_cluster is not None
+    try:
+        yes = job.confirm_cluster(name, planned)
+        why = "not confirmed: nothing changed"
+    except KauditError as exc:  # no terminal to ask on
+        yes, why = False, exc.message
+    if not yes:
+        return [NodeResult(node=p.node, ok=False, exit_code=EXIT_REFUSED, action="refused", cluster=name,
+                           message=why) for p in planned]
+    approved = {p.node: p.diff for p in planned}
+
+    def confirm(node: str, diff: str) -> bool:
+        return approved.get(node) == diff or job.confirm(node, diff)
+
+    return confirm
 
 
 def run_fleet(clusters: list[Cluster], job: Rollout, parallel: int = 1) -> list[NodeResult]:

@@ -49,6 +49,8 @@ class Context(Protocol):
 
     def guard_pending(self, exc: NodeError) -> RestoreFailed: ...
 
+    def interrupted(self) -> str: ...  # the final message of an interrupted run: the node's state, what to do
+
     def finish(self) -> None: ...  # release what the run holds (the lock)
 
     def report(self, message: str) -> None: ...  # one progress line for this node
@@ -141,12 +143,7 @@ def execute(ctx: C, phases: Sequence[Phase[C]]) -> Any:
                 break
     except KeyboardInterrupt:
         r.exit_code, r.action = EXIT_INTERRUPTED, "interrupted"
-        if r.changed:  # interrupted again, while rolling back: the node's guard finishes the job
-            r.message = ctx.guard_pending(NodeError("interrupted during the rollback")).message
-        elif r.backup:
-            r.message = "interrupted: the previous manifest was put back"
-        else:
-            r.message = "interrupted before anything changed"
+        r.message = ctx.interrupted()  # where the rollback got, if any, and what to do next
     except KauditError as exc:
         if isinstance(exc, NodeError) and r.changed:  # written, not confirmed: the guard decides
             exc = ctx.guard_pending(exc)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,10 @@ PARALLEL = typer.Option(
     1, "--parallel", metavar="N", min=1,
     help="clusters changed at the same time (the nodes of one cluster: always one at a time)."
 )
+QUIET = typer.Option(
+    False, "--quiet", "-q",
+    help="no progress lines, and no note on what undoes a live edit (also KAUDIT_QUIET=1)."
+)
 
 
 @dataclass(frozen=True)
@@ -49,53 +55,129 @@ class ChangeFlags:
     output: str
     conn: common.Connection
     parallel: int = 1
+    quiet: bool = False
 
 
 def _change_flags(v: dict[str, Any]) -> ChangeFlags:
+    quiet = v["quiet"] or os.environ.get("KAUDIT_QUIET", "") not in ("", "0")
     return ChangeFlags(v["yes"], v["dry_run"], v["timeout"], v["guard_grace"], v["break_lock"], v["output"],
-                       common.connection(v), v["parallel"])
+                       common.connection(v), v["parallel"], quiet)
 
 
 # For enable, switch, disable and rollback: the change options, `--output` and the connection
 # options, as `flags: ChangeFlags`.
 change_options = common.shared_options((
     ("yes", bool, YES), ("dry_run", bool, DRY_RUN), ("timeout", float, TIMEOUT), ("guard_grace", float, GUARD_GRACE),
-    ("break_lock", bool, BREAK_LOCK), ("parallel", int, PARALLEL), *common.NODE_OPTIONS,
+    ("break_lock", bool, BREAK_LOCK), ("parallel", int, PARALLEL), ("quiet", bool, QUIET), *common.NODE_OPTIONS,
 ), _change_flags, "flags")
+
+
+def _ask(node: str, text: str) -> bool:
+    """`text` and a [y/N] question on the terminal (/dev/tty, whatever stdin and stdout are)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        from installer.errors import InputError
+
+        raise InputError("no terminal to ask on: pass --yes to apply the change", node=node) from None
+    try:
+        os.write(fd, text.encode())
+        answer = b""
+        while not answer.endswith(b"\n") and (chunk := os.read(fd, 64)):
+            answer += chunk
+        return answer.decode(errors="replace").strip().lower() in ("y", "yes")
+    finally:
+        os.close(fd)
 
 
 def _confirm(yes: bool, output: str) -> Any:
     def confirm(node: str, diff: str) -> bool:
         if yes:
             return True
-        try:
-            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-        except OSError:
-            from installer.errors import InputError
+        from installer.manifest.diff import colorize
 
-            raise InputError("no terminal to ask on: pass --yes to apply the change", node=node) from None
-        try:
-            from installer.manifest.diff import colorize
-
-            os.write(fd, f"\n{node}:\n{colorize(diff)}\nApply this change to {node}? [y/N] ".encode())
-            answer = b""
-            while not answer.endswith(b"\n") and (chunk := os.read(fd, 64)):
-                answer += chunk
-            return answer.decode(errors="replace").strip().lower() in ("y", "yes")
-        finally:
-            os.close(fd)
+        return _ask(node, f"\n{node}:\n{colorize(printable(diff, newlines=True))}\nApply this change to {node}? [y/N] ")
 
     return confirm
 
 
-def _progress(output: str) -> Any:
-    interactive = output == "text" and sys.stderr.isatty()
+def cluster_question(cluster: str, planned: list[Any]) -> str:
+    """The one question for a cluster (rollout.Planned per node, in rollout order): what each node would do,
+    each distinct diff once with the nodes it is for, and the nodes named in the question."""
+    from installer.manifest.diff import colorize
 
-    def progress(node: str, message: str) -> None:
-        if interactive or os.environ.get("KAUDIT_PROGRESS"):
-            typer.echo(f"  {node}: {message}", err=True)
+    if len(planned) == 1:
+        p = planned[0]
+        return f"\n{p.node}:\n{colorize(printable(p.diff, newlines=True))}\nApply this change to {p.node}? [y/N] "
+    to_change = [p.node for p in planned if p.diff]
+    lines = [f"\n{cluster}: {len(planned)} control-plane nodes, changed one at a time (each only while the others "
+             "are healthy, each healthy before the next):"]
+    lines += [f"  {p.node}: {printable(p.would)}" if p.diff else f"  {p.node}: already so, nothing to change"
+              for p in planned]
+    # Nodes differ in their context lines (advertise address, ports): the same added and removed lines is the
+    # same change, shown once (with the first node's context).
+    diffs: dict[tuple[str, ...], list[Any]] = {}
+    for p in planned:
+        if p.diff:
+            changed = tuple(ln for ln in p.diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---"))
+            diffs.setdefault(changed, []).append(p)
+    for group in diffs.values():
+        who = "every node" if len(diffs) == 1 and len(group) > 1 else ", ".join(p.node for p in group)
+        shown = f" (as on {group[0].node})" if len(group) > 1 else ""
+        lines.append(f"\nthe change on {who}{shown}:\n{colorize(printable(group[0].diff, newlines=True)).rstrip()}")
+    lines.append(f"\nApply this change to {', '.join(to_change)}? [y/N] ")
+    return "\n".join(lines)
 
-    return progress
+
+def _confirm_cluster(yes: bool) -> Any:
+    if yes:
+        return None
+
+    def confirm(cluster: str, planned: list[Any]) -> bool:
+        return _ask(planned[0].node if len(planned) == 1 else cluster, cluster_question(cluster, planned))
+
+    return confirm
+
+
+_WAITED = re.compile(r"^(?P<state>.*) \((?P<secs>\d+) s of (?P<limit>\d+) s\)$")
+
+
+class Progress:
+    """Progress lines on stderr: on a terminal (or with KAUDIT_PROGRESS=1), none with --quiet. The wait line
+    ("waiting for ... (12 s of 120 s)") comes each second: on a terminal it is rewritten in place, elsewhere a
+    line is printed when the state changes and every 10 s."""
+
+    def __init__(self, output: str, quiet: bool) -> None:
+        self.terminal = output == "text" and sys.stderr.isatty()
+        self.on = not quiet and (self.terminal or bool(os.environ.get("KAUDIT_PROGRESS")))
+        self.open: str | None = None  # the node whose wait line is open (no newline yet), on a terminal
+        self.said: dict[str, tuple[str, int]] = {}  # node -> (state, seconds) last printed elsewhere
+
+    def __call__(self, node: str, message: str) -> None:
+        if not self.on:
+            return
+        message = printable(message)
+        waited = _WAITED.match(message)
+        if self.terminal and waited is not None and self.open in (None, node):
+            sys.stderr.write(f"\r\x1b[K  {node}: {message}")
+            sys.stderr.flush()
+            self.open = node
+            return
+        if waited is not None and not self.terminal:
+            state, secs = waited["state"], int(waited["secs"])
+            last = self.said.get(node)
+            if last is not None and last[0] == state and secs - last[1] < 10:
+                return
+            self.said[node] = (state, secs)
+        self.close()
+        typer.echo(f"  {node}: {message}", err=True)
+
+    def close(self) -> None:
+        """End an open wait line."""
+        if self.open is not None:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.open = None
 
 
 def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *, policy_text: Any = None) -> None:
@@ -113,17 +195,23 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
         raise typer.Exit(exc.exit_code) from None
     options = Options(timeout=flags.timeout, guard_grace=flags.guard_grace, dry_run=flags.dry_run,
                       break_lock=flags.break_lock)
+    progress = Progress(flags.output, flags.quiet)
     job = Rollout(lambda t: open_transport(t, ssh), planner, plan_input, options,
-                  _confirm(flags.yes, flags.output), _progress(flags.output))
-    results = run_rollout(targets, job, flags.parallel)
+                  _confirm(flags.yes, flags.output), progress, _confirm_cluster(flags.yes))
+    try:
+        results = run_rollout(targets, job, flags.parallel)
+    finally:
+        progress.close()
     for w in dict.fromkeys(w for r in results for w in r.warnings):  # the same policy: once per run
         typer.echo(f"kaudit: {w}", err=True)
     for r in results:
         if r.exit_code == 3:  # the loudest error kaudit has, whatever the output format
-            typer.secho(f"\n!!! {r.node}: THE CONTROL PLANE WAS NOT RESTORED. {printable(r.message)}\n", err=True,
-                        fg="red", bold=True)
+            what = ("THE CONTROL PLANE WAS NOT RESTORED" if r.changed
+                    else "ITS API SERVER IS NOT HEALTHY, EVEN WITH THE PREVIOUS MANIFEST")
+            typer.secho(f"\n!!! {r.node}: {what}. {printable(r.message)}\n", err=True, fg="red", bold=True)
+    stopped = stopped_rollouts(results, targets, sys.argv)
     if flags.output == "json":
-        common.print_json("change", [r.to_json() for r in results], dryRun=flags.dry_run)
+        common.print_json("change", [r.to_json() for r in results], dryRun=flags.dry_run, stopped=stopped)
     else:
         for r in results:
             if flags.dry_run and r.diff is not None:
@@ -135,8 +223,7 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                     typer.echo(colorize(printable(r.diff, newlines=True)))  # the node's manifest
                 else:
                     typer.echo(printable(r.diff, newlines=True))
-            mark = {0: "ok", 1: "FAILED (restored)", 2: "refused", 3: "FAILED, NOT RESTORED", 130: "interrupted"}
-            typer.echo(f"{r.node}: {mark.get(r.exit_code, 'error')}: {printable(r.message, newlines=True)}")
+            typer.echo(f"{r.node}: {_mark(r)}: {printable(r.message, newlines=True)}")
             for note in r.notes:
                 typer.echo(f"  {printable(note, newlines=True)}")
             if r.verify:
@@ -146,11 +233,97 @@ def run(flags: ChangeFlags, targets: list[str], planner: Any, plan_input: Any, *
                 typer.echo(f"  kube-apiserver: {printable(line)}")  # the node's log: no terminal controls
             if r.backup and r.ok:
                 typer.echo(f"  backup: {r.backup} (kaudit rollback {r.node} undoes this)")
-        for caveat in dict.fromkeys(r.caveat for r in results if r.caveat and r.changed):
-            typer.echo(f"note: {caveat}")
+        for stop in stopped:
+            typer.echo(stopped_text(stop))
+        if not flags.quiet:
+            for note in dict.fromkeys(_short_caveat(r) for r in results if r.caveat and r.changed):
+                typer.echo(note)  # once per run, whatever the number of nodes
         if len({r.cluster for r in results}) > 1:
             typer.echo(summary_table(results))
     raise typer.Exit(worst_exit(results))
+
+
+_UNDONE_BY = {
+    "kubeadm": "`kubeadm upgrade` regenerates the manifest without it",
+    "minikube": "`minikube start` rewrites the manifest without it",
+    "kind": "a recreated kind cluster starts without it",
+}
+
+
+def _short_caveat(r: Any) -> str:
+    """The caveat in two lines (README "Making it permanent" has the rest; `--output json` the whole text)."""
+    undone = _UNDONE_BY.get(r.flavor or "", "the flavor's own tools may rewrite the manifest without it")
+    return (f"note: this is a live edit: {undone}. To make it permanent: `{r.permanent}`\n"
+            "      (README \"Making it permanent\"; -q or KAUDIT_QUIET=1 leaves this note out)")
+
+
+def _mark(r: Any) -> str:
+    """The word before a node's message: what happened to it."""
+    if r.exit_code == 3:
+        return "FAILED, NOT RESTORED" if r.changed else "FAILED, RESTORED BUT NOT HEALTHY"
+    base = {0: "ok", 1: "FAILED (restored)", 2: "refused", 130: "interrupted"}.get(r.exit_code)
+    if r.exit_code == 4:
+        base = {"failed-restored": "FAILED (restored)", "not-changed": "not changed"}.get(r.action, r.action)
+        return f"{base}, rollout stopped"
+    return base or "error"
+
+
+_CHANGING = ("enable", "switch", "disable", "rollback")
+# Options that take a value, and those of them (with the flags) that say how to reach the nodes.
+_CONNECTION = {"-F", "--ssh-config", "-i", "--identity", "--known-hosts"}
+_CONNECTION_FLAGS = {"--accept-new-host-key", "--sudo-password-stdin"}
+
+
+def rerun_commands(argv: list[str], targets: list[str], remaining: list[str], changed: list[str]
+                   ) -> tuple[str | None, str]:
+    """(the command that finishes a stopped rollout, the one that undoes it): this run's command line with the
+    remaining nodes as targets; `kaudit rollback` of the changed nodes with this run's connection options."""
+    command = next((i for i, a in enumerate(argv) if a in _CHANGING), None)
+    if command is None:
+        finish = None
+        rest: list[str] = []
+    else:
+        rest = list(argv[command + 1:])
+        for t in targets:  # the targets as typed: the other arguments are options
+            if t in rest:
+                rest.remove(t)
+        finish = shlex.join(["kaudit", argv[command], *remaining, *rest])
+    conn: list[str] = []
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        name = a.split("=", 1)[0]
+        if name in _CONNECTION and "=" not in a and i + 1 < len(rest):
+            conn += [a, rest[i + 1]]
+            i += 1
+        elif name in _CONNECTION or a in _CONNECTION_FLAGS:
+            conn.append(a)
+        i += 1
+    return finish, shlex.join(["kaudit", "rollback", *changed, *conn])
+
+
+def stopped_rollouts(results: list[Any], targets: list[str], argv: list[str]) -> list[dict[str, Any]]:
+    """Per cluster whose rollout stopped part-way: where, the nodes changed and not, and the two ways out."""
+    from installer.change.rollout import changed_nodes
+
+    out: list[dict[str, Any]] = []
+    for cluster in dict.fromkeys(r.cluster for r in results if r.stopped_at):
+        members = [r for r in results if r.cluster == cluster]
+        changed = changed_nodes(members)
+        left = [r.node for r in members if r.stopped_at]
+        finish, undo = rerun_commands(argv, targets, left, changed)
+        at = next(r.stopped_at for r in members if r.stopped_at)
+        out.append({"cluster": cluster, "at": at, "changed": changed, "notChanged": left, "finish": finish,
+                    "undo": undo})
+    return out
+
+
+def stopped_text(stop: dict[str, Any]) -> str:
+    changed, left = " ".join(stop["changed"]), " ".join(stop["notChanged"])
+    finish = f"`{stop['finish']}`" if stop["finish"] else f"the same command on {left}"
+    return printable(
+        f"ROLLOUT STOPPED at {stop['at']}: the cluster {stop['cluster']} is mixed: changed {changed}; not changed "
+        f"{left}.\n  to finish it: {finish}\n  to undo it:   `{stop['undo']}`", newlines=True)
 
 
 def summary_table(results: list[Any]) -> str:

@@ -205,7 +205,8 @@ def test_three_nodes_in_order_the_second_failing_leaves_the_third_untouched(node
                  "--known-hosts", str(_merged_known_hosts(nodes)), timeout=120)
     results = run.json()["nodes"]
     assert [r["action"] for r in results] == ["enabled", "failed-restored", "not-changed"], results
-    assert run.code == 1
+    assert run.code == 4  # the cluster is mixed: its rollout stopped part-way (issue 24 item 6)
+    assert run.json()["stopped"][0]["changed"] == [nodes[0].target()]
     assert manifest_bytes(nodes[0]) != originals[0]
     assert manifest_bytes(nodes[1]) == originals[1]
     assert manifest_bytes(nodes[2]) == originals[2]

@@ -13,7 +13,7 @@ since=$1 timeout=$2 url=$3 kc=$4 mode=$5 settle=$6 vurl=$7 marker=$8 vlog=$9
 shift 9
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
 start=$(date +%s)
-last=""
+last="" said=$start
 found_in_log() { [ -f "$vlog" ] && grep -q -- "$marker" "$vlog"; }
 while :; do
   found=""
@@ -59,8 +59,10 @@ while :; do
   else
     state="waiting for a new kube-apiserver instance"
   fi
-  [ "$state" != "$last" ] && { echo "progress=$state"; last=$state; }
-  if [ $(( $(date +%s) - start )) -ge "$timeout" ]; then
+  # A line when the state changes, and the same line again each second (kaudit shows the time waited).
+  now=$(date +%s)
+  if [ "$state" != "$last" ] || [ "$now" -gt "$said" ]; then echo "progress=$state"; last=$state said=$now; fi
+  if [ $(( now - start )) -ge "$timeout" ]; then
     echo "timeout=$state"
     # The API server's last words: from the runtime when crictl is there, else the kubelet's log file.
     lines=""
