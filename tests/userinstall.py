@@ -99,6 +99,11 @@ def kaudit_argv() -> list[str]:
     return [str(bindir() / "kaudit")]
 
 
+def kubectl_kaudit_argv() -> list[str]:
+    """The installed `kubectl-kaudit` console script (the same main; kubectl runs it for `kubectl kaudit`)."""
+    return [str(bindir() / "kubectl-kaudit")]
+
+
 def user_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a user's shell has: nothing pointing into the source tree."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
