@@ -26,7 +26,7 @@ def test_the_plugin_executable_is_installed_next_to_kaudit_and_runs_the_same_mai
     assert Path(plugin).parent == Path(kaudit_argv()[0]).parent and os.access(plugin, os.X_OK)
     version = run([plugin, "--version"])
     assert (version.returncode, version.stdout, version.stderr) == (0, f"kaudit {__version__}\n", "")
-    assert run(kaudit_argv() + ["--version"]).stdout == version.stdout
+    assert run([*kaudit_argv(), "--version"]).stdout == version.stdout
 
 
 def test_usage_names_kubectl_kaudit_when_run_as_the_plugin() -> None:
@@ -41,7 +41,7 @@ def test_usage_names_kubectl_kaudit_when_run_as_the_plugin() -> None:
     assert missing.returncode == 2 and "Usage: kubectl kaudit enable" in missing.stderr
     assert "Traceback" not in missing.stderr
     # as `kaudit`, nothing changed
-    assert run(kaudit_argv() + ["--help"]).stdout.startswith("Usage: kaudit [OPTIONS] COMMAND [ARGS]...\n")
+    assert run([*kaudit_argv(), "--help"]).stdout.startswith("Usage: kaudit [OPTIONS] COMMAND [ARGS]...\n")
 
 
 def _real_kubectl() -> str | None:
