@@ -32,6 +32,7 @@ class EnableInput:
     log_compress: bool | None = None
     webhook_config: bytes | None = None
     webhook_mode: str | None = None
+    webhook_source: str | None = None  # the user's path of the webhook config, for the `kaudit export` command
     adopt: bool = False
     switch_only: bool = False  # `kaudit switch`: refuse when auditing is off
     checks: Checks = field(init=False, compare=False, repr=False)
@@ -46,17 +47,16 @@ def _version_of(info: Any) -> tuple[int, int] | None:
 
 
 def export_args(inp: EnableInput) -> str:
-    """The `kaudit export` arguments that reproduce this enable's policy and log flags."""
+    """The `kaudit export` arguments that reproduce this enable's policy and backend settings."""
     import shlex
 
-    args = inp.policy.args()
-    if inp.log_path != layout.LOG_PATH:
-        args += ["--log-path", inp.log_path]
-    for flag, number in (("--log-maxage", inp.maxage), ("--log-maxbackup", inp.maxbackup),
-                         ("--log-maxsize", inp.maxsize)):
-        if number is not None:
-            args += [flag, str(number)]
-    return shlex.join(args)
+    from installer.manifest import settings
+
+    return shlex.join(inp.policy.args() + settings.export_args({
+        "log_path": inp.log_path, "maxage": inp.maxage, "maxbackup": inp.maxbackup, "maxsize": inp.maxsize,
+        "log_format": inp.log_format, "log_compress": inp.log_compress,
+        "webhook_config": inp.webhook_source or ("FILE" if inp.webhook_config else None),
+        "webhook_mode": inp.webhook_mode}) + (["--force"] if inp.policy.force else []))
 
 
 def plan_enable(facts: nodefacts.NodeFacts, before: Manifest, inp: EnableInput) -> Desired:

@@ -7,9 +7,8 @@ from pathlib import Path
 import typer
 
 from installer.commands import changing, common
-
-LOG_FORMATS = ("json", "legacy")
-WEBHOOK_MODES = ("batch", "blocking", "blocking-strict")
+from installer.commands.backend_options import option
+from installer.manifest import settings
 
 
 def register(app: typer.Typer) -> None:
@@ -30,21 +29,9 @@ def _common_enable(
 
     try:
         source = PolicySource.from_options(profile=profile, sets=sets, policy_file=policy_file, force=force)
-        for name, value in (("--log-maxage", log_maxage), ("--log-maxbackup", log_maxbackup),
-                            ("--log-maxsize", log_maxsize)):
-            if value is not None and value < 0:
-                raise InputError(f"{name} must be 0 or more, not {value}")
-        if log_format is not None and log_format not in LOG_FORMATS:
-            raise InputError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
-        if webhook_mode is not None and webhook_mode not in WEBHOOK_MODES:
-            raise InputError(f"--webhook-mode must be one of {', '.join(WEBHOOK_MODES)}, not {webhook_mode!r}")
-        if webhook_mode and not webhook_config:
-            raise InputError("--webhook-mode needs --webhook-config")
-        from installer.manifest.patch import log_path_problem
-
-        problem = log_path_problem(log_path)
-        if problem:
-            raise InputError(f"--log-path: {problem}")
+        settings.check({"log_path": log_path, "maxage": log_maxage, "maxbackup": log_maxbackup,
+                        "maxsize": log_maxsize, "log_format": log_format, "log_compress": log_compress,
+                        "webhook_config": webhook_config, "webhook_mode": webhook_mode})
         webhook: bytes | None = None
         if webhook_config is not None:
             try:
@@ -57,7 +44,7 @@ def _common_enable(
         inp = EnableInput(
             policy=source, log_path=log_path, maxage=log_maxage, maxbackup=log_maxbackup, maxsize=log_maxsize,
             log_format=log_format, log_compress=log_compress, webhook_config=webhook, webhook_mode=webhook_mode,
-            adopt=adopt, switch_only=switch_only,
+            adopt=adopt, switch_only=switch_only, webhook_source=webhook_config,
         )
         inp.checks(None)  # an invalid policy, or Secret bodies without --force: refused before any node is reached
     except KauditError as exc:
@@ -72,23 +59,14 @@ SETS = typer.Option([], "--set", "-s", metavar="NAME=VALUE", help="profile varia
 POLICY_FILE = typer.Option(
     None, "--policy-file", metavar="FILE", help="a custom audit policy file instead of a profile."
 )
-LOG_PATH = typer.Option(
-    "/var/log/kubernetes/audit/audit.log", "--log-path", metavar="PATH", help="audit log path on the node."
-)
-MAXAGE = typer.Option(None, "--log-maxage", metavar="DAYS", help="days to keep rotated logs (default: the profile's).")
-MAXBACKUP = typer.Option(None, "--log-maxbackup", metavar="N", help="rotated files to keep (default: the profile's).")
-MAXSIZE = typer.Option(None, "--log-maxsize", metavar="MB", help="MB before rotation (default: the profile's).")
-LOG_FORMAT = typer.Option(
-    None, "--log-format", metavar="[json|legacy]", help="audit log line format (the API server's default: json)."
-)
-LOG_COMPRESS = typer.Option(None, "--log-compress/--no-log-compress", help="gzip rotated logs.")
-WEBHOOK = typer.Option(
-    None, "--webhook-config", metavar="FILE", help="kubeconfig of an audit webhook receiver (e.g. Falco)."
-)
-WEBHOOK_MODE = typer.Option(
-    None, "--webhook-mode", metavar="[batch|blocking|blocking-strict]",
-    help="how events reach the webhook (the API server's default: batch)."
-)
+LOG_PATH = option("log_path", settings.BY_NAME["log_path"].default)
+MAXAGE = option("maxage")
+MAXBACKUP = option("maxbackup")
+MAXSIZE = option("maxsize")
+LOG_FORMAT = option("log_format")
+LOG_COMPRESS = option("log_compress")
+WEBHOOK = option("webhook_config")
+WEBHOOK_MODE = option("webhook_mode")
 ADOPT = typer.Option(False, "--adopt", help="take over audit flags and volumes that kaudit did not add.")
 FORCE = typer.Option(False, "--force", help="accept a --policy-file that records bodies of Secrets or tokens.")
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from installer.errors import InputError
+from installer.manifest import settings as table
 from installer.node import layout
 
 Format = Literal["kubeadm", "minikube", "kind"]
@@ -44,19 +45,30 @@ KIND_V1BETA4_SINCE = (1, 36)  # kind PR 4173: v1beta4 kubeadm config for Kuberne
 MINIKUBE_POLICY_DIR = "/etc/ssl/certs"  # kubeadm's "ca-certs" volume: mounted read-only into the API server
 KIND_POLICY_HOST_DIR = "kaudit-policy"
 KIND_LOG_HOST_DIR = "kind-audit-logs"
-POLICY_VOLUME = "kaudit-policy"  # the volume names kaudit's manifest patch uses
-LOG_VOLUME = "kaudit-log"
 
 
 @dataclass(frozen=True)
 class Settings:
+    """What to export: the policy, and a value for each setting of installer/manifest/settings.py's table."""
+
     policy: str  # the rendered, validated policy text
     profile: str | None = None
     kubernetes_version: tuple[int, int] | None = None
     log_path: str | None = None  # None: the flavor's default
-    maxage: int | None = 30
-    maxbackup: int | None = 10
-    maxsize: int | None = 100
+    maxage: int | None = table.ROTATION_DEFAULTS[0]
+    maxbackup: int | None = table.ROTATION_DEFAULTS[1]
+    maxsize: int | None = table.ROTATION_DEFAULTS[2]
+    log_format: str | None = None
+    log_compress: bool | None = None
+    webhook: str | None = None  # the webhook kubeconfig's text, placed beside the policy
+    webhook_mode: str | None = None
+
+    def values(self, policy_file: str, log_path: str, webhook_file: str | None) -> dict[str, table.Value]:
+        """The table's values with these node paths for the files."""
+        return {"policy_file": policy_file, "log_path": log_path, "maxage": self.maxage,
+                "maxbackup": self.maxbackup, "maxsize": self.maxsize, "log_format": self.log_format,
+                "log_compress": self.log_compress, "webhook_config": webhook_file,
+                "webhook_mode": self.webhook_mode}
 
 
 @dataclass(frozen=True)
@@ -202,20 +214,10 @@ def kubeadm_api_version(version: tuple[int, int] | None) -> str:
     raise InputError(f"kubeadm {version[0]}.{version[1]} is older than any kubeadm API kaudit exports (1.15+)")
 
 
-def audit_flags(s: Settings, policy_file: str, log_path: str) -> list[tuple[str, str]]:
-    """The API server flags without dashes, in kaudit's order; rotation flags only for a log file."""
-    from installer.manifest.patch import AuditConfig
-
-    rotate = log_path != "-"
-    config = AuditConfig(
-        policy_file=policy_file,
-        profile=s.profile,
-        log_path=log_path,
-        maxage=s.maxage if rotate else None,
-        maxbackup=s.maxbackup if rotate else None,
-        maxsize=s.maxsize if rotate else None,
-    )
-    return [(name.removeprefix("--"), value) for name, value in config.flags()]
+def audit_flags(s: Settings, policy_file: str, log_path: str, webhook_file: str | None = None) -> list[tuple[str, str]]:
+    """The API server flags without dashes, in the table's order (as kaudit's patch writes them)."""
+    values = s.values(policy_file, log_path, webhook_file)
+    return [(name.removeprefix("--"), value) for name, value in table.flags(values)]
 
 
 @dataclass(frozen=True)
@@ -227,16 +229,10 @@ class HostPathMount:
     path_type: str = "DirectoryOrCreate"
 
 
-def volumes(policy_file: str, log_path: str) -> list[HostPathMount]:
-    """Directories, never files: a mounted log file breaks rotation, a mounted policy file pins one policy."""
-    policy_dir = posixpath.dirname(policy_file)
-    out = [HostPathMount(POLICY_VOLUME, policy_dir, policy_dir, True)]
-    if log_path != "-":
-        log_dir = posixpath.dirname(posixpath.normpath(log_path))
-        if log_dir == policy_dir:
-            raise InputError(f"the audit log directory {log_dir} is the policy directory, which is mounted read-only")
-        out.append(HostPathMount(LOG_VOLUME, log_dir, log_dir, False))
-    return out
+def volumes(s: Settings, policy_file: str, log_path: str, webhook_file: str | None = None) -> list[HostPathMount]:
+    """The directories the patch would mount (the table's `mounts`), as kubeadm HostPathMounts."""
+    return [HostPathMount(m.volume, m.path, m.path, m.read_only)
+            for m in table.mounts(s.values(policy_file, log_path, webhook_file))]
 
 
 def cluster_configuration_lines(
@@ -265,9 +261,12 @@ def _comment(lines: Iterable[str]) -> list[str]:
     return [f"# {line}".rstrip() for line in lines]
 
 
-def _check_log_path(log_path: str) -> None:
-    if log_path != "-" and not log_path.startswith("/"):
-        raise InputError(f"--log-path must be an absolute path or - (standard output), not {log_path!r}")
+def _webhook(s: Settings, node_path: str | None, where: str, about: str) -> list[ExportFile]:
+    """The webhook kubeconfig as a file (mode 0600: it can hold credentials), or nothing."""
+    if s.webhook is None or node_path is None:
+        return []
+    return [ExportFile(where + posixpath.basename(node_path), s.webhook, f"the webhook kubeconfig: {about}",
+                       POLICY_MODE)]
 
 
 def _title(s: Settings, what: str) -> str:
@@ -280,8 +279,9 @@ def _title(s: Settings, what: str) -> str:
 
 def export_kubeadm(s: Settings) -> Export:
     policy_file = layout.exported_policy_path(s.policy.encode())
+    webhook_file = layout.exported_webhook_config_path(s.webhook.encode()) if s.webhook is not None else None
     log_path = s.log_path or layout.LOG_PATH
-    _check_log_path(log_path)
+    flags, mounts = audit_flags(s, policy_file, log_path, webhook_file), volumes(s, policy_file, log_path, webhook_file)
     api = kubeadm_api_version(s.kubernetes_version)
     form = "a list of name/value pairs" if api.endswith("v1beta4") else "a map of flag to string"
     version = f"Kubernetes {s.kubernetes_version[0]}.{s.kubernetes_version[1]}" if s.kubernetes_version else (
@@ -293,6 +293,8 @@ def export_kubeadm(s: Settings) -> Export:
         "",
         f"1. On every control-plane node, place {policy_name} (printed below) at",
         f"   {policy_file} (owner root, mode 0600).",
+        *([f"   Place {posixpath.basename(webhook_file)} (the webhook kubeconfig, printed below) at",
+           f"   {webhook_file} (owner root, mode 0600)."] if webhook_file else []),
         "2. Merge apiServer.extraArgs and apiServer.extraVolumes into the ClusterConfiguration:",
         "   - a running cluster: `kubectl -n kube-system edit configmap kubeadm-config` (key ClusterConfiguration),",
         "     so that `kubeadm upgrade` regenerates the manifest with auditing on; then apply it to each",
@@ -300,13 +302,14 @@ def export_kubeadm(s: Settings) -> Export:
         "     control-plane apiserver --config FILE`;",
         "   - a new cluster: add these fields to the ClusterConfiguration given to `kubeadm init --config`.",
     ])
-    body = cluster_configuration_lines(api, audit_flags(s, policy_file, log_path), volumes(policy_file, log_path))
+    body = cluster_configuration_lines(api, flags, mounts)
     config = "\n".join([*head, *body]) + "\n"
     return Export(
         "kubeadm",
         [
             ExportFile("kubeadm-audit.yaml", config, "merge into the ClusterConfiguration"),
             ExportFile(policy_name, s.policy, f"place at {policy_file} on every control-plane node", POLICY_MODE),
+            *_webhook(s, webhook_file, "", f"place at {webhook_file} on every control-plane node"),
         ],
     )
 
@@ -333,9 +336,11 @@ def export_minikube(s: Settings) -> Export:
         )
     policy_name = f"kaudit-policy-{layout.sha12(s.policy.encode())}.yaml"
     policy_file = posixpath.join(MINIKUBE_POLICY_DIR, policy_name)
+    webhook_name = f"kaudit-webhook-{layout.sha12(s.webhook.encode())}.kubeconfig" if s.webhook is not None else None
+    webhook_file = posixpath.join(MINIKUBE_POLICY_DIR, webhook_name) if webhook_name else None
     sync_dir = minikube_files_dir()
     synced = f"{sync_dir}/{MINIKUBE_POLICY_DIR.lstrip('/')}"
-    flags = audit_flags(s, policy_file, log_path)
+    flags = audit_flags(s, policy_file, log_path, webhook_file)
     lines = [
         "#!/bin/sh",
         *_comment([
@@ -347,10 +352,13 @@ def export_minikube(s: Settings) -> Export:
             "  kubectl -n kube-system logs kube-apiserver-minikube | grep audit.k8s.io",
             "Add -p PROFILE for another profile; every `minikube start` of the profile needs the same flags",
             "(or set them once: they are kept in the profile's configuration after the first start).",
+            *(["The webhook kubeconfig goes the same way (minikube's file sync keeps each file's mode)."]
+              if webhook_name else []),
         ]),
         "set -eu",
         f'mkdir -p "{synced}"',
         f'cp {policy_name} "{synced}/{policy_name}"',
+        *([f'cp {webhook_name} "{synced}/{webhook_name}"'] if webhook_name else []),
         "minikube start \\",
         *[f"  --extra-config=apiserver.{name}={value} \\" for name, value in flags[:-1]],
         f"  --extra-config=apiserver.{flags[-1][0]}={flags[-1][1]}",
@@ -361,6 +369,8 @@ def export_minikube(s: Settings) -> Export:
             ExportFile("minikube-audit.sh", "\n".join(lines) + "\n", "run from the directory holding the policy",
                        SCRIPT_MODE, yaml=False),
             ExportFile(policy_name, s.policy, f"copied to {synced}/ and by minikube to {policy_file}", POLICY_MODE),
+            *([ExportFile(webhook_name, s.webhook, f"the webhook kubeconfig: copied to {synced}/ and by minikube to "
+                          f"{webhook_file}", POLICY_MODE)] if webhook_name and s.webhook is not None else []),
         ],
     )
 
@@ -371,10 +381,10 @@ def export_minikube(s: Settings) -> Export:
 def export_kind(s: Settings) -> Export:
     policy_file = layout.exported_policy_path(s.policy.encode())
     policy_name = posixpath.basename(policy_file)
+    webhook_file = layout.exported_webhook_config_path(s.webhook.encode()) if s.webhook is not None else None
     log_path = s.log_path or layout.LOG_PATH
-    _check_log_path(log_path)
-    flags = audit_flags(s, policy_file, log_path)
-    mounts = volumes(policy_file, log_path)
+    flags = audit_flags(s, policy_file, log_path, webhook_file)
+    mounts = volumes(s, policy_file, log_path, webhook_file)
     if s.kubernetes_version is None:
         versions = ["kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4"]
     elif s.kubernetes_version < V1BETA3_SINCE:
@@ -389,7 +399,8 @@ def export_kind(s: Settings) -> Export:
         "",
         "  kind create cluster --config kind-config.yaml    (run it in this directory: kind resolves",
         "                                                   relative hostPath values against it)",
-        f"The policy sits in ./{KIND_POLICY_HOST_DIR}/ (the node's {posixpath.dirname(policy_file)});",
+        f"The policy{' and the webhook kubeconfig' if webhook_file else ''} sit{'' if webhook_file else 's'} in "
+        f"./{KIND_POLICY_HOST_DIR}/ (the node's {posixpath.dirname(policy_file)});",
         f"audit events appear on this host in ./{KIND_LOG_HOST_DIR}/ (the node's {posixpath.dirname(log_path)})."
         if log_path != "-" else "Audit events go to the API server's log (`kubectl -n kube-system logs ...`).",
         "Each patch names its kubeadm apiVersion and applies only to the configuration kind generates in",
@@ -415,6 +426,7 @@ def export_kind(s: Settings) -> Export:
         [
             ExportFile("kind-config.yaml", "\n".join(lines) + "\n", "kind create cluster --config kind-config.yaml"),
             ExportFile(f"{KIND_POLICY_HOST_DIR}/{policy_name}", s.policy, f"mounted at {policy_file}", POLICY_MODE),
+            *_webhook(s, webhook_file, f"{KIND_POLICY_HOST_DIR}/", f"mounted at {webhook_file}"),
         ],
     )
 

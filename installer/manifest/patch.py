@@ -23,6 +23,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from installer.manifest import settings
 from installer.manifest.parse import (
     ManifestError,
     Node,
@@ -46,41 +47,34 @@ from installer.manifest.read import (
     load,
     parse_flags,
 )
+from installer.manifest.settings import log_path_problem as log_path_problem  # enable and plans check it early
 from installer.node import layout
 
 
 @dataclass(frozen=True)
 class AuditConfig:
+    """The values of installer/manifest/settings.py's table for one node (node paths for the files)."""
+
     policy_file: str  # content-addressed host path, mounted at the same path in the container
     profile: str | None = None
     log_path: str | None = layout.LOG_PATH  # None when only a webhook is used
-    maxage: int | None = 30
-    maxbackup: int | None = 10
-    maxsize: int | None = 100
+    maxage: int | None = settings.ROTATION_DEFAULTS[0]
+    maxbackup: int | None = settings.ROTATION_DEFAULTS[1]
+    maxsize: int | None = settings.ROTATION_DEFAULTS[2]
     log_format: str | None = None
     log_compress: bool | None = None
     webhook_config_file: str | None = None
     webhook_mode: str | None = None
-    webhook_batch: dict[str, str] = field(default_factory=dict)
+
+    def values(self) -> dict[str, settings.Value]:
+        """Keyed by the table's setting names."""
+        return {"policy_file": self.policy_file, "log_path": self.log_path, "maxage": self.maxage,
+                "maxbackup": self.maxbackup, "maxsize": self.maxsize, "log_format": self.log_format,
+                "log_compress": self.log_compress, "webhook_config": self.webhook_config_file,
+                "webhook_mode": self.webhook_mode}
 
     def flags(self) -> list[tuple[str, str]]:
-        out = [("--audit-policy-file", self.policy_file)]
-        if self.log_path is not None:
-            out.append(("--audit-log-path", self.log_path))
-            for name, value in (("maxage", self.maxage), ("maxbackup", self.maxbackup), ("maxsize", self.maxsize)):
-                if value is not None:
-                    out.append((f"--audit-log-{name}", str(value)))
-            if self.log_format is not None:
-                out.append(("--audit-log-format", self.log_format))
-            if self.log_compress is not None:
-                out.append(("--audit-log-compress", "true" if self.log_compress else "false"))
-        if self.webhook_config_file is not None:
-            out.append(("--audit-webhook-config-file", self.webhook_config_file))
-            if self.webhook_mode is not None:
-                out.append(("--audit-webhook-mode", self.webhook_mode))
-            for k, v in self.webhook_batch.items():
-                out.append((f"--audit-webhook-batch-{k.removeprefix('batch-')}", v))
-        return out
+        return settings.flags(self.values())
 
     @property
     def policy_sha12(self) -> str | None:
@@ -274,63 +268,8 @@ def _delete_item(ed: Edits, node: Node) -> None:
     ed.delete(int(node.start_mark.line), last_line(node))
 
 
-@dataclass(frozen=True)
-class _Mount:
-    base: str
-    path: str
-    read_only: bool
-
-
-# The log's directory is mounted read-write into the API server: never a directory that holds the host's
-# system, Kubernetes' own configuration and state, or kaudit's (a writable / or /etc/kubernetes/manifests
-# in the API server's container is a way onto the node), nor a shared one such as /var/log.
-_NEVER_LOG_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
-                   "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib",
-                   "/var/log", "/var/run", "/var/tmp")
-_NEVER_UNDER = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/minikube", layout.STATE_DIR,
-                "/proc", "/sys", "/dev", "/boot", "/usr", "/bin", "/sbin", "/lib", "/root", "/run")
-
-
-def log_path_problem(log_path: str, static_pod_path: str = layout.MANIFESTS_DIR) -> str | None:
-    """Why the audit log may not live at `log_path` (its directory is mounted read-write), or None."""
-    if log_path == "-":
-        return None
-    if not log_path.startswith("/"):
-        return f"the audit log path must be absolute (or - for stdout), not {log_path!r}"
-    normal = posixpath.normpath(log_path)
-    log_dir = posixpath.dirname(normal)
-    if normal == "/" or log_path.endswith("/"):
-        return f"the audit log path {log_path!r} names a directory, not a file"
-    under = [d for d in (static_pod_path.rstrip("/") or "/", *_NEVER_UNDER)
-             if log_dir == d or log_dir.startswith(d + "/")]
-    if log_dir in _NEVER_LOG_DIRS or under:
-        return (f"the audit log {log_path} would mount {log_dir} read-write into the API server: give it a "
-                "directory of its own (for example /var/log/kubernetes/audit/audit.log)")
-    return None
-
-
-def _wanted_mounts(config: AuditConfig) -> list[_Mount]:
-    if not config.policy_file.startswith("/"):
-        raise ManifestError(f"the policy file must be an absolute path, not {config.policy_file!r}")
-    policy_dir = posixpath.dirname(posixpath.normpath(config.policy_file))
-    out = [_Mount("kaudit-policy", policy_dir, True)]
-    if config.webhook_config_file:
-        wdir = posixpath.dirname(posixpath.normpath(config.webhook_config_file))
-        if wdir != policy_dir:
-            out.append(_Mount("kaudit-webhook", wdir, True))
-    if config.log_path and config.log_path != "-":
-        if not config.log_path.startswith("/"):
-            raise ManifestError(f"the audit log path must be absolute, not {config.log_path!r}")
-        log_dir = posixpath.dirname(posixpath.normpath(config.log_path))
-        if any(m.path == log_dir for m in out):
-            raise ManifestError(
-                f"the audit log directory {log_dir} is also a configuration directory that is mounted read-only"
-            )
-        problem = log_path_problem(config.log_path)
-        if problem:
-            raise ManifestError(problem)
-        out.append(_Mount("kaudit-log", log_dir, False))
-    return out
+def _wanted_mounts(config: AuditConfig) -> list[settings.Mount]:
+    return settings.mounts(config.values(), ManifestError)
 
 
 def _annotation_value(record: dict[str, object]) -> str:
@@ -374,7 +313,7 @@ def _patch_clean(base: Manifest, config: AuditConfig, adopt: bool, carried: list
     # 2. mounts and volumes, named so they cannot collide
     taken = _names_taken(loc)
     remaining = [m for m in info.mounts if m.name not in gone]
-    vols: list[tuple[str, _Mount]] = []
+    vols: list[tuple[str, settings.Mount]] = []
     for want in _wanted_mounts(config):
         same = [m for m in remaining if posixpath.normpath(m.mount_path) == want.path]
         if same:
@@ -387,7 +326,7 @@ def _patch_clean(base: Manifest, config: AuditConfig, adopt: bool, carried: list
                 f" ({'read-only' if m.read_only else 'read-write'}, host path {host}); kaudit needs it"
                 f" {'read-only' if want.read_only else 'read-write'} from {want.path} on the node"
             )
-        vols.append((_pick(want.base, taken), want))
+        vols.append((_pick(want.volume, taken), want))
 
     vm_node, vm_key = get(container, "volumeMounts"), key_node(container, "volumeMounts")
     v_node, v_key = get(spec, "volumes"), key_node(spec, "volumes")

@@ -35,6 +35,11 @@ def webhook_config_path(kubeconfig: bytes, audit_dir: str = AUDIT_DIR) -> str:
     return posixpath.join(audit_dir, f"webhook-{sha12(kubeconfig)}.kubeconfig")
 
 
+def exported_webhook_config_path(kubeconfig: bytes, audit_dir: str = AUDIT_DIR) -> str:
+    """The name `kaudit export` gives a webhook kubeconfig the operator places by hand (as the policy's)."""
+    return posixpath.join(audit_dir, f"exported-webhook-{sha12(kubeconfig)}.kubeconfig")
+
+
 @dataclass(frozen=True)
 class NodeLayout:
     """The paths of one node; the static pod path and state dir differ per flavor and kubelet config."""

@@ -32,7 +32,6 @@ C_WEBHOOK = AuditConfig(
     log_path=None,
     webhook_config_file=layout.webhook_config_path(b"kubeconfig"),
     webhook_mode="batch",
-    webhook_batch={"max-size": "400"},
 )
 
 
@@ -94,7 +93,7 @@ def test_clean_manifest_webhook_only(path: Path) -> None:
     assert unpatch(y) == x and patch(y, C_WEBHOOK) == y and only_added(x, y)
     info = read(y)
     assert "--audit-log-path" not in info.flags
-    assert info.flags["--audit-webhook-batch-max-size"] == "400"
+    assert info.flags["--audit-webhook-mode"] == "batch"
     assert {pc.flag for pc in info.audit.paths} == {"--audit-policy-file", "--audit-webhook-config-file"}
 
 
