@@ -254,6 +254,9 @@ def _ask_cluster(name: str, nodes: list[NodeContext], job: Rollout) -> Confirm |
         why = "not confirmed: nothing changed"
     except KauditError as exc:  # no terminal to ask on
         yes, why = False, exc.message
+    except KeyboardInterrupt:  # Ctrl-C at the question
+        return [NodeResult(node=p.node, ok=False, exit_code=EXIT_INTERRUPTED, action="interrupted", cluster=name,
+                           message="before anything changed; nothing to undo") for p in planned]
     if not yes:
         return [NodeResult(node=p.node, ok=False, exit_code=EXIT_REFUSED, action="refused", cluster=name,
                            message=why) for p in planned]

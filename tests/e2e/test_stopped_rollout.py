@@ -81,3 +81,13 @@ def test_no_to_the_cluster_question_changes_no_node(node_factory: NodeFactory) -
     assert code == 2, screen
     assert screen.count("[y/N]") == 1 and "rollout stopped" not in screen
     assert [n.path(MANIFEST).read_bytes() for n in nodes] == originals
+
+
+def test_ctrl_c_at_the_cluster_question_changes_nothing_and_prints_no_traceback(node_factory: NodeFactory) -> None:
+    nodes, conn = _three(node_factory)
+    originals = [n.path(MANIFEST).read_bytes() for n in nodes]
+    code, screen = _run_on_a_terminal(["enable", *[n.target() for n in nodes], *conn, "--profile", "minimal"],
+                                      b"\x03", timeout=120)
+    assert code == 130, screen
+    assert "Traceback" not in screen and "before anything changed" in screen, screen
+    assert [n.path(MANIFEST).read_bytes() for n in nodes] == originals
