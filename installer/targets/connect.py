@@ -114,10 +114,12 @@ def open_transport(target: Target, ssh: SSHOptions) -> Transport:
 
         return LocalTransport()
     if target.kind == "ssh":
+        from installer.targets.inventory import InventoryTarget
         from installer.transport.ssh import SSHTransport
 
-        identity = getattr(target, "identity_file", None)  # inventory hosts carry their own key
-        transport = SSHTransport(target, replace(ssh, identity_file=identity) if identity else ssh)
+        # inventory hosts carry their own key, jump host and known_hosts (targets.inventory)
+        options = target.ssh_options(ssh, _scratch_dir()) if isinstance(target, InventoryTarget) else ssh
+        transport = SSHTransport(target, options)
         transport.connect()
         return transport
     from installer.targets import flavors
@@ -162,7 +164,7 @@ _SCRATCH: list[str] = []
 
 def _scratch_dir() -> str:
     if not _SCRATCH:
-        path = tempfile.mkdtemp(prefix="kaudit-minikube-")
+        path = tempfile.mkdtemp(prefix="kaudit-ssh-")
         _SCRATCH.append(path)
         atexit.register(shutil.rmtree, path, True)
     return _SCRATCH[0]

@@ -15,32 +15,58 @@ The subset of Ansible's YAML inventory format understood here:
           hosts:
             cp-staging: {ansible_host: 10.1.0.5, ansible_ssh_private_key_file: ~/.ssh/staging}
 
+The same structure written as JSON (a `.json` file) is read the same way: it is the form the
+kaudit.audit Ansible collection hands kaudit, one host's connection variables as Ansible resolved
+them, so that a playbook and `kaudit enable INVENTORY` read an inventory in one way (this module).
+
 Variables: `ansible_host`, `ansible_port`, `ansible_user` (or `ansible_ssh_user`,
-`ansible_ssh_host`, `ansible_ssh_port`), `ansible_ssh_private_key_file`, and
-`ansible_connection: local`. Precedence as in Ansible: `all` vars, then parent groups, then the
-group, then the host. Passwords in an inventory (`ansible_password`, `ansible_become_password`)
-are refused: kaudit takes the sudo password on stdin only. A group with neither hosts nor
-children, a host listed directly in two groups, unknown group keys (a typo such as `host:`) and
-malformed values are errors naming the file and the place.
+`ansible_ssh_host`, `ansible_ssh_port`), `ansible_ssh_private_key_file` (or
+`ansible_private_key_file`), `ansible_connection` (ssh, paramiko or smart; `local`; `docker` for a
+kind node: `kind://CLUSTER/CONTAINER`, the container `ansible_docker_host` else `ansible_host` else
+the host's name, the cluster `kaudit_kind_cluster` else the name `CLUSTER-control-plane[N]`; any
+other connection is refused), `ansible_ssh_common_args` / `ansible_ssh_extra_args` (`-J HOST` or
+`-o ProxyJump=HOST`, `-o UserKnownHostsFile=FILE`, `-o StrictHostKeyChecking=accept-new|no`; other
+options are not kaudit's business; `ProxyCommand` is refused: kaudit speaks SSH itself) and
+`ansible_host_key_checking` (false: any host key is accepted into a throwaway known_hosts file).
+Precedence as in Ansible: `all` vars, then parent groups, then the group, then the host. Passwords
+in an inventory (`ansible_password`, `ansible_become_password`) are refused: kaudit takes the sudo
+password on stdin only. A group with neither hosts nor children, a host listed directly in two
+groups, unknown group keys (a typo such as `host:`) and malformed values are errors naming the file
+and the place.
+
+An inventory host is reached as `ssh ADDRESS` reaches it (ADDRESS is `ansible_host`): the user's
+ssh_config for that address applies (`-F`, else `~/.ssh/config`: HostName, ProxyJump, ...), after the
+inventory's own settings, which win.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shlex
 import string
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from installer.errors import InputError
 from installer.targets.parse import Cluster, Target, group_targets, parse_target
 
-INVENTORY_SUFFIXES = (".yml", ".yaml")
+if TYPE_CHECKING:
+    from installer.transport.ssh import SSHOptions
+
+INVENTORY_SUFFIXES = (".yml", ".yaml", ".json")
+SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "smart", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh",
+                   "ansible.legacy.ssh", "ansible.legacy.paramiko_ssh")
+DOCKER_CONNECTIONS = ("docker", "community.docker.docker", "community.docker.docker_api")
+LOCAL_CONNECTIONS = ("local", "ansible.builtin.local", "ansible.legacy.local")
+_KIND_NODE = re.compile(r"^(?P<cluster>.+)-control-plane\d*$")
 GROUP_KEYS = {"hosts", "children", "vars"}
 _REFUSED = (
     "ansible_password", "ansible_ssh_pass", "ansible_become_password", "ansible_become_pass", "ansible_sudo_pass",
 )
-_ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user"}
+_ALIASES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_port": "ansible_port", "ansible_ssh_user": "ansible_user",
+            "ansible_private_key_file": "ansible_ssh_private_key_file"}
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]")
 
 
@@ -51,10 +77,45 @@ class InventoryTarget(Target):
     identity_file: str | None = None
     inventory_name: str = ""
     source: str = ""  # the inventory file
+    proxy_jump: str | None = None  # -J / -o ProxyJump= in ansible_ssh_common_args / ansible_ssh_extra_args
+    known_hosts: str | None = None  # -o UserKnownHostsFile=
+    accept_new_host_key: bool = False  # -o StrictHostKeyChecking=accept-new
+    host_key_checking: bool = True  # false: ansible_host_key_checking false, or StrictHostKeyChecking=no
 
     @property
     def display(self) -> str:
         return self.inventory_name or super().display
+
+    def ssh_options(self, base: SSHOptions, scratch: str) -> SSHOptions:
+        """The run's ssh options for this host: its key replaces `-i`; its ProxyJump and known_hosts file go
+        into an ssh_config written under `scratch`, a `Host ADDRESS` block followed by the run's own
+        configuration (`-F`, else ~/.ssh/config), so a jump host keeps its own settings from there, as
+        with OpenSSH. Host key checking off: any key is accepted into a throwaway known_hosts file."""
+        options = replace(base, identity_file=self.identity_file) if self.identity_file else base
+        known = self.known_hosts
+        if not self.host_key_checking:
+            known = os.path.join(scratch, f"known_hosts-{_digest(self.inventory_name, self.source)}")
+        if self.accept_new_host_key or not self.host_key_checking:
+            options = replace(options, accept_new_host_key=True)
+        if not (self.proxy_jump or known):
+            return options
+        lines = [f"Host {self.host}"]
+        if self.proxy_jump:
+            lines.append(f"  ProxyJump {self.proxy_jump}")
+        if known:
+            lines.append(f"  UserKnownHostsFile {known}")
+        user_config = os.path.expanduser(base.config_file or "~/.ssh/config")
+        if os.path.isfile(user_config):
+            lines += ["", f"Include {os.path.abspath(user_config)}"]
+        path = os.path.join(scratch, f"ssh_config-{_digest(self.inventory_name, self.source)}")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        # the host's own known_hosts file wins over --known-hosts, as its key wins over -i
+        return replace(options, config_file=path, known_hosts=None if known else options.known_hosts)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def is_inventory(raw: str) -> bool:
@@ -146,8 +207,14 @@ class _Reader:
             raise self.fail(
                 where, f"{refused[0]} is refused: kaudit never reads passwords from files (use --sudo-password-stdin)"
             )
-        if str(v.get("ansible_connection", "ssh")) == "local":
+        connection = str(v.get("ansible_connection") or "ssh").strip()
+        if connection in LOCAL_CONNECTIONS:
             return InventoryTarget(raw=name, kind="local", inventory_name=name, source=self.path)
+        if connection in DOCKER_CONNECTIONS:
+            return self.kind_target(name, v, where)
+        if connection not in SSH_CONNECTIONS:
+            raise self.fail(where, f"ansible_connection {connection} is not one kaudit can follow "
+                                   "(ssh, paramiko, smart, local, or docker for kind nodes)")
         host = v.get("ansible_host", name)
         user = v.get("ansible_user")
         port = v.get("ansible_port")
@@ -170,15 +237,82 @@ class _Reader:
             raise self.fail(where, f"{host!r} is not a valid host name or address") from None
         if key is not None:
             key = os.path.expanduser(key)  # relative paths stay relative to the working directory, as in Ansible
+        args = self.ssh_args(v, "ansible_ssh_common_args", where)
+        args.update(self.ssh_args(v, "ansible_ssh_extra_args", where))
+        jump = args.get("proxyjump")
+        strict = args.get("stricthostkeychecking", "").lower()
+        checking = _flag(v.get("ansible_host_key_checking", True)) and strict not in ("no", "off", "false")
+        known = args.get("userknownhostsfile", "").split()
         return InventoryTarget(
             raw=name, kind="ssh", host=host, user=user, port=port, identity_file=key, inventory_name=name,
-            source=self.path,
+            source=self.path, proxy_jump=jump if jump and jump.lower() != "none" else None,
+            known_hosts=os.path.expanduser(known[0]) if known else None, accept_new_host_key=strict == "accept-new",
+            host_key_checking=checking,
         )
+
+    def kind_target(self, name: str, v: dict[str, Any], where: str) -> InventoryTarget:
+        container = str(v.get("ansible_docker_host") or v.get("ansible_host") or name).strip()
+        cluster = v.get("kaudit_kind_cluster")
+        if not cluster:
+            m = _KIND_NODE.match(container)
+            if m is None:
+                raise self.fail(where, f"ansible_connection docker: container {container} is not named like a kind "
+                                       "control-plane node (CLUSTER-control-plane[N]); set kaudit_kind_cluster to "
+                                       "its kind cluster")
+            cluster = m.group("cluster")
+        raw = f"kind://{cluster}/{container}"
+        try:
+            parsed = parse_target(raw)
+        except InputError as exc:
+            raise self.fail(where, str(exc)) from None
+        return InventoryTarget(raw=raw, kind="kind", cluster=parsed.cluster, node=parsed.node, inventory_name=name,
+                               source=self.path)
+
+    def ssh_args(self, v: dict[str, Any], var: str, where: str) -> dict[str, str]:
+        """The -o / -J options of an ansible_ssh_*_args variable that decide where and how kaudit connects,
+        keys lower-cased. ProxyCommand cannot be followed (kaudit speaks SSH itself): refused, naming it."""
+        text = v.get(var)
+        out: dict[str, str] = {}
+        if text is None or text == "":
+            return out
+        if not isinstance(text, str):
+            raise self.fail(where, f"{var} must be a string of ssh options, not {_kind(text)}")
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise self.fail(where, f"{var}: {exc}") from None
+        i = 0
+        while i < len(words):
+            w = words[i]
+            if w.startswith(("-J", "-o")):
+                value = w[2:] or (words[i + 1] if i + 1 < len(words) else "")
+                i += 1 if w[2:] else 2
+                if w.startswith("-J"):
+                    out["proxyjump"] = value
+                    continue
+                key, sep, val = value.partition("=")
+                if not sep:
+                    key, _, val = value.strip().partition(" ")
+                out[key.strip().lower()] = val.strip()
+                continue
+            i += 1
+        command = out.get("proxycommand")
+        if command and command.lower() != "none":
+            raise self.fail(where, f"{var} sets ProxyCommand, which kaudit cannot follow (it speaks SSH itself): use "
+                                   "ProxyJump (-J user@bastion or -o ProxyJump=user@bastion) instead")
+        return out
 
 
 def _normalize(variables: dict[Any, Any]) -> dict[str, Any]:
     """Ansible's old ansible_ssh_* names are aliases: at one level, either spelling sets the variable."""
     return {_ALIASES.get(str(k), str(k)): v for k, v in variables.items()}
+
+
+def _flag(value: Any) -> bool:
+    """An Ansible boolean: true/yes/on/1 (any case), or a YAML boolean."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return bool(value)
 
 
 def _kind(value: Any) -> str:

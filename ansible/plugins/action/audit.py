@@ -18,12 +18,12 @@ from ansible.utils.display import Display
 from ansible_collections.kaudit.audit.plugins.plugin_utils.kaudit import (
     BECOME_PASSWORD_VARS,
     GroupGate,
+    Host,
     KauditError,
-    Node,
     Run,
     find_kaudit,
     first_error_line,
-    make_node,
+    host_variables,
     node_health,
     run_kaudit,
 )
@@ -59,9 +59,6 @@ ENABLE_ONLY = ("profile", "policy_file", "log_path", "log_maxage", "log_maxbacku
                "log_compress", "webhook_config", "webhook_mode", "adopt", "force")
 CONNECTION_OPTIONS = ("host", "remote_addr", "port", "remote_user", "private_key_file", "ssh_common_args",
                       "ssh_extra_args")
-
-
-_POLICY_FLAG = re.compile(r"--audit-policy-file=(\S+)")
 
 
 def _sha12(path: str | None) -> str | None:
@@ -149,22 +146,22 @@ class ActionModule(ActionBase):
                 continue
         return out
 
-    def _nodes(self, task_vars: dict[str, Any], peers: list[str], args: dict[str, Any], scratch: str
-               ) -> tuple[Node, list[Node]]:
+    def _hosts(self, task_vars: dict[str, Any], peers: list[str], args: dict[str, Any]) -> tuple[Host, list[Host]]:
+        """The task's host and its peers as kaudit gets them: their resolved connection variables."""
         me = task_vars["inventory_hostname"]
         hkc = self._host_key_checking(task_vars)
         connection = self._template(task_vars.get("ansible_connection")) or self._connection.transport
-        own = make_node(me, str(connection), self._conn_opts(), task_vars, host_key_checking=hkc,
-                        scratch=scratch, index=0, known_hosts=args.get("known_hosts"),
-                        become_password=self._become_password(task_vars, True), kind_cluster=args.get("kind_cluster"))
+        own = Host(me, host_variables(me, str(connection), self._conn_opts(), task_vars, host_key_checking=hkc,
+                                      kind_cluster=args.get("kind_cluster")),
+                   sudo_password=self._become_password(task_vars, True))
         others = []
         hostvars = task_vars.get("hostvars") or {}
-        for i, peer in enumerate(peers, start=1):
+        for peer in peers:
             hv = hostvars[peer]
             pconn = str(self._template(hv.get("ansible_connection")) or "ssh")
-            others.append(make_node(peer, pconn, self._peer_opts(hv, pconn), hv, host_key_checking=hkc,
-                                    scratch=scratch, index=i, known_hosts=args.get("known_hosts"),
-                                    become_password=self._become_password(hv, False)))
+            others.append(Host(peer, host_variables(peer, pconn, self._peer_opts(hv, pconn), hv,
+                                                    host_key_checking=hkc),
+                               sudo_password=self._become_password(hv, False)))
         return own, others
 
     def _group(self, task_vars: dict[str, Any], explicit: str | None) -> tuple[str | None, list[str]]:
@@ -283,14 +280,14 @@ class ActionModule(ActionBase):
         manifest_diff = result.get("diff") or ""
         if manifest_diff:
             diffs.append({"prepared": manifest_diff})
-        removed = _POLICY_FLAG.findall("\n".join(ln for ln in manifest_diff.splitlines() if ln.startswith("-")))
-        added = _POLICY_FLAG.findall("\n".join(ln for ln in manifest_diff.splitlines() if ln.startswith("+")))
+        # The paths come from kaudit's JSON: the node's policy flag as the task's `kaudit status` read it, and the
+        # change object's policy_file (what the run applied, or would apply; null when it turns auditing off).
+        before_ok = bool(before and before.get("ok"))
         version = (before or {}).get("kubernetes_version")
-        before_path = ((before or {}).get("audit_flags") or {}).get("--audit-policy-file") or (
-            removed[0] if removed else None)
-        after_path = added[0] if added else (None if removed else before_path)
-        if before_path == after_path:
-            return diffs
+        before_path = ((before or {}).get("audit_flags") or {}).get("--audit-policy-file") if before_ok else None
+        after_path = result.get("policy_file")
+        if (before_path == after_path if before_ok else not manifest_diff):
+            return diffs  # the policy stays (or, unread, the manifest stays as it is)
         policy_entry = next((p for p in (before or {}).get("paths") or [] if p.get("flag") == "--audit-policy-file"),
                             {})
         before_sha = policy_entry.get("sha256") or _sha12(before_path)
@@ -304,8 +301,12 @@ class ActionModule(ActionBase):
                 (args.get("vars") or {}) if enabling else {}, version, args.get("policy_file") if enabling else None,
             ) or ""
         unknown = " (content unknown to the controller: the node's file could not be read)"
-        bh = f"audit policy {before_path}" + ("" if before_text else unknown) if before_path else \
-            "audit policy: none (auditing off)"
+        if before_path:
+            bh = f"audit policy {before_path}" + ("" if before_text else unknown)
+        elif before_ok:
+            bh = "audit policy: none (auditing off)"
+        else:
+            bh = "audit policy: unknown (the node's status could not be read)"
         ah = f"audit policy {after_path}" + ("" if after_text else unknown) if after_path else \
             "audit policy: none (auditing off; the policy file stays on the node)"
         diffs.append({"before": before_text, "after": after_text, "before_header": bh, "after_header": ah})
@@ -332,7 +333,7 @@ class ActionModule(ActionBase):
         try:
             kaudit = find_kaudit(args.get("kaudit_command") or self._template(task_vars.get("kaudit_command")))
             group, peers = self._group(task_vars, args.get("group"))
-            own, others = self._nodes(task_vars, peers if args["health_gate"] else [], args, scratch)
+            own, others = self._hosts(task_vars, peers if args["health_gate"] else [], args)
             result.update(self._run_one(kaudit, args, own, others, group, peers, task_vars, check, want_diff,
                                         scratch))
         except KauditError as exc:
@@ -341,31 +342,26 @@ class ActionModule(ActionBase):
             shutil.rmtree(scratch, ignore_errors=True)
         return result
 
-    def _gate(self, kaudit: list[str], own: Node, others: list[Node], need_own: bool, scratch: str
-              ) -> tuple[dict[str, Any] | None, list[str]]:
+    def _gate(self, kaudit: list[str], own: Host, others: list[Host], need_own: bool, scratch: str, group: str,
+              known_hosts: str | None) -> tuple[dict[str, Any] | None, list[str]]:
         """One `kaudit status` over this node (for the diff) and its peers (the health gate)."""
-        nodes = ([own] if need_own else []) + others
-        if not nodes:
+        hosts = ([own] if need_own else []) + others
+        if not hosts:
             return None, []
-        kinds = {n.kind for n in nodes}
-        if len(kinds) > 1 or "kind" in kinds:
-            runs = [run_kaudit(kaudit, ["status", "--output", "json"], [n], scratch, 120) for n in nodes]
-            statuses = [(r.nodes() or [{"ok": False, "error": first_error_line(r)}])[0] for r in runs]
-        else:
-            run = run_kaudit(kaudit, ["status", "--output", "json"], nodes, scratch, 120)
-            statuses = run.nodes()
-            if len(statuses) != len(nodes):
-                statuses = [{"ok": False, "error": first_error_line(run)}] * len(nodes)
+        run = run_kaudit(kaudit, ["status", "--output", "json"], hosts, scratch, 120, group, known_hosts)
+        statuses = run.nodes()
+        if len(statuses) != len(hosts):
+            statuses = [{"ok": False, "error": first_error_line(run)}] * len(hosts)
         own_status = statuses[0] if need_own else None
         unhealthy = []
-        checked = zip(nodes[1:] if need_own else nodes, statuses[1:] if need_own else statuses, strict=True)
-        for node, status in checked:
+        checked = zip(hosts[1:] if need_own else hosts, statuses[1:] if need_own else statuses, strict=True)
+        for host, status in checked:
             why = node_health(status)
             if why:
-                unhealthy.append(f"{node.name}: {why}")
+                unhealthy.append(f"{host.name}: {why}")
         return own_status, unhealthy
 
-    def _run_one(self, kaudit: list[str], args: dict[str, Any], own: Node, others: list[Node], group: str | None,
+    def _run_one(self, kaudit: list[str], args: dict[str, Any], own: Host, others: list[Host], group: str | None,
                  peers: list[str], task_vars: dict[str, Any], check: bool, want_diff: bool, scratch: str
                  ) -> dict[str, Any]:
         me = own.name
@@ -378,12 +374,14 @@ class ActionModule(ActionBase):
                 return {"failed": True, "changed": False, "refused": True,
                         "msg": f"{me}: refused: {who} of group {group} failed earlier in this play; "
                                "not changing another node of that cluster"}
-            own_status, unhealthy = self._gate(kaudit, own, others, want_diff, scratch)
+            own_status, unhealthy = self._gate(kaudit, own, others, want_diff, scratch, group or me,
+                                               args.get("known_hosts"))
             if unhealthy:
                 return {"failed": True, "changed": False, "refused": True, "unhealthy": unhealthy,
                         "msg": f"{me}: refused: another control-plane node of group {group} is not healthy: "
                                + "; ".join(unhealthy)}
-            run = run_kaudit(kaudit, self._change_args(args, check), [own], scratch, args["timeout"] * 3 + 120)
+            run = run_kaudit(kaudit, self._change_args(args, check), [own], scratch, args["timeout"] * 3 + 120,
+                             group or me, args.get("known_hosts"))
             out = self._result(run, own, check)
             if want_diff and run.nodes():
                 out["diff"] = self._diffs(kaudit, run.nodes()[0], own_status, args)
@@ -391,7 +389,7 @@ class ActionModule(ActionBase):
                 gate.record_failure(me)
             return out
 
-    def _result(self, run: Run, own: Node, check: bool) -> dict[str, Any]:
+    def _result(self, run: Run, own: Host, check: bool) -> dict[str, Any]:
         nodes = run.nodes()
         if not nodes:
             return {"failed": True, "changed": False, "rc": run.rc, "exit_code": run.rc,

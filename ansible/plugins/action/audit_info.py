@@ -34,8 +34,8 @@ class ActionModule(AuditAction):
         result["changed"] = False
         try:
             kaudit = find_kaudit(args.get("kaudit_command") or self._template(task_vars.get("kaudit_command")))
-            own, _ = self._nodes(task_vars, [], args, scratch)
-            run = run_kaudit(kaudit, ["status", "--output", "json"], [own], scratch, 180)
+            own, _ = self._hosts(task_vars, [], args)
+            run = run_kaudit(kaudit, ["status", "--output", "json"], [own], scratch, 180, me, args.get("known_hosts"))
             nodes = run.nodes()
             if not nodes:
                 result.update(failed=True, rc=run.rc, msg=f"{me}: kaudit status failed (exit {run.rc}): "
