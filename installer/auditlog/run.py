@@ -27,8 +27,9 @@ from installer.auditlog.reader import (
 )
 from installer.auditlog.simulate import Candidate, Rotation, Simulation
 from installer.errors import InputError, did_you_mean
+from installer.manifest.settings import ROTATION_DEFAULTS
 
-DEFAULT_ROTATION = (30, 10, 100)  # CIS 1.2.16-1.2.18 (the recommended profile's too)
+DEFAULT_ROTATION = ROTATION_DEFAULTS  # the table's (installer/manifest/settings.py)
 SCHEMA_VERSION = 1
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -17,6 +17,7 @@ from installer.auditlog.reader import LEAN_DECODER, ReadStats, local_sources, re
 from installer.auditlog.run import DEFAULT_ROTATION, build_candidates, is_local
 from installer.auditlog.simulate import Candidate, Rotation, Simulation, history_days
 from installer.errors import InputError
+from installer.manifest.settings import rotation_text
 
 SCHEMA_VERSION = 1
 SHIPPED = ("minimal", "recommended", "cis", "security", "write-bodies", "all-bodies")
@@ -248,7 +249,7 @@ def _document(plan: tune.Plan, report: dict[str, Any], tuned: dict[str, Any], pr
 def _summary_text(doc: dict[str, Any]) -> str:
     per = "a day" if doc["input"]["perDay"] else "in this log"
     lines = [f"kaudit tune: {doc['input']['events']:,} events read; events and bytes {per}, days of history at "
-             "30/10/100 rotation, CIS 3.2.2 coverage (kept/degraded/lost):"]
+             f"{rotation_text()} rotation, CIS 3.2.2 coverage (kept/degraded/lost):"]
     lines.append(f"  {'':<14}{'events':>12}{'bytes':>12}{'history':>10}  coverage")
     for r in doc["compare"]:
         cov = r.get("coverage")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from installer.commands.backend_options import option
+
 
 def register(app: typer.Typer) -> None:
     app.command()(export)
@@ -11,6 +13,24 @@ def register(app: typer.Typer) -> None:
 
 def _complete_format(incomplete: str) -> list[str]:
     return [name for name in ("kubeadm", "minikube", "kind") if name.startswith(incomplete)]
+
+
+def _read_webhook(path: str) -> str:
+    """The webhook kubeconfig's text, checked as enable checks it."""
+    from pathlib import Path
+
+    from installer.errors import InputError
+    from installer.policy.webhook import check_kubeconfig
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read --webhook-config {path}: {exc}") from None
+    check_kubeconfig(data, path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"--webhook-config {path} is not UTF-8 text") from None
 
 
 def export(
@@ -31,19 +51,14 @@ def export(
         None, "--kubernetes-version", metavar="X.Y",
         help="X.Y of the cluster: picks kubeadm's v1beta3 (< 1.31) or v1beta4 form."
     ),
-    log_path: str | None = typer.Option(
-        None, "--log-path", metavar="PATH",
-        help="audit log path on the node, or - for the API server's stdout (minikube: only -)."
-    ),
-    maxage: int | None = typer.Option(
-        None, "--log-maxage", metavar="DAYS", help="days to keep rotated logs (profile default)."
-    ),
-    maxbackup: int | None = typer.Option(
-        None, "--log-maxbackup", metavar="N", help="rotated files to keep (profile default)."
-    ),
-    maxsize: int | None = typer.Option(
-        None, "--log-maxsize", metavar="MB", help="MB before rotation (profile default)."
-    ),
+    log_path: str | None = option("log_path", more_help="(default: the flavor's; minikube: only -)."),
+    maxage: int | None = option("maxage"),
+    maxbackup: int | None = option("maxbackup"),
+    maxsize: int | None = option("maxsize"),
+    log_format: str | None = option("log_format"),
+    log_compress: bool | None = option("log_compress"),
+    webhook_config: str | None = option("webhook_config"),
+    webhook_mode: str | None = option("webhook_mode"),
     force: bool = typer.Option(
         False, "--force", help="accept a --policy-file that records bodies of Secrets or tokens."
     ),
@@ -62,6 +77,7 @@ def export(
     the stream holds only the Policy document. --out-dir writes the files themselves."""
     from installer.errors import InputError
     from installer.manifest import export as exporter
+    from installer.manifest import settings as table
     from installer.policy import source as policy_source
     from installer.policy import validate as policy
 
@@ -69,6 +85,10 @@ def export(
                                                      force=force)
     if fmt not in exporter.FORMATS:
         raise InputError(f"--format must be one of {', '.join(exporter.FORMATS)}, not {fmt!r}")
+    table.check({"log_path": log_path, "maxage": maxage, "maxbackup": maxbackup, "maxsize": maxsize,
+                 "log_format": log_format, "log_compress": log_compress, "webhook_config": webhook_config,
+                 "webhook_mode": webhook_mode})
+    webhook = None if webhook_config is None else _read_webhook(webhook_config)
     version: tuple[int, int] | None = None
     if kubernetes_version is not None:
         try:
@@ -87,6 +107,10 @@ def export(
         maxage=defaults[0] if maxage is None else maxage,
         maxbackup=defaults[1] if maxbackup is None else maxbackup,
         maxsize=defaults[2] if maxsize is None else maxsize,
+        log_format=log_format,
+        log_compress=log_compress,
+        webhook=webhook,
+        webhook_mode=webhook_mode,
     )
     result = exporter.export(fmt, settings)
     if out_dir is None:

@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from installer.errors import InputError
+from installer.manifest.settings import ROTATION_DEFAULTS
 from installer.policy.model import Finding, PolicyReport
 
-# What an audit log keeps when neither the profile nor the user says (the API server has no
-# rotation defaults of its own worth having: maxsize 0 means "never rotate").
-FILE_LOG_DEFAULTS = (30, 10, 100)  # maxage days, maxbackup files, maxsize MB
+# What an audit log keeps when neither the profile nor the user says: the table's defaults.
+FILE_LOG_DEFAULTS = ROTATION_DEFAULTS  # maxage days, maxbackup files, maxsize MB
 
 
 @dataclass(frozen=True)

@@ -222,3 +222,143 @@ def test_minikube_script_runs_against_a_fake_home(
     assert args[0] == "start" and f"--extra-config=apiserver.audit-policy-file=/etc/ssl/certs/{synced.name}" in args
 
 
+
+
+# --- export is the equivalent of enable (issue 20 item 1) -----------------------------------------
+
+BARE_MANIFEST = b"""apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver
+  namespace: kube-system
+spec:
+  hostNetwork: true
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.31.0
+    command:
+    - kube-apiserver
+    - --etcd-servers=http://127.0.0.1:2379
+"""
+WEBHOOK_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: falco
+  cluster:
+    server: https://falco.example:9765/k8s-audit
+contexts:
+- name: default
+  context:
+    cluster: falco
+current-context: default
+"""
+LOG_PATHS = (layout.LOG_PATH, "/var/log/audit/k8s/audit.log", "-")
+ROTATIONS = ((None, None, None), (7, 0, 1))
+WEBHOOKS = ((False, None), (True, None), (True, "batch"), (True, "blocking"), (True, "blocking-strict"))
+COMBINATIONS = [
+    (log_path, rotation, log_format, log_compress, webhook, mode)
+    for log_path in LOG_PATHS for rotation in ROTATIONS for log_format in (None, "json", "legacy")
+    for log_compress in (None, True, False) for webhook, mode in WEBHOOKS
+]
+
+
+def _enable_side(inp: Any) -> tuple[dict[str, str], set[tuple[str, str, str, bool, str]]]:
+    """The audit flags, and (volume, hostPath, mountPath, readOnly, type) of what `enable`'s patch adds."""
+    from installer.change.plans import plan_enable
+    from installer.manifest.read import load
+    from installer.node.facts import NodeFacts
+
+    facts = NodeFacts(static_pod_path=layout.MANIFESTS_DIR, manifest_path=f"{layout.MANIFESTS_DIR}/kube-apiserver.yaml",
+                      manifest=BARE_MANIFEST, manifest_problem=None, now=0.0, free_kb=None)
+    info = plan_enable(facts, load(BARE_MANIFEST), inp).after.info
+    ours = set(info.audit.record["volumes"])
+    vols = {v.name: v for v in info.volumes}
+    mounts = {(m.name, vols[m.name].host_path or "", m.mount_path, m.read_only, vols[m.name].type)
+              for m in info.mounts if m.name in ours}
+    return {k: v for k, v in info.flags.items() if k.startswith("--audit-")}, mounts
+
+
+def _as_enable_names(value: str) -> str:
+    """An exported file's node path as enable names it: only the file names differ, by design."""
+    directory, name = posixpath.split(value)
+    if name.startswith("kaudit-policy-") or name.startswith("kaudit-webhook-"):  # minikube's file sync
+        directory, name = layout.AUDIT_DIR, name.removeprefix("kaudit-")
+    return posixpath.join(directory, name.removeprefix("exported-")) if directory else value
+
+
+def _export_side(args: list[str], fmt: str) -> tuple[list[dict[str, str]], list[set[tuple[str, str, str, bool, str]]]]:
+    """The flags and mounts of each configuration `kaudit export ARGS --format FMT` prints (kind: each patch)."""
+    from typer.testing import CliRunner
+
+    from installer.cli import app
+
+    result = CliRunner().invoke(app, ["export", *args, "--format", fmt])
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    if fmt == "minikube":
+        extra = [line.removeprefix("# ").strip().rstrip(" \\") for line in result.stdout.splitlines()
+                 if "--extra-config=" in line]
+        flags = dict(line.removeprefix("--extra-config=apiserver.").split("=", 1) for line in extra)
+        return [{f"--{k}": _as_enable_names(v) for k, v in flags.items()}], []
+    first = yaml_load(result.stdout.split("\n---\n")[0])  # the configuration; the policy and webhook follow
+    configs = [yaml_load(p) for p in first["kubeadmConfigPatches"]] if fmt == "kind" else [first]
+    flag_sets, mount_sets = [], []
+    for config in configs:
+        flags = check_cluster_configuration(config, config["apiVersion"])
+        flag_sets.append({f"--{k}": _as_enable_names(v) for k, v in flags.items()})
+        mount_sets.append({(m["name"], m["hostPath"], m["mountPath"], m["readOnly"], m["pathType"])
+                           for m in config["apiServer"]["extraVolumes"]})
+    return flag_sets, mount_sets
+
+
+SMALL_POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"  # quick to check
+
+
+@pytest.mark.parametrize(("log_path", "rotation", "log_format", "log_compress", "webhook", "mode"), COMBINATIONS)
+def test_export_yields_exactly_what_enable_writes(
+    tmp_path: Path, log_path: str, rotation: tuple[int | None, int | None, int | None], log_format: str | None,
+    log_compress: bool | None, webhook: bool, mode: str | None,
+) -> None:
+    """Every combination of enable's backend options: the `kaudit export` command enable prints to make it
+    permanent yields exactly the audit flags, volumes and mounts enable's patch writes (kubeadm v1beta3 and
+    v1beta4, both of kind's patches; minikube, which can mount nothing, the flags)."""
+    from installer.policy.source import PolicySource
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(SMALL_POLICY)
+    source = PolicySource.from_options(profile=None, sets=[], policy_file=str(policy_file))
+    _check_equivalence(tmp_path, source, log_path, rotation, log_format, log_compress, webhook, mode)
+
+
+@pytest.mark.parametrize("webhook", [False, True])
+def test_export_of_a_profile_with_variables_is_what_enable_writes(tmp_path: Path, webhook: bool) -> None:
+    """The profile's own rotation defaults and its variables reach both sides alike."""
+    from installer.policy.source import PolicySource
+
+    source = PolicySource.from_options(profile="cis", sets=["exclude_namespaces=ci,dev"], policy_file=None)
+    _check_equivalence(tmp_path, source, layout.LOG_PATH, (None, 3, None), "json", True, webhook,
+                       "blocking" if webhook else None)
+
+
+def _check_equivalence(tmp_path: Path, source: Any, log_path: str, rotation: tuple[int | None, int | None, int | None],
+                       log_format: str | None, log_compress: bool | None, webhook: bool, mode: str | None) -> None:
+    import shlex
+
+    from installer.change.plans import EnableInput, export_args
+
+    kubeconfig = tmp_path / "falco webhook.kubeconfig"  # a space: the printed command quotes it
+    kubeconfig.write_text(WEBHOOK_KUBECONFIG)
+    inp = EnableInput(
+        policy=source, log_path=log_path, maxage=rotation[0], maxbackup=rotation[1],
+        maxsize=rotation[2], log_format=log_format, log_compress=log_compress,
+        webhook_config=kubeconfig.read_bytes() if webhook else None, webhook_mode=mode,
+        webhook_source=str(kubeconfig) if webhook else None,
+    )
+    flags, mounts = _enable_side(inp)
+    args = shlex.split(export_args(inp))
+    for fmt, version in (("kubeadm", "1.30"), ("kubeadm", "1.34"), ("kind", "1.36")):
+        flag_sets, mount_sets = _export_side([*args, "--kubernetes-version", version], fmt)
+        assert all(f == flags for f in flag_sets), (fmt, version, flag_sets, flags)
+        assert all(m == mounts for m in mount_sets), (fmt, version, mount_sets, mounts)
+    if log_path == "-":
+        [minikube_flags], _ = _export_side(args, "minikube")
+        assert minikube_flags == flags
