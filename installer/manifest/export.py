@@ -19,6 +19,9 @@ A live edit of the static pod manifest lasts until the flavor's own tool rewrite
   configuration up to Kubernetes 1.35 and v1beta4 from 1.36 (kind PR 4173); a patch that names
   its apiVersion applies only to documents of that version, so both versions are exported and
   the cluster uses whichever matches.
+
+The flags and mounts are those of installer/manifest/settings.py's table, as kaudit's patch writes them
+(a test checks every combination of enable's options); a webhook kubeconfig is placed beside the policy.
 """
 
 from __future__ import annotations

@@ -78,3 +78,30 @@ def test_export_applies_the_force_rule_like_enable(tmp_path: Path) -> None:
     forced = kaudit("export", "--policy-file", str(path), "--format", "kubeadm", "--force")
     assert forced.returncode == 0, forced.stderr
     assert "level: RequestResponse" in forced.stdout and "warning" in forced.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--webhook-mode", "batch"], "kaudit: --webhook-mode needs --webhook-config"),
+    (["--log-maxage", "-1"], "kaudit: --log-maxage must be 0 or more, not -1"),
+    (["--log-format", "xml"], "kaudit: --log-format must be one of json, legacy, not 'xml'"),
+    (["--webhook-config", "/nonexistent/wh.kubeconfig"], "kaudit: cannot read --webhook-config /nonexistent/"),
+    (["--log-path", "/var/log/audit.log"], "kaudit: --log-path: the audit log /var/log/audit.log would mount"),
+])
+def test_cli_refuses_bad_backend_options_as_enable_does(args: list[str], message: str) -> None:
+    proc = kaudit("export", "-p", "minimal", "--format", "kubeadm", *args)
+    assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1 and proc.stdout == ""
+
+
+def test_cli_webhook_is_placed_beside_the_policy(tmp_path: Path) -> None:
+    wh = tmp_path / "wh.kubeconfig"
+    wh.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: r\n  cluster:\n    server: https://r:1\n")
+    proc = kaudit("export", "-p", "minimal", "--format", "kind", "--webhook-config", str(wh), "--webhook-mode",
+                  "blocking", "--log-format", "legacy", "--no-log-compress", "--out-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    [placed] = (tmp_path / "out" / "kaudit-policy").glob("exported-webhook-*.kubeconfig")
+    assert placed.read_text() == wh.read_text() and placed.stat().st_mode & 0o777 == 0o600
+    config = (tmp_path / "out" / "kind-config.yaml").read_text()
+    for flag in (f"audit-webhook-config-file: \"/etc/kubernetes/audit/{placed.name}\"",
+                 'audit-webhook-mode: "blocking"', 'audit-log-format: "legacy"', 'audit-log-compress: "false"'):
+        assert flag in config
