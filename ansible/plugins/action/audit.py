@@ -152,7 +152,7 @@ class ActionModule(ActionBase):
         hkc = self._host_key_checking(task_vars)
         connection = self._template(task_vars.get("ansible_connection")) or self._connection.transport
         own = Host(me, host_variables(me, str(connection), self._conn_opts(), task_vars, host_key_checking=hkc,
-                                      kind_cluster=args.get("kind_cluster")),
+                                      kind_cluster=args.get("kind_cluster"), known_hosts=args.get("known_hosts")),
                    sudo_password=self._become_password(task_vars, True))
         others = []
         hostvars = task_vars.get("hostvars") or {}
@@ -160,7 +160,7 @@ class ActionModule(ActionBase):
             hv = hostvars[peer]
             pconn = str(self._template(hv.get("ansible_connection")) or "ssh")
             others.append(Host(peer, host_variables(peer, pconn, self._peer_opts(hv, pconn), hv,
-                                                    host_key_checking=hkc),
+                                                    host_key_checking=hkc, known_hosts=args.get("known_hosts")),
                                sudo_password=self._become_password(hv, False)))
         return own, others
 
@@ -288,8 +288,8 @@ class ActionModule(ActionBase):
         after_path = result.get("policy_file")
         if (before_path == after_path if before_ok else not manifest_diff):
             return diffs  # the policy stays (or, unread, the manifest stays as it is)
-        policy_entry = next((p for p in (before or {}).get("paths") or [] if p.get("flag") == "--audit-policy-file"),
-                            {})
+        paths: list[dict[str, Any]] = (before or {}).get("paths") or []
+        policy_entry = next((p for p in paths if p.get("flag") == "--audit-policy-file"), {})
         before_sha = policy_entry.get("sha256") or _sha12(before_path)
         before_text = self._policy_text(kaudit, before_sha, (before or {}).get("profile"), {}, version,
                                         node_text=policy_entry.get("text")) or ""
@@ -340,15 +340,16 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=f"{me}: {exc}")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        return result
+        out: dict[str, Any] = result
+        return out
 
-    def _gate(self, kaudit: list[str], own: Host, others: list[Host], need_own: bool, scratch: str, group: str,
-              known_hosts: str | None) -> tuple[dict[str, Any] | None, list[str]]:
+    def _gate(self, kaudit: list[str], own: Host, others: list[Host], need_own: bool, scratch: str, group: str
+              ) -> tuple[dict[str, Any] | None, list[str]]:
         """One `kaudit status` over this node (for the diff) and its peers (the health gate)."""
         hosts = ([own] if need_own else []) + others
         if not hosts:
             return None, []
-        run = run_kaudit(kaudit, ["status", "--output", "json"], hosts, scratch, 120, group, known_hosts)
+        run = run_kaudit(kaudit, ["status", "--output", "json"], hosts, scratch, 120, group)
         statuses = run.nodes()
         if len(statuses) != len(hosts):
             statuses = [{"ok": False, "error": first_error_line(run)}] * len(hosts)
@@ -370,18 +371,17 @@ class ActionModule(ActionBase):
         with gate:
             earlier = gate.failed_before() if group else None
             if failed_in_play or earlier:
-                who = ", ".join(failed_in_play) or earlier.replace("\n", ", ")
+                who = ", ".join(failed_in_play) or (earlier or "").replace("\n", ", ")
                 return {"failed": True, "changed": False, "refused": True,
                         "msg": f"{me}: refused: {who} of group {group} failed earlier in this play; "
                                "not changing another node of that cluster"}
-            own_status, unhealthy = self._gate(kaudit, own, others, want_diff, scratch, group or me,
-                                               args.get("known_hosts"))
+            own_status, unhealthy = self._gate(kaudit, own, others, want_diff, scratch, group or me)
             if unhealthy:
                 return {"failed": True, "changed": False, "refused": True, "unhealthy": unhealthy,
                         "msg": f"{me}: refused: another control-plane node of group {group} is not healthy: "
                                + "; ".join(unhealthy)}
             run = run_kaudit(kaudit, self._change_args(args, check), [own], scratch, args["timeout"] * 3 + 120,
-                             group or me, args.get("known_hosts"))
+                             group or me)
             out = self._result(run, own, check)
             if want_diff and run.nodes():
                 out["diff"] = self._diffs(kaudit, run.nodes()[0], own_status, args)

@@ -36,8 +36,7 @@ class ActionModule(AuditAction):
             kaudit = find_kaudit(args.get("kaudit_command") or self._template(task_vars.get("kaudit_command")))
             own, _ = self._hosts(task_vars, [], args)
             group, _peers = self._group(task_vars, None)  # the cluster's name in kaudit's result, as kaudit's own
-            run = run_kaudit(kaudit, ["status", "--output", "json"], [own], scratch, 180, group or me,
-                             args.get("known_hosts"))
+            run = run_kaudit(kaudit, ["status", "--output", "json"], [own], scratch, 180, group or me)
             nodes = run.nodes()
             if not nodes:
                 result.update(failed=True, rc=run.rc, msg=f"{me}: kaudit status failed (exit {run.rc}): "

@@ -16,8 +16,11 @@ description:
     C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_ssh_private_key_file),
     C(ansible_ssh_common_args)/C(ansible_ssh_extra_args) (C(-J) or C(-o ProxyJump=), C(-o UserKnownHostsFile=),
     C(-o StrictHostKeyChecking=)), C(ansible_connection) (C(ssh), C(paramiko), C(docker) for kind nodes,
-    C(local)). As with Ansible's own ssh connection, the user's C(~/.ssh/config) applies to the address
-    (C(ansible_host)). Nothing needs to be installed on the node, and Ansible opens no session of its own to it.
+    C(local)). The plugin hands kaudit these variables, as Ansible resolved them, in kaudit's JSON inventory
+    form, and kaudit reads them as it reads C(kaudit enable INVENTORY), so a playbook and kaudit read one
+    inventory the same way. As with Ansible's own ssh connection, the user's C(~/.ssh/config) applies to the
+    address (C(ansible_host)). Nothing needs to be installed on the node, and Ansible opens no session of its
+    own to it.
   - The sudo password comes from C(ansible_become_password) (or C(-K)); it reaches kaudit on standard input
     (C(--sudo-password-stdin)), never on a command line. C(become) itself is not needed.
   - Host keys follow Ansible's C(host_key_checking). When it is off, any host key is accepted into a throwaway

@@ -82,7 +82,8 @@ def _plain(value: Any) -> Any:
 
 
 def host_variables(name: str, connection: str, opts: dict[str, Any], hostvars: dict[str, Any], *,
-                   host_key_checking: bool, kind_cluster: str | None = None) -> dict[str, Any]:
+                   host_key_checking: bool, kind_cluster: str | None = None,
+                   known_hosts: str | None = None) -> dict[str, Any]:
     """The host's connection variables, with the values Ansible resolved for them, under the names kaudit's
     inventory reader takes (kaudit's installer/targets/inventory.py; the same reader as `kaudit enable
     INVENTORY`). `opts`: the connection plugin's resolved options (host, remote_addr, port, remote_user,
@@ -107,6 +108,9 @@ def host_variables(name: str, connection: str, opts: dict[str, Any], hostvars: d
             ("ansible_ssh_extra_args", opts.get("ssh_extra_args") or hostvars.get("ansible_ssh_extra_args")),
         )
         out.update((k, v) for k, v in pairs if v not in (None, ""))
+        if known_hosts:  # the task's known_hosts option: after the host's own arguments, so it wins
+            option = f"-o UserKnownHostsFile={shlex.quote(os.path.expanduser(str(known_hosts)))}"
+            out["ansible_ssh_extra_args"] = f"{out.get('ansible_ssh_extra_args') or ''} {option}".strip()
         out["ansible_host_key_checking"] = bool(host_key_checking)
     return {k: _plain(v) for k, v in out.items()}
 
@@ -136,11 +140,9 @@ class Run:
 
 
 def run_kaudit(kaudit: list[str], args: list[str], hosts: list[Host], scratch: str, timeout: float,
-               group: str = "cluster", known_hosts: str | None = None) -> Run:
+               group: str = "cluster") -> Run:
     """One kaudit invocation for `hosts` (one cluster, in order), given as kaudit's JSON inventory."""
     conn: list[str] = []
-    if known_hosts:
-        conn += ["--known-hosts", os.path.expanduser(known_hosts)]
     passwords = {h.sudo_password for h in hosts if h.sudo_password is not None}
     if len(passwords) > 1:
         raise KauditError("the hosts of one kaudit run have different become passwords")

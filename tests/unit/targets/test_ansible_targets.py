@@ -76,6 +76,12 @@ def test_ssh_options_proxyjump_and_known_hosts(tmp_path: Path) -> None:
     assert (t.host, t.port, t.identity_file) == ("cp1.lan", 2200, str(Path("~/k").expanduser()))
 
 
+def test_the_tasks_known_hosts_option_wins_over_the_hosts_own(tmp_path: Path) -> None:
+    t = through_kaudit(tmp_path, "ssh", {"host": "h", "ssh_extra_args": "-o UserKnownHostsFile=/host"},
+                       known_hosts="/task")
+    assert t.known_hosts == "/task"
+
+
 def test_host_key_checking_off(tmp_path: Path) -> None:
     assert not through_kaudit(tmp_path, "ssh", {"host": "h"}, host_key_checking=False).host_key_checking
     assert not through_kaudit(tmp_path, "ssh", {"host": "h", "ssh_common_args": "-o StrictHostKeyChecking=no"}
