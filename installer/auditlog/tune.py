@@ -48,6 +48,9 @@ SENSITIVE: tuple[tuple[str, tuple[str, ...]], ...] = (("", ("secrets", "configma
 # A cut rule is proposed only when it saves at least this share of the log's bytes: smaller ones are
 # not worth a reviewer's time.
 MIN_SHARE = 0.002
+# ... and only for traffic: a class seen fewer times than this (one person's few requests in a short
+# log) is never cut, however large its share.
+MIN_EVENTS = 10
 _USER = msgspec.json.Decoder(LeanUser)
 _DENIED = (b'"code":401', b'"code":403')
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*(?:/\s*d(?:ay)?)?\s*$", re.IGNORECASE)
@@ -380,7 +383,7 @@ def plan_policy(traffic: Traffic, kept: Sequence[Detection], version: tuple[int,
     for cls, vol in traffic.classes.items():
         # Only requests the rest of the policy records at Metadata are cut: their bytes without the cut
         # are exact in any log (no body to estimate), so each claim is measured, not guessed.
-        if _level(evaluator, cls) == "Metadata" and need_of(cls, vol, kept) == "None":
+        if vol.events >= MIN_EVENTS and _level(evaluator, cls) == "Metadata" and need_of(cls, vol, kept) == "None":
             targets[cls] = "None"
     rules = _merge(traffic, targets, kept)
     rules = [r for r in rules if r.estimate >= MIN_SHARE * total]
