@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from installer.change.journal import last_undoable
+from installer.change.journal import parse as parse_journal
 from installer.change.plans import RollbackInput, restores_text
 from installer.errors import NodeError
 from installer.scripts import load as scripts
@@ -72,16 +74,8 @@ def list_backups(node: NodeContext) -> list[Backup]:
 
 
 def journal(node: NodeContext) -> list[dict[str, Any]]:
-    data = node.transport.read_file(node.layout.journal) or b""
-    records = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):  # a line that is JSON but not a record ([1,2], null) is not one
-            records.append(record)
-    return records
+    """The node's journal entries, oldest first (change.journal's format; older spaced lines too)."""
+    return parse_journal(node.transport.read_file(node.layout.journal) or b"")
 
 
 def last_operation(node: NodeContext) -> str:
@@ -90,19 +84,6 @@ def last_operation(node: NodeContext) -> str:
     if found is None:
         raise NodeError("no kaudit operation to undo on this node (see `kaudit backups`)", node=node.name)
     return found
-
-
-def last_undoable(records: list[dict[str, Any]]) -> str | None:
-    """The id of the newest operation that still stands: confirmed and not undone since, or begun and
-    never ended (its kaudit run and guard are gone, e.g. after a reboot; preflight refuses while a
-    guard or a lock holder is still at work). None when there is nothing to undo."""
-    ended = {r.get("id") for r in records if r.get("state") in ("confirmed", "rolled-back", "guard-restored", "failed")}
-    undone = {r.get("id") for r in records if r.get("state") in ("rolled-back", "guard-restored")}
-    for record in reversed(records):
-        state, ident = record.get("state"), record.get("id")
-        if (state == "confirmed" and ident not in undone) or (state == "begin" and ident not in ended):
-            return str(ident)
-    return None
 
 
 def read_backup(node: NodeContext, backup_id: str) -> RollbackInput:

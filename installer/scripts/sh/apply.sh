@@ -7,6 +7,8 @@
 set -eu
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/journal.sh
+. "$(dirname "$0")/lib/journal.sh"  # kaudit:include
 # shellcheck source=lib/exit-codes.sh
 . "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
 # shellcheck source=lib/guard-start.sh
@@ -42,7 +44,7 @@ undo() {
     [ -n "$made_logdir" ] && rmdir -- "$made_logdir" 2>/dev/null
     rm -rf -- "$state/backups/$id" "$state/backups/.$id.tmp" "$state/backups/.original.tmp"
     [ "$pinned" = 1 ] && rm -rf -- "$state/backups/original"
-    printf '{"id":"%s","state":"failed","at":%s}\n' "$id" "$(now)" >> "$state/journal" 2>/dev/null
+    journal_add "$state/journal" "$id" failed 2>/dev/null || :
   fi
   rm -rf -- "$work"
   exit "$rc"
@@ -84,8 +86,7 @@ for f in "$@"; do
 done
 step journal
 journaled=1
-cat -- "$work/journal" >> "$state/journal"
-sync -- "$state/journal" 2>/dev/null || sync
+journal_append "$state/journal" "$(cat -- "$work/journal")"
 step backup
 mkdir -p -- "$state/backups"
 b="$state/backups/.$id.tmp"

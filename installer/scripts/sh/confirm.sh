@@ -4,6 +4,8 @@
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/journal.sh
+. "$(dirname "$0")/lib/journal.sh"  # kaudit:include
 # shellcheck source=lib/exit-codes.sh
 . "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
 state=$1 manifest=$2 id=$3 audit=$4 record=$5 keep=$6 new=$7
@@ -12,12 +14,10 @@ flock -w 60 8 || { echo "the guard lock is held for more than 60 s" >&2; exit 1;
 touch -- "$state/confirm.$id"
 stop_guard "$state"
 rm -f -- "$state/confirm.$id"
-if grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null \
-   && [ "$(sha "$manifest")" != "$new" ]; then
+if journal_has "$state/journal" "$id" guard-restored && [ "$(sha "$manifest")" != "$new" ]; then
   echo "guard-restored"; exit "$EXIT_GUARD_RESTORED"
 fi
-printf '%s\n' "$record" >> "$state/journal"
-sync -- "$state/journal" 2>/dev/null || sync
+journal_append "$state/journal" "$record"
 # shellcheck disable=SC2012  # backup ids are kaudit's own (timestamp-op-hex): no odd characters
 ls -1d "$state"/backups/2* 2>/dev/null | sort -r | tail -n +$((keep + 1)) \
   | while IFS= read -r old; do rm -rf -- "$old"; done

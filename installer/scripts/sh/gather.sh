@@ -5,6 +5,8 @@
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/journal.sh
+. "$(dirname "$0")/lib/journal.sh"  # kaudit:include
 # shellcheck source=lib/apiserver-procs.sh
 . "$(dirname "$0")/lib/apiserver-procs.sh"  # kaudit:include
 default_dir=$1 kubelet_config=$2 manifest_name=$3 state=$4 max_bytes=$5 audit=$6
@@ -32,11 +34,11 @@ elif [ -e "$state/lock" ] && ! flock -n "$state/lock" true 2>/dev/null; then
   echo "lock_holder=$(cat -- "$state/lock.holder" 2>/dev/null || echo 'an unknown process')"
 fi
 if [ -f "$state/journal" ]; then
-  last=$(grep '"state": "confirmed"' "$state/journal" | tail -n 1)
+  last=$(journal_match "$state/journal" "" confirmed | tail -n 1)
   [ -n "$last" ] && echo "last_confirmed=$(printf %s "$last" | base64 | tr -d '\n')"
   last=$(tail -n 1 "$state/journal")
   [ -n "$last" ] && echo "last_record=$(printf %s "$last" | base64 | tr -d '\n')"
-  last=$(grep -E '"state": ?"begin"' "$state/journal" | tail -n 1)
+  last=$(journal_match "$state/journal" "" begin | tail -n 1)
   [ -n "$last" ] && echo "last_begin=$(printf %s "$last" | base64 | tr -d '\n')"
 fi
 g=$(guard_pid "$state") && [ -n "$g" ] && echo "guard_pid=$g"

@@ -3,6 +3,8 @@
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/journal.sh
+. "$(dirname "$0")/lib/journal.sh"  # kaudit:include
 state=$1 manifest=$2 id=$3 new=$4 secs=$5
 end=$(( $(date +%s) + secs ))
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -26,10 +28,10 @@ while [ "$(sha "$manifest")" = "$new" ]; do
   done
   put "$state/backups/$id/manifest" "$manifest" 600 || ok=0
   if [ "$ok" = 1 ]; then
-    printf '{"id":"%s","state":"guard-restored","at":%s}\n' "$id" "$(now)" >> "$state/journal"
+    journal_add "$state/journal" "$id" guard-restored
     break
   fi
-  [ "$said" = 1 ] || printf '{"id":"%s","state":"guard-restore-failed","at":%s}\n' "$id" "$(now)" >> "$state/journal"
+  [ "$said" = 1 ] || journal_add "$state/journal" "$id" guard-restore-failed
   said=1 tries=$((tries + 1))
   [ "$tries" -lt 120 ] || break
   flock -u 8; sleep 5; flock 8

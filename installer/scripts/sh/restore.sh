@@ -3,6 +3,8 @@
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/journal.sh
+. "$(dirname "$0")/lib/journal.sh"  # kaudit:include
 # shellcheck source=lib/exit-codes.sh
 . "$(dirname "$0")/lib/exit-codes.sh"  # kaudit:include
 state=$1 manifest=$2 id=$3 record=$4
@@ -17,5 +19,5 @@ done
 at="$(now) $(up)"
 put "$b/manifest" "$manifest" 600 || exit 1
 stop_guard "$state"
-printf '%s\n' "$record" >> "$state/journal"
+journal_append "$state/journal" "$record"
 echo "restored=$at"

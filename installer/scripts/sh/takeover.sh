@@ -10,6 +10,8 @@
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
+# shellcheck source=lib/journal.sh
+. "$(dirname "$0")/lib/journal.sh"  # kaudit:include
 # shellcheck source=lib/guard-start.sh
 . "$(dirname "$0")/lib/guard-start.sh"  # kaudit:include
 trap '' HUP PIPE
@@ -19,7 +21,7 @@ exec 8>>"$state/guard.lock"
 flock -w 60 8 || { say "state=other"; exit 0; }
 g=$(guard_pid "$state")
 if [ -z "$g" ]; then
-  grep -qF -- "{\"id\":\"$id\",\"state\":\"guard-restored\"" "$state/journal" 2>/dev/null && say "restored=1"
+  journal_has "$state/journal" "$id" guard-restored && say "restored=1"
   say "state=gone"; exit 0
 fi
 grep -qF -- "$id" "/proc/$g/cmdline" 2>/dev/null || { say "state=other"; exit 0; }
