@@ -113,6 +113,8 @@ def _converse(args: list[str], replies: dict[bytes, bytes], timeout: float = 90)
                 seen[prompt] = screen.count(prompt)
                 time.sleep(0.1)  # as a person types: after the prompt, with echo already off
                 os.write(fd, reply)
+    else:  # still waiting (for a prompt that never came, say): end it rather than hang the test
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), screen.decode(errors="replace"), seen
