@@ -77,7 +77,9 @@ TOP = 10
 # A per-key table entry (a list, indexed by number in the hot loop): [0 events, 1 bytes less one per
 # event, 2 request bodies' bytes, 3 response bodies' bytes, 4 status and annotations bytes (each with its
 # key), 5 request managedFields bytes, 6 response managedFields bytes, 7 _Plan.mf_mask, 8 the _Plan]
-_MAX_KEYS = 100_000  # distinct keys held before the tables are folded into the counters
+_MAX_KEYS = 50_000  # distinct keys held in the tables (all hours) before they are folded into the counters
+_MAX_CACHE = 50_000  # entries of each per-key cache (paths, users, request infos, plans) before it is emptied
+_MAX_TOP = 20_000  # distinct (user, verb, resource) of a "top" counter before it keeps its _MAX_TOP // 2 largest
 _STAGE_TIME = attrgetter("stageTimestamp")
 _ObjectRefKey = tuple[str, bytes]
 _OBJECT_REF = msgspec.json.Decoder(ObjectRef)
@@ -96,10 +98,9 @@ _BODY = msgspec.json.Decoder(_Body)
 
 
 def _managed_fields_bytes(raw: msgspec.Raw) -> int:
-    """Bytes `metadata.managedFields` takes in a body, its key and comma included (0 when absent); only
-    bodies that name it are parsed. (Cutting the body after its metadata first measured no faster.)"""
-    if not raw or b'"managedFields"' not in bytes(raw):
-        return 0
+    """Bytes `metadata.managedFields` takes in a body, its key and comma included (0 when absent). The
+    body is decoded as it is: looking for the key first (a copy and a search) cost more than it saved,
+    and cutting the body after its metadata first measured no faster."""
     try:
         body = _BODY.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -311,6 +312,9 @@ class Simulation:
         # hour ("YYYY-MM-DDTHH") -> key -> [packed sizes, managedFields mask, request mF bytes, response mF
         # bytes, plan]
         self._tables: dict[str, dict[_Key, list[Any]]] = {}
+        # hour -> (verb, requestURI as written, user as written, stage, level) -> the entry of its key in
+        # _tables[hour]: the fast path's one lookup per event (`_add_fast`)
+        self._raw: dict[str, dict[tuple[str, str, bytes, str, str], list[Any]]] = {}
         self._keys = 0
         self.keys_applied = 0  # distinct keys the candidates were applied to, over the run
         self.events_seen = 0
@@ -344,8 +348,10 @@ class Simulation:
             return
         self._times(ts, ts)
         self._add_hour(ts[:13], [ev], [rec.size - 1])
+        if self._keys > _MAX_KEYS:
+            self._fold()
         if self.on_event is not None:
-            plan = self._plan(ev.verb, self._path(ev), bytes(ev.user), ev)
+            plan = self._plan(ev.verb, self._path(ev), bytes(ev.user))
             self.on_event(rec, list(plan.decisions))
 
     def add_events(self, events: Sequence[SimEvent], sizes: list[int], newline: int) -> None:
@@ -359,7 +365,12 @@ class Simulation:
         since, until = self.since, self.until
         if lo and lo[:13] == hi[:13] and not (since and lo < since) and not (until and hi >= until):
             self._times(lo, hi)
-            self._add_hour(lo[:13], events, sizes)
+            if newline:  # reader.FastEvent: never without a requestURI
+                self._add_fast(lo[:13], events, sizes)
+            else:
+                self._add_hour(lo[:13], events, sizes)
+            if self._keys > _MAX_KEYS:
+                self._fold()
             return
         # the block crosses an hour (or --since/--until), or an event has no stageTimestamp: sort it out
         hours: dict[str, tuple[list[SimEvent], list[int]]] = {}
@@ -375,7 +386,12 @@ class Simulation:
             group[0].append(ev)
             group[1].append(size)
         for hour, (evs, szs) in hours.items():
-            self._add_hour(hour, evs, szs)
+            if newline:
+                self._add_fast(hour, evs, szs)
+            else:
+                self._add_hour(hour, evs, szs)
+        if self._keys > _MAX_KEYS:
+            self._fold()
 
     def _times(self, lo: str, hi: str) -> None:
         if lo and (not self.first or lo < self.first):
@@ -397,14 +413,90 @@ class Simulation:
             return ("objectRef", bytes(getattr(ev, "objectRef", ABSENT)))
         return uri
 
-    def _add_hour(self, hour: str, events: Sequence[SimEvent], sizes: list[int]) -> None:
-        """The hot loop: per event, its key, and its count and sizes added to the key's entry. `sizes` are
-        the lines' sizes less one (their newline, as reader.Block has them): `_apply` adds one per event.
-        The path and the user in a key are the one object `_paths` and `_users` hold for each: they
-        are hashed once, and compared by identity."""
+    def _hour(self, hour: str) -> dict[_Key, list[Any]]:
+        """The table of an hour. A new hour folds the tables of the hours before it but the last one (whose
+        late events, stamped before the hour turned but written after it, still find it): a log is in
+        time order, so memory holds the keys of about two hours, whatever the log's length. An event that
+        comes later still starts a new table for its hour: every figure is a sum, none changes."""
         table = self._tables.get(hour)
         if table is None:
+            older = sorted(h for h in self._tables if h < hour)[:-1]
+            if older:
+                self._fold(older)
             table = self._tables[hour] = {}
+        return table
+
+    def _add_fast(self, hour: str, events: Sequence[SimEvent], sizes: list[int]) -> None:
+        """The hot loop, for reader.FastEvents (every event has a requestURI): per event, one lookup by
+        what the event wrote (`_raw`: the requestURI and the user as written), which gives the entry of
+        its key in the hour's table, and its count and sizes added to the entry. `sizes` are the lines'
+        sizes less one (their newline, as reader.Block has them): `_apply` adds one per event."""
+        raw = self._raw.get(hour)
+        if raw is None or hour not in self._tables:
+            self._hour(hour)
+            raw = self._raw[hour] = {}
+        absent = ABSENT
+        mf = _managed_fields_bytes
+        for ev, size in zip(events, sizes, strict=True):
+            rkey = (ev.verb, ev.requestURI, bytes(ev.user), ev.stage, ev.level)
+            entry = raw.get(rkey)
+            if entry is None:
+                entry = self._raw_entry(hour, raw, rkey)
+            entry[0] += 1
+            entry[1] += size
+            body = ev.requestObject
+            if body is not absent:
+                entry[2] += len(body) + _REQ_KEY
+                if entry[7] & 1:
+                    entry[5] += mf(body)
+            body = ev.responseObject
+            if body is not absent:
+                entry[3] += len(body) + _RESP_KEY
+                if entry[7] & 2:
+                    entry[6] += mf(body)
+            body = ev.responseStatus
+            if body is not absent:
+                entry[4] += len(body) + _STATUS_KEY
+            body = ev.annotations
+            if body is not absent:
+                entry[4] += len(body) + _ANN_KEY
+
+    def _raw_entry(self, hour: str, raw: dict[tuple[str, str, bytes, str, str], list[Any]],
+                   rkey: tuple[str, str, bytes, str, str]) -> list[Any]:
+        """The entry of the key of what an event wrote (first seen this hour), remembered in `raw`."""
+        verb, uri, user, stage, level = rkey
+        path = self._paths.get(uri)
+        if path is None:
+            path = self._new_path_of(verb, uri)
+        user = self._users.get(user) or self._new_user(user)
+        key = (verb, path, user, stage, level)
+        table = self._tables[hour]
+        entry = table.get(key)
+        if entry is None:
+            entry = table[key] = self._entry(key)
+        if len(raw) > _MAX_KEYS:
+            raw.clear()
+        raw[rkey] = entry
+        return entry
+
+    def _new_path_of(self, verb: str, uri: str) -> str:
+        """`_path` of a non-empty requestURI, remembered as `_new_path` does."""
+        path = uri
+        if "?" in uri:
+            path, _, query = uri.partition("?")
+            if verb in _LIST_WATCH and "fieldSelector" in query:
+                path = uri
+        if "fieldSelector" not in uri:
+            if len(self._paths) > _MAX_CACHE:
+                self._paths.clear()
+            self._paths[uri] = path
+        return path
+
+    def _add_hour(self, hour: str, events: Sequence[SimEvent], sizes: list[int]) -> None:
+        """The per-line path's loop (reader.LeanEvents, which may lack a requestURI): per event, its key,
+        and its count and sizes added to the key's entry. The path and the user in a key are the one
+        object `_paths` and `_users` hold for each: they are hashed once, and compared by identity."""
+        table = self._hour(hour)
         paths, users = self._paths, self._users
         absent = ABSENT
         for ev, size in zip(events, sizes, strict=True):
@@ -418,7 +510,7 @@ class Simulation:
             try:
                 entry = table[key]
             except KeyError:
-                entry = table[key] = self._entry(key, ev)
+                entry = table[key] = self._entry(key)
             entry[0] += 1
             entry[1] += size
             body = ev.requestObject
@@ -437,28 +529,26 @@ class Simulation:
             body = ev.annotations
             if body is not absent:
                 entry[4] += len(body) + _ANN_KEY
-        if self._keys > _MAX_KEYS:
-            self._fold()
 
     def _new_path(self, ev: SimEvent) -> Any:
         path = self._path(ev)
         # Only a path that does not depend on the verb is remembered by URI alone: not one with a
         # fieldSelector (a list keeps it, a create drops it), nor an objectRef key (no URI at all).
         if isinstance(path, str) and "fieldSelector" not in ev.requestURI:
-            if len(self._paths) > _MAX_KEYS:
+            if len(self._paths) > _MAX_CACHE:
                 self._paths.clear()
             self._paths[ev.requestURI] = path
         return path
 
     def _new_user(self, user: bytes) -> bytes:
-        if len(self._users) > _MAX_KEYS:
+        if len(self._users) > _MAX_CACHE:
             self._users.clear()
         self._users[user] = user
         return user
 
-    def _entry(self, key: _Key, ev: SimEvent) -> list[Any]:
+    def _entry(self, key: _Key) -> list[Any]:
         self._keys += 1
-        plan = self._plan(key[0], key[1], key[2], ev)
+        plan = self._plan(key[0], key[1], key[2])
         return [0, 0, 0, 0, 0, 0, 0, plan.mf_mask, plan]
 
     # ------------------------------------------------------------------ per distinct key
@@ -478,12 +568,12 @@ class Simulation:
                 info = RequestInfo(True, "", ref.apiGroup, ref.apiVersion, ref.namespace, ref.resource,
                                    ref.subresource, name)
             found = (request_variants(info), resource_label(verb, info), _long_running(verb, info))
-            if len(self._infos) > 500_000:
+            if len(self._infos) > _MAX_CACHE:
                 self._infos.clear()
             self._infos[key] = found
         return found
 
-    def _plan(self, verb: str, path: str | _ObjectRefKey, raw_user: bytes, ev: SimEvent) -> _Plan:
+    def _plan(self, verb: str, path: str | _ObjectRefKey, raw_user: bytes) -> _Plan:
         pkey = (verb, path, raw_user)
         plan = self._plans.get(pkey)
         if plan is None:
@@ -500,19 +590,25 @@ class Simulation:
             decisions = tuple(col.evaluator.decide_request(username, groups, verb, variants)  # type: ignore[arg-type]
                               for col in self.columns)
             plan = _Plan(decisions, label, long_running, variants[0].resource_request, username)
-            if len(self._plans) > 200_000:
+            if len(self._plans) > _MAX_CACHE:
                 self._plans.clear()
             self._plans[pkey] = plan
         return plan
 
-    def _fold(self) -> None:
-        """Apply every candidate to every key of the tables (once per key), then empty them."""
-        for hour, table in self._tables.items():
+    def _fold(self, hours: list[str] | None = None) -> None:
+        """Apply every candidate to every key of the tables of `hours` (default: all), once per key, then
+        drop those tables; keep each "top" counter bounded."""
+        for hour in list(self._tables) if hours is None else hours:
+            table = self._tables.pop(hour)
+            self._raw.pop(hour, None)
             for key, entry in table.items():
                 self._apply(hour, key, entry)
-        self.keys_applied += self._keys
-        self._tables = {}
-        self._keys = 0
+            self.keys_applied += len(table)
+            self._keys -= len(table)
+        for col in self.columns:
+            for counter in (col.dropped, col.unrecorded, col.stage_dropped, col.raised):
+                if len(counter) > _MAX_TOP:
+                    _prune(counter)
 
     def _apply(self, hour: str, key: _Key, entry: list[Any]) -> None:
         """The counters of `n` events of one key, given their sizes' sums: what `add` did per event before,
@@ -700,6 +796,16 @@ class Simulation:
             "candidates": cands,
             "notes": notes,
         }
+
+
+def _prune(counter: Counter[Any]) -> None:
+    """Keep the _MAX_TOP // 2 largest counts: a "top" list stays bounded however many distinct (user, verb,
+    resource) a log has. Exact below _MAX_TOP distinct; beyond, a group that is never among the largest
+    half at a prune can be missed or under-counted in the top ten (a bounded-memory heavy-hitters
+    summary, as lossy counting is)."""
+    kept = counter.most_common(_MAX_TOP // 2)
+    counter.clear()
+    counter.update(dict(kept))
 
 
 def _top(counter: Counter[tuple[str, str, str]]) -> list[dict[str, Any]]:
