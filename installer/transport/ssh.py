@@ -286,34 +286,36 @@ class SSHTransport(Transport):
             self.address = host
         started = time.monotonic()
         try:
-            client.connect(
-                host, port=port, username=self.user, key_filename=keys or None,  # type: ignore[arg-type]
-                allow_agent=not config.identities_only, look_for_keys=look_for_keys,
-                # the banner within `timeout`; the whole handshake a little longer, so that a silent
-                # port ends as a banner timeout (paramiko would go on to "No existing session")
-                timeout=timeout + 5, banner_timeout=timeout, auth_timeout=timeout, sock=sock,
-            )
-        except paramiko.BadHostKeyException as exc:
-            raise NodeError(
-                f"HOST KEY CHANGED for {where}: the server offers {fingerprint(exc.key)} but {known} "
-                f"records {fingerprint(exc.expected_key)}; refusing to connect (possible man-in-the-middle)",
-                node=self.name,
-            ) from None
-        except paramiko.AuthenticationException as exc:
-            raise NodeError(
-                _auth_failed(exc, self.user, where, keys, self.options.identity_file is not None,
-                             allow_agent=not config.identities_only, look_for_keys=look_for_keys),
-                node=self.name,
-            ) from None
-        except NodeError:
+            try:
+                client.connect(
+                    host, port=port, username=self.user, key_filename=keys or None,  # type: ignore[arg-type]
+                    allow_agent=not config.identities_only, look_for_keys=look_for_keys,
+                    # the banner within `timeout`; the whole handshake a little longer, so that a silent
+                    # port ends as a banner timeout (paramiko would go on to "No existing session")
+                    timeout=timeout + 5, banner_timeout=timeout, auth_timeout=timeout, sock=sock,
+                )
+            except paramiko.BadHostKeyException as exc:
+                raise NodeError(
+                    f"HOST KEY CHANGED for {where}: the server offers {fingerprint(exc.key)} but {known} "
+                    f"records {fingerprint(exc.expected_key)}; refusing to connect (possible man-in-the-middle)",
+                    node=self.name,
+                ) from None
+            except paramiko.AuthenticationException as exc:
+                raise NodeError(
+                    _auth_failed(exc, self.user, where, keys, self.options.identity_file is not None,
+                                 allow_agent=not config.identities_only, look_for_keys=look_for_keys),
+                    node=self.name,
+                ) from None
+            except NodeError:
+                raise
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                seen = sock.seen if isinstance(sock, _RecordingSocket) else b""
+                reason = _handshake_failed(exc, seen, time.monotonic() - started, timeout, port)
+                raise NodeError(f"cannot connect to {where}: {reason}", node=self.name) from None
+        except BaseException:
+            self._client = client
+            self.close()  # and with it paramiko's transport thread, and the jump host's connection
             raise
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            client.close()
-            seen = sock.seen if isinstance(sock, _RecordingSocket) else b""
-            raise NodeError(
-                f"cannot connect to {where}: {_handshake_failed(exc, seen, time.monotonic() - started, timeout, port)}",
-                node=self.name,
-            ) from None
         self._client = client
         self._detect_sudo()
 
@@ -322,7 +324,10 @@ class SSHTransport(Transport):
         hops before it (`-J a,b`: a, then b, then the node), as OpenSSH does."""
         hops = [h.strip() for h in jump.split(",") if h.strip()]
         hop = SSHTransport(parse_target(hops[-1]), self.options, via=",".join(hops[:-1]))
-        hop.connect_only()
+        try:
+            hop.connect_only()
+        except NodeError as exc:  # named as the node's: which node the jump host was for
+            raise NodeError(f"jump host {exc.node or hops[-1]}: {exc.message}", node=self.name) from None
         assert hop._client is not None
         self._hop = hop
         transport = hop._client.get_transport()
@@ -511,7 +516,7 @@ def _handshake_failed(exc: BaseException, seen: bytes, elapsed: float, timeout: 
             return f"connection timed out after {_seconds(timeout)} s during the SSH handshake"
         return "the server closed the connection during the SSH handshake"
     if isinstance(exc, paramiko.ssh_exception.ProxyCommandFailure):
-        return f"ProxyCommand failed: {' '.join(text.split())}"
+        return f"the ProxyCommand {exc.command!r} failed ({str(exc.error).lower()})"
     if isinstance(exc, TimeoutError):
         return f"connection timed out after {_seconds(timeout)} s"
     if isinstance(exc, EOFError | ConnectionResetError):

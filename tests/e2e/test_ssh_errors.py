@@ -154,3 +154,13 @@ def test_authentication_failure_names_the_keys_tried(module_node: TestNode, tmp_
     assert run.code == EXIT_UNREACHABLE
     assert clean(run).endswith(f"authentication failed for user kadmin at 127.0.0.1:{module_node.ssh_port} "
                                f"(permission denied; tried key {key})"), run
+
+
+def test_a_jump_host_that_does_not_speak_ssh_is_named_for_the_node(tmp_path: Path) -> None:
+    with listener(http) as port:
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host cp\n  HostName 10.0.0.5\n  User kubeops\n  ProxyJump kubeops@127.0.0.1:{port}\n")
+        run = kaudit("status", "cp", "-F", str(config))
+        assert run.code == EXIT_UNREACHABLE
+        assert clean(run) == (f"cp: ERROR jump host kubeops@127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: "
+                              "the port does not speak SSH (it answered 'HTTP/1.1 400 Bad Request')"), run
