@@ -90,34 +90,24 @@ def open_nodes(raw_targets: list[str], ssh: Any, *, with_policy: bool = False) -
     """Connect to every control-plane node of the targets; a node that cannot be read is a problem
     line, the others go on. A target list that cannot be parsed is an InputError."""
     from installer.node.facts import gather
-    from installer.targets.connect import open_node
-    from installer.targets.flavors import expand_cluster
-    from installer.targets.inventory import expand_targets
+    from installer.targets.connect import Unreachable, open_targets
 
     opened = Opened()
     try:
-        for cluster in expand_targets(raw_targets):
-            try:
-                targets = expand_cluster(cluster).nodes
-            except KauditError as exc:
-                opened.problems.append((exc.node or cluster.name, exc.message))
+        for _, node in open_targets(raw_targets, ssh):
+            if isinstance(node, Unreachable):
+                opened.problems.append((node.name, node.error.message))
                 continue
-            for target in targets:
-                try:
-                    node = open_node(target, ssh)
-                except KauditError as exc:
-                    opened.problems.append((exc.node or target.display, exc.message))
-                    continue
-                try:
-                    facts = gather(node.transport, node.layout)
-                    path, info = locate(node.name, facts.manifest, facts.manifest_problem)
-                    log = NodeLog(node, path, info)
-                    if with_policy:
-                        log.policy = _policy_bytes(node, info)
-                    opened.logs.append(log)
-                except KauditError as exc:
-                    opened.problems.append((exc.node or node.name, exc.message))
-                    node.close()
+            try:
+                facts = gather(node.transport, node.layout)
+                path, info = locate(node.name, facts.manifest, facts.manifest_problem)
+                log = NodeLog(node, path, info)
+                if with_policy:
+                    log.policy = _policy_bytes(node, info)
+                opened.logs.append(log)
+            except KauditError as exc:
+                opened.problems.append((exc.node or node.name, exc.message))
+                node.close()
     except BaseException:
         opened.close()
         raise

@@ -148,25 +148,23 @@ def log_location(node_name: str, manifest_bytes: bytes | None, problem: str | No
 def open_logs(raw_targets: list[str], ssh: Any) -> OpenedLogs:
     """Connect to every control-plane node of the targets and find each one's audit log."""
     from installer.node.facts import gather
-    from installer.targets.connect import open_node
-    from installer.targets.flavors import expand_cluster
-    from installer.targets.inventory import expand_targets
+    from installer.targets.connect import Unreachable, open_targets
 
     opened = OpenedLogs()
     try:
-        for cluster in expand_targets(raw_targets):
-            for target in expand_cluster(cluster).nodes:
-                node = open_node(target, ssh)
-                opened.nodes.append(node)
-                facts = gather(node.transport, node.layout)
-                host, info = log_location(node.name, facts.manifest, facts.manifest_problem)
-                opened.log_paths.append(host)
-                if info.kubernetes_version and opened.kubernetes_version is None:
-                    opened.kubernetes_version = info.kubernetes_version
-                flags = info.audit.flags
-                if opened.rotation is None:
-                    opened.rotation = (_int(flags, "--audit-log-maxage"), _int(flags, "--audit-log-maxbackup"),
-                                       _int(flags, "--audit-log-maxsize"))
+        for _, node in open_targets(raw_targets, ssh):
+            if isinstance(node, Unreachable):
+                raise node.error
+            opened.nodes.append(node)
+            facts = gather(node.transport, node.layout)
+            host, info = log_location(node.name, facts.manifest, facts.manifest_problem)
+            opened.log_paths.append(host)
+            if info.kubernetes_version and opened.kubernetes_version is None:
+                opened.kubernetes_version = info.kubernetes_version
+            flags = info.audit.flags
+            if opened.rotation is None:
+                opened.rotation = (_int(flags, "--audit-log-maxage"), _int(flags, "--audit-log-maxbackup"),
+                                   _int(flags, "--audit-log-maxsize"))
         if not opened.nodes:
             raise InputError("no control-plane node in " + " ".join(raw_targets))
     except KauditError:

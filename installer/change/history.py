@@ -1,5 +1,5 @@
 """The node's memory of kaudit: journal and backups under the node's state directory (its layout,
-decided once by connect.open_node: /var/lib/kaudit, or /var/lib/minikube/kaudit on minikube)."""
+decided once by connect.node_context: /var/lib/kaudit, or /var/lib/minikube/kaudit on minikube)."""
 
 from __future__ import annotations
 

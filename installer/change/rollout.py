@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from installer.change.phases import Confirm, NodeChange, NodeResult, Options, Planner, Progress
+from installer.change.phases import Confirm, NodeResult, Options, Planner, Progress, run_change
 from installer.errors import (
     EXIT_FAILED_RESTORED,
     EXIT_INTERRUPTED,
@@ -24,7 +24,7 @@ from installer.errors import (
 )
 from installer.node import facts as nodefacts
 from installer.node import health, layout
-from installer.targets.connect import NodeContext, node_context
+from installer.targets.connect import NodeContext, Unreachable, open_cluster
 from installer.targets.parse import Cluster, Target
 from installer.transport import Transport
 
@@ -165,24 +165,17 @@ def _not_changed(name: str, cluster: str, why: str) -> NodeResult:
 
 def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
     """One cluster's nodes, one at a time."""
-    from installer.targets import flavors
-
     results: list[NodeResult] = []
     nodes: list[NodeContext] = []
     name = cluster.name
     try:
-        try:
-            cluster = flavors.expand_cluster(cluster)
-        except KauditError as exc:
-            return [NodeResult(node=exc.node or name, ok=False, exit_code=exc.exit_code, action="refused",
-                               message=exc.message, cluster=name)]
         # Reach every node before changing any: an unreachable node refuses the whole cluster.
-        for target in cluster.nodes:
-            try:
-                nodes.append(node_context(target, job.connect(target)))
-            except KauditError as exc:
-                results.append(NodeResult(node=exc.node or target.display, ok=False, exit_code=exc.exit_code,
-                                          action="refused", message=exc.message, cluster=name))
+        for opened in open_cluster(cluster, job.connect):
+            if isinstance(opened, Unreachable):
+                results.append(NodeResult(node=opened.name, ok=False, exit_code=opened.error.exit_code,
+                                          action="refused", message=opened.error.message, cluster=name))
+            else:
+                nodes.append(opened)
         if results:
             return results + [_not_changed(n.name, name, "not changed: another node of this cluster cannot be "
                                            "reached") for n in nodes]
@@ -208,10 +201,8 @@ def run_cluster(cluster: Cluster, job: Rollout) -> list[NodeResult]:
                                           message=exc.message, cluster=name))
                 results += [_not_changed(n, name, f"not changed: the rollout stopped at {node.name}") for n in rest]
                 break
-            change = NodeChange(node.transport, job.planner, inp, job.options, confirm, job.progress,
-                                node.layout)
-            change.flavor = node.flavor
-            result = change.run()
+            result = run_change(node.transport, job.planner, inp, job.options, confirm, job.progress, node.layout,
+                                node.flavor)
             result.cluster = name
             results.append(result)
             if not result.ok:
@@ -235,9 +226,8 @@ def _ask_cluster(name: str, nodes: list[NodeContext], job: Rollout) -> Confirm |
         done = [n.name for n in nodes[:i]]
         try:
             inp = job.plan_input(node)
-            change = NodeChange(node.transport, job.planner, inp, dry, job.confirm, lambda _n, _m: None, node.layout)
-            change.flavor = node.flavor
-            result = change.run()
+            result = run_change(node.transport, job.planner, inp, dry, job.confirm, lambda _n, _m: None, node.layout,
+                                node.flavor)
         except KauditError as exc:
             result = NodeResult(node=node.name, ok=False, exit_code=exc.exit_code, action="refused",
                                 message=exc.message)

@@ -2,7 +2,7 @@
 
 Read-only. Three round trips per node: sudo check (at connect), gather (manifest, process
 table, clock), then file checks and the readiness probe together; ssh and local targets one more
-at connect, for the node's flavor marks (connect.open_node).
+at connect, for the node's flavor marks (connect.node_context).
 """
 
 from __future__ import annotations

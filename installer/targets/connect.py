@@ -1,9 +1,13 @@
-"""Reaching a node: the right transport for a target, and the one decision of what the node is.
+"""Reaching nodes: the nodes a list of targets stands for, the right transport for each, and the one
+decision of what each node is.
 
-`open_node` is the only place that decides a node's flavor and layout (state directory, audit
-directory): from the target's form (kind://, minikube://) or, for ssh and local targets, from
-node facts gathered in one round trip (flavors.gather_hints). Every command reads and changes the
-node through the NodeContext it returns, so no command can use another's layout.
+`open_targets` (every cluster of a target list) and `open_cluster` (one cluster) are the one way the
+commands get from targets to open nodes: inventories expanded, kind/minikube/kube clusters discovered
+once (a discovered node is opened with what discovery found), each node opened in turn.
+`node_context` is the only place that decides a node's flavor and layout (state directory, audit
+directory): from the target's form (kind://, minikube://) or, for ssh and local targets, from node
+facts gathered in one round trip (flavors.gather_hints). Every command reads and changes the node
+through the NodeContext it returns, so no command can use another's layout.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from installer.errors import KauditError
-from installer.targets.parse import Target
+from installer.targets.parse import Cluster, Target
 from installer.transport import Transport
 from installer.transport.ssh import SSHOptions
 
@@ -63,51 +67,78 @@ def node_context(target: Target, transport: Transport) -> NodeContext:
     return NodeContext(transport, flavor, flavor.layout, hints, evidence)
 
 
-def open_node(target: Target, ssh: SSHOptions) -> NodeContext:
-    """A connected node with its flavor and layout decided, or a NodeError naming the node and the cause."""
-    return node_context(target, open_transport(target, ssh))
+@dataclass(frozen=True)
+class Unreachable:
+    """A cluster whose nodes could not be listed, or a node that could not be opened."""
+
+    name: str  # the node, else the cluster
+    error: KauditError
+
+
+def open_cluster(cluster: Cluster, connect: Callable[[Target], Transport]) -> Iterator[NodeContext | Unreachable]:
+    """The nodes of one cluster (kind, minikube and kube targets discovered), each opened with `connect`
+    and its flavor decided, in order, when the iteration reaches it; an Unreachable for a cluster that
+    cannot be listed (then nothing else) or a node that cannot be opened. Each yielded node is the caller's
+    to close."""
+    from installer.targets import flavors
+
+    try:
+        targets = flavors.expand_cluster(cluster).nodes
+    except KauditError as exc:
+        yield Unreachable(exc.node or cluster.name, exc)
+        return
+    for target in targets:
+        try:
+            yield node_context(target, connect(target))
+        except KauditError as exc:
+            yield Unreachable(exc.node or target.display, exc)
+
+
+def open_targets(raw_targets: list[str], ssh: SSHOptions) -> Iterator[tuple[str, NodeContext | Unreachable]]:
+    """(cluster name, node) for every node the targets stand for (inventory files included), as open_cluster
+    opens them. A target list that cannot be read raises its InputError here, before any node is opened."""
+    from installer.targets.inventory import expand_targets
+
+    clusters = expand_targets(raw_targets)
+
+    def nodes() -> Iterator[tuple[str, NodeContext | Unreachable]]:
+        for cluster in clusters:
+            for node in open_cluster(cluster, lambda target: open_transport(target, ssh)):
+                yield cluster.name, node
+
+    return nodes()
 
 
 def visit_nodes(raw_targets: list[str], ssh: SSHOptions, read: Callable[[NodeContext, str], R],
                 failed: Callable[[str, str | None, str], R]) -> list[R]:
-    """`read(node, cluster)` on every node the targets stand for, one at a time (inventories and kind or
-    minikube clusters expanded, as a rollout expands them); `failed(node, cluster, message)` for a
-    target list, cluster or node that cannot be read. For the read-only commands (status, backups)."""
-    from installer.targets import flavors
-    from installer.targets.inventory import expand_targets
-
+    """`read(node, cluster)` on every node the targets stand for, one at a time (open_targets);
+    `failed(node, cluster, message)` for a target list, cluster or node that cannot be read. For the
+    read-only commands (status, backups)."""
     try:
-        clusters = expand_targets(raw_targets)
+        opened = open_targets(raw_targets, ssh)
     except KauditError as exc:
         return [failed(exc.node or " ".join(raw_targets), None, exc.message)]
     out: list[R] = []
-    for cluster in clusters:
-        try:
-            targets = flavors.expand_cluster(cluster).nodes
-        except KauditError as exc:
-            out.append(failed(exc.node or cluster.name, cluster.name, exc.message))
+    for cluster, node in opened:
+        if isinstance(node, Unreachable):
+            out.append(failed(node.name, cluster, node.error.message))
             continue
-        for target in targets:
-            try:
-                node = open_node(target, ssh)
-            except KauditError as exc:
-                out.append(failed(exc.node or target.display, cluster.name, exc.message))
-                continue
-            try:
-                out.append(read(node, cluster.name))
-            except KauditError as exc:
-                out.append(failed(exc.node or target.display, cluster.name, exc.message))
-            finally:
-                node.close()
+        try:
+            out.append(read(node, cluster))
+        except KauditError as exc:
+            out.append(failed(exc.node or node.name, cluster, exc.message))
+        finally:
+            node.close()
     return out
 
 
 def open_transport(target: Target, ssh: SSHOptions) -> Transport:
     """A connected transport (sudo already checked), or a NodeError naming the node and the cause.
-    Commands use `open_node`, which also decides what the node is.
+    Commands use `open_cluster`/`open_targets`, which also decide what the node is.
 
-    kind:// and minikube:// targets must name one node (or stand for a cluster with a single
-    control plane): `flavors.expand_cluster` turns a cluster target into its nodes first.
+    A node found by `flavors.expand_cluster` is opened with what discovery found; any other kind:// or
+    minikube:// target is discovered here and must name one node (or stand for a cluster with a single
+    control plane).
     """
     if target.kind == "local":
         from installer.transport.local import LocalTransport
@@ -124,6 +155,8 @@ def open_transport(target: Target, ssh: SSHOptions) -> Transport:
         return transport
     from installer.targets import flavors
 
+    if isinstance(target, flavors.DiscoveredTarget) and target.spec is not None:
+        return open_discovered(target.spec, ssh)
     return open_discovered(flavors.resolve_node(target), ssh)
 
 

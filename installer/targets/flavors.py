@@ -31,7 +31,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Literal
 
 from installer.errors import InputError, NodeError
@@ -244,6 +244,17 @@ class NodeSpec:
         return FLAVORS[self.flavor].layout
 
 
+@dataclass(frozen=True)
+class DiscoveredTarget(Target):
+    """A node-level target found by discovery, with how to reach it: opened without discovering again."""
+
+    spec: NodeSpec | None = None
+
+    @classmethod
+    def of(cls, spec: NodeSpec) -> DiscoveredTarget:
+        return cls(**{f.name: getattr(spec.target, f.name) for f in fields(Target)}, spec=spec)
+
+
 def run_tool(argv: Sequence[str], why: str, *, timeout: float = COMMAND_TIMEOUT) -> str:
     """Run a local helper command (kind's engine, minikube); one-line errors naming the command."""
     binary = shutil.which(argv[0])
@@ -395,12 +406,13 @@ def expand_cluster(cluster: Cluster) -> Cluster:
     kube:// targets by the plain ssh targets of their control-plane nodes (targets.kube).
 
     Runs the discovery commands: call it per cluster, where one cluster's failure is reported
-    without stopping the others.
+    without stopping the others. A discovered node keeps what discovery found (DiscoveredTarget), so
+    connect.open_transport reaches it without running discovery again.
     """
     nodes: list[Target] = []
     for t in cluster.nodes:
         if t.kind in ("kind", "minikube"):
-            nodes.extend(spec.target for spec in discover(t))
+            nodes.extend(DiscoveredTarget.of(spec) for spec in discover(t))
         elif t.kind == "kube":
             from installer.targets import kube
 
