@@ -49,11 +49,16 @@ def _ask_on_terminal(prompt: str) -> str | None:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
-    os.close(fd)
     try:
         return getpass.getpass(prompt)
     except EOFError:  # Ctrl-D: no password
+        os.write(fd, b"\n")  # getpass ends the prompt's line only after an answer
         return None
+    except KeyboardInterrupt:
+        os.write(fd, b"\n")
+        raise
+    finally:
+        os.close(fd)
 
 
 class SudoPassword:

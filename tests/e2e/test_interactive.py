@@ -175,3 +175,17 @@ def test_without_a_terminal_the_message_says_how_to_give_the_password(node_facto
                                    "on a pipe with --sudo-password-stdin"), proc
     run = kaudit("status", node.target("kpw"), *ssh_args(node), "--output", "json")
     assert run.code == 2 and "--sudo-password-stdin" in run.node["error"], run
+
+
+def test_ctrl_c_or_ctrl_d_at_the_password_prompt(node_factory: NodeFactory, tmp_path: Path) -> None:
+    nodes, targets = _two_password_nodes(node_factory, tmp_path)
+    before = [n.path(MANIFEST).read_bytes() for n in nodes]
+    enable = ["enable", *targets, "--profile", "minimal", "--yes", "--timeout", "10"]
+    code, screen, seen = _converse(enable, {PASSWORD_PROMPT: b"\x03"})
+    assert code == 130 and seen[PASSWORD_PROMPT] == 1, screen
+    assert screen.endswith(PASSWORD_PROMPT.decode() + "\r\n") and "Traceback" not in screen, screen
+    code, screen, seen = _converse(enable, {PASSWORD_PROMPT: b"\x04"})
+    assert code == 2 and seen[PASSWORD_PROMPT] == 1, screen
+    assert screen.split("\r\n")[0] == PASSWORD_PROMPT.decode(), screen  # a new line after the prompt
+    assert screen.count("sudo for kpw wants a password, and none was given at the prompt") == 2, screen
+    assert [n.path(MANIFEST).read_bytes() for n in nodes] == before
