@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from installer.change import phases
-from installer.change.phases import NodeResult, Options
+from installer.change.data import NodeResult, Options
 from installer.change.plans import EnableInput, plan_disable, plan_enable
 from installer.policy.source import PolicySource
 from installer.targets import flavors
@@ -29,10 +29,8 @@ def run(node: FakeNode, planner: Any = plan_enable, plan_input: Any = None, *, a
     seen = progress if progress is not None else []
     ask: Callable[[str, str], bool] = lambda _node, _diff: answer  # noqa: E731
     inp = enable() if plan_input is None and planner is plan_enable else plan_input
-    change = phases.NodeChange(node, planner, inp, Options(**{"timeout": 5.0, **options}), ask,
-                               lambda _n, m: seen.append(m))
-    change.flavor = flavors.KUBEADM
-    return change.run()
+    return phases.run_change(node, planner, inp, Options(**{"timeout": 5.0, **options}), ask,
+                             lambda _n, m: seen.append(m), flavor=flavors.KUBEADM)
 
 
 @pytest.fixture
