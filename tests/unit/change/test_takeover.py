@@ -118,3 +118,29 @@ def test_a_take_over_that_loses_the_node_leaves_the_guard_armed(node: FakeNode) 
     r = run(node)
     assert (r.action, r.changed, r.backup) == ("NOT-RESTORED", True, ident), r.message
     assert "the node's guard restores backup" in r.message and node.guard == ident
+
+
+def test_the_take_over_phases_hand_on_pending_then_taken_then_a_fresh_read(node: FakeNode) -> None:
+    from installer.change import takeover
+    from installer.change.data import Options, RunData
+    from installer.change.noderun import NodeRun
+    from installer.change.phases import preflight
+    from installer.change.plans import plan_enable
+    from installer.targets import flavors
+
+    ident, written = lost_change(node)
+    run = NodeRun(node, plan_enable, enable("cis"), Options(timeout=5), lambda _n, _d: True, lambda _n, _m: None,
+                  flavors.KUBEADM)
+    data = preflight(run, RunData())
+    assert takeover.is_pending(run, data)
+    data = takeover.plan(run, data)
+    pending = data.take_over()
+    assert (pending.ident, pending.why) == (ident, "it is not what this run asks for") and takeover.asks(run, data)
+    data = takeover.take_over(run, data)
+    assert data.taken_over().earlier == DEFAULT_MANIFEST.encode() and run.result.changed
+    assert takeover.restores(run, data) and not takeover.awaits(run, data)
+    data = takeover.restore(run, data)
+    assert data.reread and run.took_over == ident and not run.result.changed
+    data = takeover.read_again(run, data)
+    assert data.pending is None and data.node().manifest == DEFAULT_MANIFEST.encode() != written
+    assert not takeover.is_pending(run, data)
