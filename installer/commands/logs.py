@@ -106,6 +106,8 @@ def logs(
     known_hosts: str | None = common.KNOWN_HOSTS,
     accept_new_host_key: bool = common.ACCEPT_NEW,
     sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+    ask_sudo_password: bool = common.ASK_SUDO_PASSWORD,
+    connect_timeout: int | None = common.CONNECT_TIMEOUT,
 ) -> None:
     """Who did what, and when: every control-plane node's audit log (current and rotated files, .gz too),
     merged by time, filtered.
@@ -126,7 +128,8 @@ def logs(
     if output not in ("text", "json"):
         typer.echo(f"kaudit: --output must be text or json, not {output!r}", err=True)
         raise typer.Exit(2)
-    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin)
+    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin,
+                             ask_sudo_password, connect_timeout)
     try:
         filters = Filters.build(since=since, until=until, users=users, groups=groups, verbs=verbs,
                                 resources=resources, namespaces=namespaces, names=names, codes=codes,

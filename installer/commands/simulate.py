@@ -74,6 +74,8 @@ def simulate(
     known_hosts: str | None = common.KNOWN_HOSTS,
     accept_new_host_key: bool = common.ACCEPT_NEW,
     sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+    ask_sudo_password: bool = common.ASK_SUDO_PASSWORD,
+    connect_timeout: int | None = common.CONNECT_TIMEOUT,
 ) -> None:
     """Replay an audit log through candidate policies: events, bytes and days of history per policy,
     and what each would stop or start recording.
@@ -97,7 +99,8 @@ def simulate(
         typer.echo("kaudit: simulate needs at least one candidate: --profile P or --policy-file FILE", err=True)
         raise typer.Exit(2)
     version = common.kubernetes_version(kubernetes_version)
-    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin)
+    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin,
+                             ask_sudo_password, connect_timeout)
     request: dict[str, Any] = {
         "sources": sources, "profiles": profiles, "sets": sets, "policy_files": policy_files,
         "kubernetes_version": version, "since": since, "until": until,

@@ -43,6 +43,8 @@ def tune(
     known_hosts: str | None = common.KNOWN_HOSTS,
     accept_new_host_key: bool = common.ACCEPT_NEW,
     sudo_password_stdin: bool = common.SUDO_PASSWORD_STDIN,
+    ask_sudo_password: bool = common.ASK_SUDO_PASSWORD,
+    connect_timeout: int | None = common.CONNECT_TIMEOUT,
 ) -> None:
     """Print the audit policy to run, derived from the cluster's own traffic: every selected detection
     kept at the level it needs, Secret, ConfigMap and token bodies never recorded, unseen traffic at
@@ -61,7 +63,8 @@ def tune(
         typer.echo(f"kaudit: --output must be yaml or json, not {output!r}", err=True)
         raise typer.Exit(2)
     version = common.kubernetes_version(kubernetes_version)
-    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin)
+    conn = common.Connection(ssh_config, identity, known_hosts, accept_new_host_key, sudo_password_stdin,
+                             ask_sudo_password, connect_timeout)
     request: dict[str, Any] = {"sources": sources, "keep": keep, "budget": budget,
                                "kubernetes_version": version, "output": output}
     try:
