@@ -12,6 +12,24 @@ level has them). Also measured: the command on an empty log (its start-up: impor
 rendering and validation, the detection catalogue), so the rate after start-up is known, and the
 reader alone (reader.read_blocks: the file read, split and decoded, nothing else), the floor of any
 pass over the events in this design.
+
+`--approaches` also measures, on the same log and each pinned the same way, the ways of aggregating the
+events that issue 21 item 1 asked to weigh (bench/README.md says which was chosen and why):
+
+- `msgspec + loop`: the reader's blocks (msgspec, the needed fields, bodies as raw bytes), one Python
+  loop per event adding its line size and body lengths to a per-key entry (kaudit's way);
+- `msgspec + map/zip`: the same blocks, the per-key sums built without a Python statement per event
+  (`attrgetter`/`map`/`zip` keys, `list.append` into per-key lists driven by `deque`, summed per key);
+- `kaudit Simulation`: the whole of simulate's pass with one candidate (the loop, the policy per key,
+  the report), without the command's start-up;
+- `pyarrow.json`: pyarrow's multithreaded-capable JSON reader (one thread here), the key fields only,
+  then a group-by count: it cannot give a body's or a line's raw size at all (an object read as a
+  string is an error), so this is a lower bound of what it would cost;
+- `polars.read_ndjson`: polars' reader with the bodies as strings, then a group-by summing their
+  lengths: polars re-serializes them (`{"a": 1}` for `{"a":1}`), so its sizes are not the log's.
+
+pyarrow and polars are not kaudit dependencies: `pip install pyarrow polars` into the venv to measure
+them (each is skipped, and said so, when it is not installed).
 """
 
 from __future__ import annotations
@@ -49,6 +67,136 @@ with open(sys.argv[1], "rb") as f:
             d += 1
 print(n, d)
 """
+
+
+APPROACH_PRELUDE = r"""
+import gc, json, sys, time
+from collections import defaultdict, deque
+from operator import attrgetter, itemgetter
+gc.disable()
+path = sys.argv[1]
+"""
+
+APPROACHES = {
+    "msgspec + loop": r"""
+from installer.auditlog import reader
+absent = reader.ABSENT
+tables = {}
+n = 0
+for block in reader.read_blocks(reader.local_sources([path])):
+    times = list(map(attrgetter("stageTimestamp"), block.events))
+    table = tables.setdefault(min(times)[:13], {})
+    for ev, size in zip(block.events, block.sizes):
+        key = (ev.verb, ev.requestURI, bytes(ev.user), ev.stage, ev.level)
+        entry = table.get(key)
+        if entry is None:
+            entry = table[key] = [0, 0, 0, 0, 0]
+        entry[0] += 1
+        entry[1] += size
+        body = ev.requestObject
+        if body is not absent:
+            entry[2] += len(body)
+        body = ev.responseObject
+        if body is not absent:
+            entry[3] += len(body)
+        body = ev.responseStatus
+        if body is not absent:
+            entry[4] += len(body)
+        body = ev.annotations
+        if body is not absent:
+            entry[4] += len(body)
+    n += len(block.events)
+print(json.dumps({"events": n, "groups": sum(map(len, tables.values()))}))
+""",
+    "msgspec + map/zip": r"""
+from installer.auditlog import reader
+KEY = attrgetter("verb", "requestURI", "stage", "level")
+USER = attrgetter("user")
+FIELDS = [attrgetter(f) for f in ("requestObject", "responseObject", "responseStatus", "annotations")]
+SLOT = [itemgetter(i) for i in range(5)]
+tables = {}
+n = 0
+for block in reader.read_blocks(reader.local_sources([path])):
+    events = block.events
+    times = list(map(attrgetter("stageTimestamp"), events))
+    slots = tables.setdefault(min(times)[:13], defaultdict(lambda: ([], [], [], [], [])))
+    got = list(map(slots.__getitem__, zip(map(KEY, events), map(bytes, map(USER, events)))))
+    deque(map(list.append, map(SLOT[0], got), block.sizes), 0)
+    for i, field in enumerate(FIELDS, 1):
+        deque(map(list.append, map(SLOT[i], got), map(len, map(field, events))), 0)
+    n += len(events)
+groups = 0
+for slots in tables.values():
+    for slot in slots.values():
+        sums = list(map(sum, slot))
+    groups += len(slots)
+print(json.dumps({"events": n, "groups": groups}))
+""",
+    "kaudit Simulation": r"""
+from installer.auditlog import reader
+from installer.auditlog.run import build_candidates
+from installer.auditlog.simulate import Simulation
+from installer.policy.model import LATEST_KNOWN_VERSION
+cands = build_candidates(["recommended"], [], [], (None, None, None), LATEST_KNOWN_VERSION)
+t = time.perf_counter()
+sim = Simulation(cands, LATEST_KNOWN_VERSION)
+stats = reader.ReadStats()
+sim.read(reader.read_blocks(reader.local_sources([path]), stats))
+report = sim.report(stats)
+print(json.dumps({"events": report["log"]["events"], "groups": report["candidates"][0]["cache"]["keys"]}))
+""",
+    "pyarrow.json": r"""
+import pyarrow as pa, pyarrow.json as pj
+pa.set_cpu_count(1)
+pa.set_io_thread_count(1)
+user = pa.struct([("username", pa.string()), ("groups", pa.list_(pa.string()))])
+schema = pa.schema([("verb", pa.string()), ("requestURI", pa.string()), ("stage", pa.string()),
+                    ("level", pa.string()), ("stageTimestamp", pa.string()), ("user", user)])
+table = pj.read_json(path, read_options=pj.ReadOptions(use_threads=False),
+                     parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
+table = table.append_column("username", table["user"].combine_chunks().field("username"))
+import pyarrow.compute as pc
+table = table.append_column("hour", pc.utf8_slice_codeunits(table["stageTimestamp"], 0, 13))
+grouped = table.group_by(["hour", "verb", "requestURI", "username", "stage", "level"]).aggregate([("verb", "count")])
+print(json.dumps({"events": table.num_rows, "groups": grouped.num_rows}))
+""",
+    "polars.read_ndjson": r"""
+import os
+os.environ["POLARS_MAX_THREADS"] = "1"
+import polars as pl
+s = pl.String
+schema = {"verb": s, "requestURI": s, "stage": s, "level": s, "stageTimestamp": s, "user": s,
+          "requestObject": s, "responseObject": s, "responseStatus": s, "annotations": s}
+df = pl.read_ndjson(path, schema=schema)
+grouped = df.group_by(pl.col("stageTimestamp").str.slice(0, 13), "verb", "requestURI", "user", "stage", "level").agg(
+    pl.len(), *[pl.col(c).str.len_bytes().sum() for c in ("requestObject", "responseObject", "responseStatus",
+                                                          "annotations")])
+print(json.dumps({"events": df.height, "groups": grouped.height}))
+""",
+}
+APPROACH_MODULES = {"pyarrow.json": "pyarrow", "polars.read_ndjson": "polars"}
+
+
+def approaches(log: Path, events: int, repeat: int) -> dict[str, Any]:
+    """Each approach in its own pinned process on the same log, in rounds (the best of each kept)."""
+    import importlib.util
+
+    commands: dict[str, list[str]] = {}
+    for name, code in APPROACHES.items():
+        module = APPROACH_MODULES.get(name)
+        if module and importlib.util.find_spec(module) is None:
+            print(f"  {name}: skipped ({module} is not installed: pip install {module})", flush=True)
+            continue
+        commands[name] = [PY, "-c", APPROACH_PRELUDE + code, str(log)]
+    best = rounds(repeat, commands)
+    base = best["msgspec + loop"][0]
+    out: dict[str, Any] = {}
+    for name, (wall, rss, stdout) in best.items():
+        got = json.loads(stdout)
+        out[name] = {"wall": wall, "rss_kib": rss, "events_per_s": events / wall, "vs_loop": wall / base, **got}
+        print(f"  {name:20s} {wall:6.2f} s  {events / wall:>9,.0f} events/s  {wall / base:5.2f}x the loop's time  "
+              f"RSS {rss / 1024:4.0f} MiB  {got['groups']:,} groups", flush=True)
+    return out
 
 
 def _pin() -> list[str]:
@@ -96,6 +244,8 @@ def main() -> None:
     parser.add_argument("--rss-size-mb", type=int, default=2048, help="the large log for RSS (MB); 0 skips")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (the best run of each command is kept)")
     parser.add_argument("--keep", type=Path, help="write the logs here and keep them")
+    parser.add_argument("--approaches", action="store_true",
+                        help="also measure the other ways of aggregating (msgspec map/zip, pyarrow, polars)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from tests import auditgen
@@ -155,6 +305,10 @@ def main() -> None:
     result["json_loads"] = {"wall": lwall, "events_per_s": events / lwall}
     print(f"json.loads loop: {lwall:.2f} s, {events / lwall:,.0f} events/s -> kaudit is {lwall / wall:.2f}x",
           flush=True)
+
+    if args.approaches:
+        print("approaches, on the same log (whole process, pinned, best of the rounds):", flush=True)
+        result["approaches"] = approaches(log, events, args.repeat)
 
     if args.rss_size_mb:
         big = work / "big.log"

@@ -74,8 +74,8 @@ _ANN_KEY = len(b'"annotations":') + 1
 _MF_KEY = len(b'"managedFields":') + 1
 _LIST_WATCH = frozenset({"list", "watch"})
 TOP = 10
-# A per-key table entry (a list, indexed by number in the hot loop): [0 events, 1 bytes less one per
-# event, 2 request bodies' bytes, 3 response bodies' bytes, 4 status and annotations bytes (each with its
+# A per-key table entry (a list, indexed by number in the hot loop): [0 events, 1 bytes (the lines as
+# written), 2 request bodies' bytes, 3 response bodies' bytes, 4 status and annotations bytes (each with its
 # key), 5 request managedFields bytes, 6 response managedFields bytes, 7 _Plan.mf_mask, 8 the _Plan]
 _MAX_KEYS = 50_000  # distinct keys held in the tables (all hours) before they are folded into the counters
 _MAX_CACHE = 50_000  # entries of each per-key cache (paths, users, request infos, plans) before it is emptied
@@ -329,7 +329,7 @@ class Simulation:
         gc.disable()
         try:
             for block in blocks:
-                add(block.events, block.sizes, block.newline)
+                add(block.events, block.sizes, block.newline, block.fast)
         finally:
             if enabled:
                 gc.enable()
@@ -347,25 +347,26 @@ class Simulation:
             self.filtered_out += 1
             return
         self._times(ts, ts)
-        self._add_hour(ts[:13], [ev], [rec.size - 1])
+        self._add_hour(ts[:13], [ev], [rec.size])
         if self._keys > _MAX_KEYS:
             self._fold()
         if self.on_event is not None:
             plan = self._plan(ev.verb, self._path(ev), bytes(ev.user))
             self.on_event(rec, list(plan.decisions))
 
-    def add_events(self, events: Sequence[SimEvent], sizes: list[int], newline: int) -> None:
-        """A block of events and their sizes (less `newline` each, as `reader.Block` has them)."""
+    def add_events(self, events: Sequence[SimEvent], sizes: list[int], newline: int, fast: bool = False) -> None:
+        """A block of events and their sizes (less `newline` each, as `reader.Block` has them); `fast`: the
+        events are reader.FastEvents (every one has a requestURI)."""
         if not events:
             return
-        if not newline:
-            sizes = [s - 1 for s in sizes]
+        if newline:
+            sizes = list(map(newline.__add__, sizes))
         times = list(map(_STAGE_TIME, events))
         lo, hi = min(times), max(times)
         since, until = self.since, self.until
         if lo and lo[:13] == hi[:13] and not (since and lo < since) and not (until and hi >= until):
             self._times(lo, hi)
-            if newline:  # reader.FastEvent: never without a requestURI
+            if fast:
                 self._add_fast(lo[:13], events, sizes)
             else:
                 self._add_hour(lo[:13], events, sizes)
@@ -386,7 +387,7 @@ class Simulation:
             group[0].append(ev)
             group[1].append(size)
         for hour, (evs, szs) in hours.items():
-            if newline:
+            if fast:
                 self._add_fast(hour, evs, szs)
             else:
                 self._add_hour(hour, evs, szs)
@@ -430,7 +431,7 @@ class Simulation:
         """The hot loop, for reader.FastEvents (every event has a requestURI): per event, one lookup by
         what the event wrote (`_raw`: the requestURI and the user as written), which gives the entry of
         its key in the hour's table, and its count and sizes added to the entry. `sizes` are the lines'
-        sizes less one (their newline, as reader.Block has them): `_apply` adds one per event."""
+        sizes as written, newline included."""
         raw = self._raw.get(hour)
         if raw is None or hour not in self._tables:
             self._hour(hour)
@@ -614,7 +615,6 @@ class Simulation:
         """The counters of `n` events of one key, given their sizes' sums: what `add` did per event before,
         now per key (every quantity is a sum, so the result is the same)."""
         n, size, req_size, resp_size, other, mf_req, mf_resp, _, plan = entry
-        size += n  # the newlines (_add_hour)
         verb, _, _, stage, log_level = key
         label = plan.label
         user = plan.user
