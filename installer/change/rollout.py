@@ -23,7 +23,7 @@ from installer.errors import (
     KauditError,
 )
 from installer.node import facts as nodefacts
-from installer.node import health, layout
+from installer.node import health
 from installer.targets.connect import NodeContext, Unreachable, open_cluster
 from installer.targets.parse import Cluster, Target
 from installer.transport import Transport
@@ -147,12 +147,13 @@ class HealthGate:
         url = self._url(peer)
         if url is None:
             return self.problems[peer.name]
-        result = health.probe(peer.transport, url, "" if url in self.anonymous else layout.ADMIN_KUBECONFIG)
+        result = health.probe(peer.transport, url, "" if url in self.anonymous else peer.layout.admin_kubeconfig)
         return None if result.ready else result.describe()
 
     def sick(self, node: NodeContext, peers: list[NodeContext]) -> list[tuple[str, str]]:
         asked = [(p, url) for p in peers if (url := self._url(p)) and self._askable_from(node, p, url)]
-        answers = (health.probe_from(node.transport, [url for _, url in asked], anonymous=frozenset(self.anonymous))
+        answers = (health.probe_from(node.transport, [url for _, url in asked], node.layout.admin_kubeconfig,
+                                     anonymous=frozenset(self.anonymous))
                    if asked else [])
         ready = {p.name for (p, _), answer in zip(asked, answers, strict=True) if answer.ready}
         return [(p.name, why) for p in peers if p.name not in ready and (why := self.own_answer(p)) is not None]

@@ -141,7 +141,7 @@ def node_status(node: NodeContext) -> NodeStatus:
     probe_url = health.url(info.probe.scheme, info.probe.host, info.probe.port, info.probe.path)
     checked = [f"{_how(p.flag)}:{p.host_path}" for p in status.paths if p.host_path and p.container_path != "-"]
     result = transport.run(*scripts.STATUS.bind(checked, url=probe_url,
-                                                kubeconfig=health.admin_kubeconfig_for(info.probe),
+                                                kubeconfig=health.admin_kubeconfig_for(info.probe, node.layout),
                                                 max_content=str(POLICY_TEXT_MAX)), timeout=60)
     stats: dict[str, list[str]] = {}
     contents: dict[str, str] = {}

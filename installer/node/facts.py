@@ -61,9 +61,9 @@ def _json_b64(value: str | None) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def gather(transport: Transport, node_layout: layout.NodeLayout = layout.DEFAULT) -> NodeFacts:
+def gather(transport: Transport, node_layout: layout.NodeLayout) -> NodeFacts:
     result = transport.run(*scripts.GATHER.bind(
-        default_dir=node_layout.manifests_dir, kubelet_config=layout.KUBELET_CONFIG,
+        default_dir=node_layout.manifests_dir, kubelet_config=node_layout.kubelet_config,
         manifest_name=node_layout.manifest_name, state=node_layout.state_dir, max_bytes=str(MAX_MANIFEST_BYTES),
         audit=node_layout.audit_dir))
     if result.rc != 0:

@@ -46,17 +46,18 @@ def url(scheme: str, host: str, port: int, path: str) -> str:
     return f"{scheme.lower()}://{host}:{port}{path}"
 
 
-def admin_kubeconfig_for(probe: Probe) -> str:
-    """The admin kubeconfig the probe may use after a 401/403: none unless it asks the API server itself."""
-    return layout.ADMIN_KUBECONFIG if probe.to_itself else ""
+def admin_kubeconfig_for(probe: Probe, node_layout: layout.NodeLayout = layout.DEFAULT) -> str:
+    """The admin kubeconfig the probe may use after a 401/403: none unless it asks the API server itself.
+    (The default layout only for NodeChange's calls: see layout.DEFAULT.)"""
+    return node_layout.admin_kubeconfig if probe.to_itself else ""
 
 
-def probe(transport: Transport, target_url: str, admin_kubeconfig: str = layout.ADMIN_KUBECONFIG) -> ProbeResult:
+def probe(transport: Transport, target_url: str, admin_kubeconfig: str) -> ProbeResult:
     result = transport.run(*scripts.PROBE_ONCE.bind(url=target_url, kubeconfig=admin_kubeconfig), timeout=30)
     return _result(target_url, result.text)
 
 
-def probe_from(transport: Transport, urls: list[str], admin_kubeconfig: str = layout.ADMIN_KUBECONFIG,
+def probe_from(transport: Transport, urls: list[str], admin_kubeconfig: str,
                anonymous: frozenset[str] = frozenset()) -> list[ProbeResult]:
     """Each URL asked once from the node behind `transport` (other nodes' API servers): one remote command.
     URLs in `anonymous` are never sent credentials."""

@@ -1,19 +1,22 @@
-"""Where kaudit's files live on a node (docs/design.md section 3). Pure values, no I/O."""
+"""Where kaudit's files live on a node (docs/design.md section 3). Pure values, no I/O.
+
+A node's layout is a `NodeLayout` value, decided once per node (targets.connect.node_context, from its
+flavor: targets.flavors) and handed to every reader; a NodeLayout names every path. The path constants
+here are the kubeadm layout's parts, and the defaults of settings that are not layout (the audit log's path).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MANIFESTS_DIR = "/etc/kubernetes/manifests"
 MANIFEST_NAME = "kube-apiserver.yaml"
-KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 AUDIT_DIR = "/etc/kubernetes/audit"
 LOG_PATH = "/var/log/kubernetes/audit/audit.log"
 STATE_DIR = "/var/lib/kaudit"
 MINIKUBE_STATE_DIR = "/var/lib/minikube/kaudit"
-ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
 
 
 def sha12(data: bytes) -> str:
@@ -42,12 +45,14 @@ def exported_webhook_config_path(kubeconfig: bytes, audit_dir: str = AUDIT_DIR) 
 
 @dataclass(frozen=True)
 class NodeLayout:
-    """The paths of one node; the static pod path and state dir differ per flavor and kubelet config."""
+    """The paths of one node; the state dir differs per flavor, the static pod path also per kubelet config."""
 
-    manifests_dir: str = MANIFESTS_DIR
-    manifest_name: str = MANIFEST_NAME
-    audit_dir: str = AUDIT_DIR
-    state_dir: str = STATE_DIR
+    manifests_dir: str  # where the static pod manifests are unless the kubelet config says otherwise
+    manifest_name: str
+    audit_dir: str  # kaudit's content-addressed policies and webhook configs
+    state_dir: str  # kaudit's journal, backups, lock and guard
+    kubelet_config: str  # the kubelet's config file (its staticPodPath)
+    admin_kubeconfig: str  # the credentials the readiness probe uses where anonymous auth is off
 
     @property
     def manifest(self) -> str:
@@ -66,4 +71,12 @@ class NodeLayout:
         return posixpath.join(self.state_dir, "lock")
 
 
-DEFAULT = NodeLayout()
+KUBEADM = NodeLayout(manifests_dir=MANIFESTS_DIR, manifest_name=MANIFEST_NAME, audit_dir=AUDIT_DIR,
+                     state_dir=STATE_DIR, kubelet_config="/var/lib/kubelet/config.yaml",
+                     admin_kubeconfig="/etc/kubernetes/admin.conf")
+# minikube runs kubeadm's layout, but only a few directories survive a VM restart (/var/lib/minikube does).
+MINIKUBE = replace(KUBEADM, state_dir=MINIKUBE_STATE_DIR)
+
+# NodeChange's fallback (change/phases.py, change/noderun.py) until it takes the layout it is given;
+# no other caller uses it.
+DEFAULT = KUBEADM

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Literal
 
 from installer.errors import InputError, NodeError
+from installer.manifest.export import Format
 from installer.node import layout
 from installer.scripts import load as scripts
 from installer.targets.parse import Cluster, Target
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from installer.manifest.read import ManifestInfo
     from installer.transport import Transport
 
-FlavorName = Literal["kubeadm", "minikube", "kind"]
+FlavorName = Format  # one flavor per `kaudit export` format: the names are written once, there
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 KIND_ROLE_LABEL = "io.x-k8s.kind.role"
@@ -83,7 +84,7 @@ class Flavor:
 
 KUBEADM = Flavor(
     name="kubeadm",
-    layout=layout.NodeLayout(),
+    layout=layout.KUBEADM,
     undone_by=(
         "A later `kubeadm upgrade apply` / `kubeadm upgrade node` regenerates "
         "/etc/kubernetes/manifests/kube-apiserver.yaml from the ClusterConfiguration kept in the "
@@ -102,7 +103,7 @@ KUBEADM = Flavor(
 
 MINIKUBE = Flavor(
     name="minikube",
-    layout=layout.NodeLayout(state_dir=layout.MINIKUBE_STATE_DIR),
+    layout=layout.MINIKUBE,
     undone_by=(
         "`minikube start` on this profile (after `minikube stop`, a reboot or a driver restart) re-runs "
         "kubeadm's control-plane phase and rewrites the manifests from minikube's own cluster configuration, "
@@ -120,7 +121,7 @@ MINIKUBE = Flavor(
 
 KIND = Flavor(
     name="kind",
-    layout=layout.NodeLayout(),
+    layout=layout.KUBEADM,  # kind's nodes are made by kubeadm
     undone_by=(
         "A kind node keeps this change for as long as its container exists (it survives `docker restart`), "
         "but a cluster recreated with `kind delete cluster` / `kind create cluster` starts clean from kind's "
@@ -133,14 +134,14 @@ KIND = Flavor(
     rewritten_by="a recreated kind cluster (which starts from kind's generated configuration)",
 )
 
-FLAVORS: dict[str, Flavor] = {f.name: f for f in (KUBEADM, MINIKUBE, KIND)}
+FLAVORS: dict[str, Flavor] = {f.name: f for f in (KUBEADM, MINIKUBE, KIND)}  # one per export format
 
 
 def get(name: str) -> Flavor:
     try:
         return FLAVORS[name]
     except KeyError:
-        raise InputError(f"unknown flavor {name!r} (kubeadm, minikube or kind)") from None
+        raise InputError(f"unknown flavor {name!r} ({', '.join(FLAVORS)})") from None
 
 
 def flavor_of_target(target: Target) -> Flavor:
@@ -192,8 +193,9 @@ def flavor_evidence(info: ManifestInfo | None = None, hints: NodeHints | None = 
     kind: /kind/version on the node, or kind's empty `--runtime-config=` (kind's kubeadm template
     always passes one) on a registry.k8s.io image. minikube: /var/lib/minikube/certs or
     /var/lib/minikube/binaries on the node, or manifest flags pointing into /var/lib/minikube, or
-    its secure port 8443. Anything else is kubeadm. `connect.open_node` decides a node's flavor
-    from the node facts alone (the layout must be known before the manifest is read).
+    its secure port 8443. Anything else is kubeadm. `connect.node_context` decides a node's flavor
+    from the node facts alone (the layout must be known before the manifest is read); the manifest
+    is read here only for NodeChange's fallback, when it was given no flavor.
     """
     hints = hints or NodeHints()
     for path in KIND_HINTS:
