@@ -31,12 +31,18 @@ UNDONE: Final = frozenset({ROLLED_BACK, GUARD_RESTORED})  # ... and its backup w
 _FIRST = ("id", "state", "at")
 
 
-def encode(entry: Mapping[str, Any]) -> bytes:
-    """One journal line, newline included: compact JSON, id, state and at first (journal_add's form)."""
+def line(entry: Mapping[str, Any]) -> str:
+    """One journal line without its newline (a script argument: confirm.sh's and restore.sh's `record`):
+    compact JSON, id, state and at first (journal_add's form)."""
     if entry.get("state") not in STATES:
         raise ValueError(f"not a journal state: {entry.get('state')!r}")
     ordered = {k: entry[k] for k in _FIRST if k in entry} | {k: v for k, v in entry.items() if k not in _FIRST}
-    return json.dumps(ordered, separators=(",", ":")).encode() + b"\n"
+    return json.dumps(ordered, separators=(",", ":"))
+
+
+def encode(entry: Mapping[str, Any]) -> bytes:
+    """One journal line, newline included (apply.sh's journal part)."""
+    return line(entry).encode() + b"\n"
 
 
 def entry(ident: str, state: State, at: float, **fields: Any) -> dict[str, Any]:

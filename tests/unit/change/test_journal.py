@@ -36,6 +36,7 @@ def test_encode_is_compact_with_id_state_and_at_first() -> None:
     assert line == b'{"id":"x","state":"begin","at":1.5,"op":"enable","summary":"a \\"quoted\\", b: c"}\n'
     assert journal.encode(journal.entry("x", "confirmed", 2.0, by="me")) == \
         b'{"id":"x","state":"confirmed","at":2.0,"by":"me"}\n'
+    assert journal.line(journal.entry("x", "failed", 3)) == '{"id":"x","state":"failed","at":3}'
     with pytest.raises(ValueError, match="not a journal state"):
         journal.encode({"id": "x", "state": "done", "at": 1})
 
@@ -125,7 +126,7 @@ def test_confirm_and_takeover_see_the_guards_restore(tmp_path: Path, form: str) 
         (state / "journal").write_bytes(journal.encode({"at": 1, "state": "guard-restored", "id": "b1"}))
     confirm = subprocess.run(["sh", "-c", load.CONFIRM.text, "sh", *load.CONFIRM.args(
         state=str(state), manifest=str(manifest), id="b1", audit=str(tmp_path / "audit"),
-        record=journal.encode(journal.entry("b1", "confirmed", 2)).decode().strip(), keep="3", new="0" * 64)],
+        record=journal.line(journal.entry("b1", "confirmed", 2)), keep="3", new="0" * 64)],
         capture_output=True, text=True, timeout=30, check=False)
     assert (confirm.returncode, confirm.stdout.strip()) == (ScriptExit.GUARD_RESTORED, "guard-restored")
     assert [e["state"] for e in journal.parse((state / "journal").read_bytes())] == ["guard-restored"]
