@@ -19,16 +19,16 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from installer.errors import InputError, did_you_mean
 
-if sys.version_info >= (3, 11):
-    from importlib.resources.abc import Traversable
-else:
-    from importlib.abc import Traversable
+if TYPE_CHECKING:  # importlib.resources costs ~8 ms to import: only for an install that is not plain files
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 VariableType = Literal["bool", "int", "str", "list"]
 _TYPES: tuple[str, ...] = ("bool", "int", "str", "list")
@@ -86,11 +86,18 @@ def format_value(value: object) -> str:
 
 
 def _data_dir(name: str) -> Traversable:
-    """`installer/<name>` inside an installed wheel, else the repository's top-level folder."""
-    packaged = files("installer") / name
+    """`installer/<name>` inside an installed wheel, else the repository's top-level folder (an install that
+    is not plain files, e.g. a zip: importlib.resources)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / name
+    repository = package.parent / name
+    if repository.is_dir():
+        return repository
+    from importlib.resources import files
+
+    return files("installer") / name
 
 
 def templates_dir() -> Traversable:
