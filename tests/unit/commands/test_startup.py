@@ -262,3 +262,30 @@ def test_every_parameter_of_every_command_converts_without_pydantic() -> None:
     missing = [p.name for p in params(typer.main.get_group(app))
                if lean_converter(p.type_descriptor.annotation, p.type_descriptor.parameter_info) is None]
     assert not missing, f"typer would import pydantic for: {missing}"
+
+
+def test_the_profiles_snapshot_is_current() -> None:
+    """installer/policy/profiles_snapshot.py is the profile definitions' YAML, parsed (regenerate with
+    `python -m installer.policy.profiles --write-snapshot` after changing profiles/*.yaml)."""
+    from installer.policy import profiles
+
+    snapshot = Path(profiles.__file__).with_name("profiles_snapshot.py").read_text(encoding="utf-8")
+    assert snapshot == profiles.snapshot_source()
+
+
+def test_profile_definitions_load_from_the_snapshot_without_parsing_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from installer import yamlio
+    from installer.policy import profiles
+
+    def no_yaml(*_: Any) -> Any:
+        raise AssertionError("a profile definition was parsed from YAML")
+
+    monkeypatch.setattr(yamlio, "reader", no_yaml)
+    profiles._all_profiles.cache_clear()
+    profiles._one_profile.cache_clear()
+    try:
+        assert [p.name for p in profiles.list_profiles()][:2] == ["minimal", "recommended"]
+        assert profiles.load_profile("cis").name == "cis"
+    finally:
+        profiles._all_profiles.cache_clear()
+        profiles._one_profile.cache_clear()
