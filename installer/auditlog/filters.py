@@ -105,9 +105,28 @@ def status_code(ev: Event) -> int:
         return 0
 
 
+_CANONICAL_SECONDS: dict[str, bool] = {}  # "YYYY-MM-DDTHH:MM:SS." -> the regex's verdict on it
+
+
+def _canonical(ts: str) -> bool:
+    """`ts` is in the API server's fixed-width UTC form (what `_RFC3339_UTC` matches, without a final
+    newline): the regex runs once per second of time, and per event only the length, the `Z` and the
+    fraction's six decimal digits are looked at (the regex on every timestamp cost about 1 µs, several
+    times an event). False is not a verdict: callers then take the regex's way."""
+    if len(ts) != 27 or ts[26] != "Z" or not ts[20:26].isdecimal():  # isdecimal: what \d takes
+        return False
+    head = ts[:20]
+    ok = _CANONICAL_SECONDS.get(head)
+    if ok is None:
+        if len(_CANONICAL_SECONDS) > 10_000:
+            _CANONICAL_SECONDS.clear()
+        ok = _CANONICAL_SECONDS[head] = _RFC3339_UTC.match(head + "000000Z") is not None
+    return ok
+
+
 def normalize_time(ts: str) -> str:
     """An event timestamp as the fixed-width UTC text `parse_time` gives, so that text order is time order."""
-    if _RFC3339_UTC.match(ts):
+    if _canonical(ts) or _RFC3339_UTC.match(ts):
         return ts
     try:
         parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
@@ -123,11 +142,12 @@ def normalize_time(ts: str) -> str:
 
 def well_formed_time(ts: str) -> bool:
     """An event's timestamp kaudit can sort and count by: absent, or an RFC 3339 time."""
-    return not ts or bool(_RFC3339_UTC.match(normalize_time(ts)))
+    return not ts or _canonical(ts) or bool(_RFC3339_UTC.match(normalize_time(ts)))
 
 
 def event_time(ev: Event) -> str:
-    return normalize_time(ev.stageTimestamp or ev.requestReceivedTimestamp)
+    ts = ev.stageTimestamp or ev.requestReceivedTimestamp
+    return ts if _canonical(ts) else normalize_time(ts)
 
 
 def expand_user(value: str) -> str:
@@ -182,6 +202,10 @@ class ResourceSpec:
         if self.sub is None:
             return not sub
         return self.sub == "*" or self.sub == sub
+
+
+def _both(first: Callable[[Event], bool], then: Callable[[Event], bool]) -> Callable[[Event], bool]:
+    return lambda e: first(e) and then(e)
 
 
 def _code_matches(spec: str, code: int) -> bool:
@@ -287,12 +311,15 @@ class Filters:
         return checks
 
     def predicate(self) -> Callable[[Event], bool]:
+        """Every check, in order (the window first), each only when the ones before it passed; chained
+        by `and`, not by `all()` over a generator (about 0.3 µs an event)."""
         checks = self.window() + [check for _, check in self.dimensions()]
         if not checks:
             return lambda e: True
-        if len(checks) == 1:
-            return checks[0]
-        return lambda e: all(c(e) for c in checks)
+        combined = checks[-1]
+        for check in reversed(checks[:-1]):
+            combined = _both(check, combined)
+        return combined
 
     def asked(self) -> list[tuple[str, list[str]]]:
         """(option, values) of every filter given, as kaudit understood them (verbs in lower case,

@@ -288,22 +288,21 @@ class _LineJudge(Generic[E]):
     def feed(self, n: int, raw: bytes) -> tuple[int, E] | None:
         """(size as written, event) for line `n` (its newline, if any, included in `raw`), or None."""
         stats = self.stats
-        decode = self.decode
         size = len(raw)
-        line = raw[:-1] if raw.endswith(b"\n") else raw
         stats.lines += 1
         stats.bytes += size
-        if not line or line.isspace():
+        if not raw or raw.isspace():
             return None
         try:
-            event = decode(line)
+            event = self.decode(raw)  # the newline is whitespace to the decoder: no copy without it
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            line = raw[:-1] if raw.endswith(b"\n") else raw
             # A writer that crashed mid-line leaves the next event glued to the cut one: recover it.
             start = line.find(_EVENT_START, 1)
             glued = None
             if start > 0:
                 try:
-                    glued = decode(line[start:])
+                    glued = self.decode(line[start:])
                 except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                     glued = None
             if glued is None and _malformed_event(line):
@@ -322,12 +321,13 @@ class _LineJudge(Generic[E]):
             return size - start, glued
         if event.kind != "Event" or not event.apiVersion.startswith("audit.k8s.io/"):
             if not self.proved:
-                self.pending.append((n, line))
+                self.pending.append((n, raw[:-1] if raw.endswith(b"\n") else raw))
                 _judge(self.name, self.pending, final=False)
             else:
                 stats.not_events += 1
             return None
-        self.prove()
+        if not self.proved:
+            self.prove()
         stats.events += 1
         return size, event
 
