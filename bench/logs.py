@@ -385,6 +385,50 @@ def _node(workdir: Path) -> Iterator[Any]:
         node.stop()
 
 
+LOCAL_FILTER = r"""
+import gc, sys
+from installer.auditlog import logs, reader
+from installer.auditlog.filters import Filters
+gc.disable()
+path = sys.argv[1]
+keep = Filters.build(verbs=["delete"], since="2026-01-01T00:00:00Z").predicate()
+source = reader.Source("node:" + path, lambda: open(path, "rb"))
+n = k = 0
+for rec in reader.read([source]):  # as logs_node.history reads a node's stream: line by line
+    n += 1
+    if logs.well_formed(rec.event) and keep(rec.event):
+        k += 1
+print(n, k)
+"""
+
+
+def local(size_mb: int, repeat: int) -> int:
+    """The local filtering side alone (no node, nothing prefiltered: every line is decoded and filtered,
+    as when a filter cannot be grepped for on the node): `kaudit logs --verb delete --since ...`'s pass
+    over the lines that crossed the wire (reader.read, well_formed, the predicate), against jq's
+    `select(.verb=="delete")` and a json.loads loop on the same file, each pinned to one core, in rounds
+    (the best of each kept). `python -m bench.simulate` measures simulate on the same kind of log."""
+    from bench.simulate import JSON_LOOP, rounds
+
+    sys.path.insert(0, str(ROOT))
+    from tests import auditgen
+
+    with tempfile.TemporaryDirectory(prefix="kaudit-bench-logs-local-") as work:
+        path = Path(work) / "audit.log"
+        events, size = auditgen.write_size(path, size_mb * 1024 * 1024)
+        print(f"log: {events:,} events, {size / 1e6:.0f} MB", flush=True)
+        commands = {"kaudit local filter": [sys.executable, "-c", LOCAL_FILTER, str(path)],
+                    "json.loads loop": [sys.executable, "-c", JSON_LOOP, str(path)]}
+        if shutil.which("jq"):
+            commands["jq"] = ["jq", "-c", 'select(.verb=="delete")', str(path)]
+        best = rounds(repeat, commands)
+    mine = best["kaudit local filter"][0]
+    for name, (wall, rss, _) in best.items():
+        print(f"  {name:20s} {wall:6.2f} s  {events / wall:>9,.0f} events/s  RSS {rss / 1024:4.0f} MiB  "
+              f"kaudit {wall / mine:.2f}x faster", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="the log set's size (MB); default 1024")
@@ -395,7 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compress", action="store_true",
                         help="the backups gzipped (.log.gz), as --audit-log-compress leaves them")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--local", action="store_true",
+                        help="only the local filtering side, no node (issue 21 item 1): see local()")
     args = parser.parse_args(argv)
+    if args.local:
+        return local(args.size_mb, args.repeat)
     sys.path.insert(0, str(ROOT))
     if os.geteuid() != 0:
         print("bench.logs: test nodes need root", file=sys.stderr)
