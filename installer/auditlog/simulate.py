@@ -21,11 +21,26 @@ Bytes are honest:
 - requests the log's own policy dropped (level None) are not in the log at all: no candidate can be
   credited with them. The report says so.
 
-How it stays fast: per event, only the decode (`reader.read_blocks`, `SimEvent`) and ONE entry of a
-table keyed by the distinct (verb, request path, user, stage, recorded level) of each hour, to which
-the event adds its count and byte sizes (all linear). Each candidate's policy is then applied once per
-distinct key (`_apply`), not once per event; the tables are folded into the counters at the end, or
-whenever they hold `_MAX_KEYS` keys, so memory stays flat.
+How it stays fast: per event, only the decode (`reader.read_blocks`: a plain file's lines read in C, a
+block at a time, decoded by msgspec into `reader.FastEvent`, bodies as raw bytes) and ONE lookup, by what
+the event wrote (its verb, requestURI with the query, user as written, stage and level: `_raw`), which
+gives the entry of its key, the distinct (verb, request path, user, stage, recorded level) of its hour,
+to which the event adds its count and byte sizes (all linear). Each candidate's policy is then applied
+once per distinct key (`_apply`), not once per event. (Measured against building the keys and sums with
+`map`/`zip` and no Python statement per event, and against pyarrow's and polars' JSON readers:
+bench/README.md, "kaudit simulate".)
+
+What is kept, and for how long (memory does not grow with the log's length):
+- for the whole run, per hour of the log: its events in the log and in each candidate (`eventsPerHour`);
+- per hour, while it is read: the hour's table (one entry per distinct key: seven sums, the key's plan)
+  and the lookup by what the events wrote. When a new hour starts, the tables of the hours before the
+  previous one are applied to the counters and dropped (`_hour`): about two hours' keys are held, and
+  at most `_MAX_KEYS` in all (past it, every table is applied at once);
+- for the whole run, bounded: the caches of request paths, users, request attributes and plans
+  (`_MAX_CACHE` entries each, then emptied), each candidate's evaluation cache (`evaluate.Evaluator`),
+  the body sizes per (verb, resource) (as many as the API has resources), and the "top" counters per
+  (user, verb, resource) (`_MAX_TOP`: past it, the largest half is kept: exact below it, a bounded
+  heavy-hitters summary above).
 
 Nothing here prints bodies: groups are (user, verb, resource), never request URIs or objects.
 """
