@@ -53,7 +53,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
 import msgspec
@@ -96,6 +97,7 @@ _MAX_KEYS = 50_000  # distinct keys held in the tables (all hours) before they a
 _MAX_CACHE = 50_000  # entries of each per-key cache (paths, users, request infos, plans) before it is emptied
 _MAX_TOP = 20_000  # distinct (user, verb, resource) of a "top" counter before it keeps its _MAX_TOP // 2 largest
 _STAGE_TIME = attrgetter("stageTimestamp")
+_HOUR = itemgetter(slice(0, 13))  # "YYYY-MM-DDTHH" of a timestamp
 _ObjectRefKey = tuple[str, bytes]
 _OBJECT_REF = msgspec.json.Decoder(ObjectRef)
 _USER = msgspec.json.Decoder(LeanUser)
@@ -379,16 +381,20 @@ class Simulation:
         times = list(map(_STAGE_TIME, events))
         lo, hi = min(times), max(times)
         since, until = self.since, self.until
-        if lo and lo[:13] == hi[:13] and not (since and lo < since) and not (until and hi >= until):
+        add = self._add_fast if fast else self._add_hour
+        if lo and not (since and lo < since) and not (until and hi >= until):
             self._times(lo, hi)
-            if fast:
-                self._add_fast(lo[:13], events, sizes)
-            else:
-                self._add_hour(lo[:13], events, sizes)
+            if lo[:13] == hi[:13]:
+                add(lo[:13], events, sizes)
+            else:  # the block crosses an hour: each hour's events apart, in the order they came
+                of_hour = list(map(_HOUR, times))
+                for hour in dict.fromkeys(of_hour):
+                    mine = list(map(hour.__eq__, of_hour))
+                    add(hour, list(compress(events, mine)), list(compress(sizes, mine)))
             if self._keys > _MAX_KEYS:
                 self._fold()
             return
-        # the block crosses an hour (or --since/--until), or an event has no stageTimestamp: sort it out
+        # --since/--until cut the block, or an event has no stageTimestamp: sort it out
         hours: dict[str, tuple[list[SimEvent], list[int]]] = {}
         for ev, size in zip(events, sizes, strict=True):
             ts = _received(ev)
@@ -402,10 +408,7 @@ class Simulation:
             group[0].append(ev)
             group[1].append(size)
         for hour, (evs, szs) in hours.items():
-            if fast:
-                self._add_fast(hour, evs, szs)
-            else:
-                self._add_hour(hour, evs, szs)
+            add(hour, evs, szs)
         if self._keys > _MAX_KEYS:
             self._fold()
 
@@ -455,8 +458,9 @@ class Simulation:
         mf = _managed_fields_bytes
         for ev, size in zip(events, sizes, strict=True):
             rkey = (ev.verb, ev.requestURI, bytes(ev.user), ev.stage, ev.level)
-            entry = raw.get(rkey)
-            if entry is None:
+            try:
+                entry = raw[rkey]
+            except KeyError:
                 entry = self._raw_entry(hour, raw, rkey)
             entry[0] += 1
             entry[1] += size
