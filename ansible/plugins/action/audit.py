@@ -4,17 +4,22 @@ Documentation: plugins/modules/audit.py."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.kaudit.audit.plugins.plugin_utils.batch import BatchState, fingerprint
 from ansible_collections.kaudit.audit.plugins.plugin_utils.kaudit import (
     BECOME_PASSWORD_VARS,
     GroupGate,
@@ -54,7 +59,10 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "known_hosts": {"type": "path"},
     "kind_cluster": {"type": "str"},
     "kaudit_command": {"type": "raw"},
+    "batch": {"type": "bool", "default": True},
 }
+MUTUALLY_EXCLUSIVE = [("profile", "policy_file")]
+BATCH_STRATEGIES = ("linear", "ansible.builtin.linear", "ansible.legacy.linear")
 ENABLE_ONLY = ("profile", "policy_file", "log_path", "log_maxage", "log_maxbackup", "log_maxsize", "log_format",
                "log_compress", "webhook_config", "webhook_mode", "adopt", "force")
 CONNECTION_OPTIONS = ("host", "remote_addr", "port", "remote_user", "private_key_file", "ssh_common_args",
@@ -67,6 +75,24 @@ def _sha12(path: str | None) -> str | None:
     name = os.path.basename(path)
     m = re.fullmatch(r"policy-([0-9a-f]{12})\.yaml", name)
     return m.group(1) if m else None
+
+
+@dataclass
+class Request:
+    """One host's task as the batch runs it: its arguments, modes, connection variables and cluster group."""
+
+    name: str
+    args: dict[str, Any]
+    check: bool
+    diff: bool
+    host: Host
+    group: str | None
+    peers: list[str]
+
+    def fingerprint(self) -> str:
+        return fingerprint({"args": self.args, "check": self.check, "diff": self.diff,
+                            "vars": self.host.variables, "password": self.host.sudo_password is not None,
+                            "group": self.group})
 
 
 def _set_value(name: str, value: Any) -> str:
@@ -164,11 +190,12 @@ class ActionModule(ActionBase):
                                sudo_password=self._become_password(hv, False)))
         return own, others
 
-    def _group(self, task_vars: dict[str, Any], explicit: str | None) -> tuple[str | None, list[str]]:
+    def _group(self, task_vars: dict[str, Any], explicit: str | None, template: Any = None
+               ) -> tuple[str | None, list[str]]:
         """The host's cluster group and the play's other hosts in it."""
         me = task_vars["inventory_hostname"]
         groups = task_vars.get("groups") or {}
-        name = explicit or self._template(task_vars.get("kaudit_cluster"))
+        name = explicit or (template or self._template)(task_vars.get("kaudit_cluster"))
         if name:
             if name not in groups:
                 raise AnsibleActionFail(f"group {name} is not in the inventory")
@@ -239,6 +266,15 @@ class ActionModule(ActionBase):
             return None
 
     def _render(self, kaudit: list[str], profile: str, variables: dict[str, Any], version: str | None) -> str | None:
+        """`kaudit render`, once per profile, variables and version in this action run (a batch's hosts)."""
+        cache: dict[str, str | None] = self.__dict__.setdefault("_renders", {})
+        key = json.dumps([profile, variables, version], sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = self._render_once(kaudit, profile, variables, version)
+        return cache[key]
+
+    def _render_once(self, kaudit: list[str], profile: str, variables: dict[str, Any], version: str | None
+                     ) -> str | None:
         argv = [*kaudit, "render", profile]
         for k, v in (variables or {}).items():
             argv += ["--set", _set_value(str(k), v)]
@@ -316,32 +352,39 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(
-            ARGUMENT_SPEC, mutually_exclusive=[("profile", "policy_file")],
-        )
-        state = args["state"]
-        if state != "enabled":
-            given = [k for k in ENABLE_ONLY if self._task.args.get(k) not in (None, False, {}, "")]
-            if given:
-                raise AnsibleActionFail(f"{given[0]} applies to state=enabled only")
-        if state != "rolled_back" and args.get("backup"):
-            raise AnsibleActionFail("backup applies to state=rolled_back only")
+        _validation, args = self.validate_argument_spec(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE)
+        self._check_args(args, self._task.args)
         check = bool(self._task.check_mode)
         want_diff = bool(self._task.diff)
         me = task_vars["inventory_hostname"]
         scratch = tempfile.mkdtemp(prefix="kaudit-ansible-")
+        os.chmod(scratch, 0o700)
         try:
             kaudit = find_kaudit(args.get("kaudit_command") or self._template(task_vars.get("kaudit_command")))
             group, peers = self._group(task_vars, args.get("group"))
-            own, others = self._hosts(task_vars, peers if args["health_gate"] else [], args)
-            result.update(self._run_one(kaudit, args, own, others, group, peers, task_vars, check, want_diff,
-                                        scratch))
+            batched = self._from_batch(kaudit, args, task_vars, group, peers, check, want_diff, scratch)
+            if batched is not None:
+                result.update(batched)
+            else:
+                own, others = self._hosts(task_vars, peers if args["health_gate"] else [], args)
+                result.update(self._run_one(kaudit, args, own, others, group, peers, task_vars, check, want_diff,
+                                            scratch))
         except KauditError as exc:
             result.update(failed=True, changed=False, msg=f"{me}: {exc}")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         out: dict[str, Any] = result
         return out
+
+    @staticmethod
+    def _check_args(args: dict[str, Any], given: dict[str, Any]) -> None:
+        state = args["state"]
+        if state != "enabled":
+            named = [k for k in ENABLE_ONLY if given.get(k) not in (None, False, {}, "")]
+            if named:
+                raise AnsibleActionFail(f"{named[0]} applies to state=enabled only")
+        if state != "rolled_back" and args.get("backup"):
+            raise AnsibleActionFail("backup applies to state=rolled_back only")
 
     def _gate(self, kaudit: list[str], own: Host, others: list[Host], need_own: bool, scratch: str, group: str
               ) -> tuple[dict[str, Any] | None, list[str]]:
@@ -391,11 +434,13 @@ class ActionModule(ActionBase):
 
     def _result(self, run: Run, own: Host, check: bool) -> dict[str, Any]:
         nodes = run.nodes()
-        if not nodes:
+        return self._node_result(nodes[0] if nodes else None, run, own.name, check)
+
+    def _node_result(self, node: dict[str, Any] | None, run: Run, name: str, check: bool) -> dict[str, Any]:
+        if node is None:
             return {"failed": True, "changed": False, "rc": run.rc, "exit_code": run.rc,
-                    "msg": f"{own.name}: kaudit failed (exit {run.rc}): {first_error_line(run)}",
+                    "msg": f"{name}: kaudit failed (exit {run.rc}): {first_error_line(run)}",
                     "stderr": run.stderr, "kaudit": None}
-        node = nodes[0]
         action = node.get("action")
         code = int(node.get("exit_code", run.rc))
         # check mode: kaudit's dry run reports changed false; a real run would change the node when it has a diff
@@ -406,7 +451,7 @@ class ActionModule(ActionBase):
         }
         if action == "NOT-RESTORED" or code == 3:
             out.update(failed=True, restored=False,
-                       msg=f"{own.name}: NODE NOT RESTORED, A HUMAN IS NEEDED NOW (kaudit exit {code}): "
+                       msg=f"{name}: NODE NOT RESTORED, A HUMAN IS NEEDED NOW (kaudit exit {code}): "
                            f"{node.get('message')}")
             display.error(out["msg"])
         elif code != 0 or not node.get("ok", False):
@@ -415,7 +460,255 @@ class ActionModule(ActionBase):
             if action == "refused" or code == 2:
                 where = "refused before any change"
             out.update(failed=True, restored=restored if code == 1 else None,
-                       msg=f"{own.name}: {node.get('message')} (kaudit exit {code}, {action}; {where})")
+                       msg=f"{name}: {node.get('message')} (kaudit exit {code}, {action}; {where})")
         else:
             out["msg"] = node.get("message")
         return out
+
+    # -- one kaudit for the play's hosts ----------------------------------------------------------------------
+    def _not_batched(self, args: dict[str, Any], task_vars: dict[str, Any]) -> str | None:
+        """Why this task runs one kaudit per host (None: it is batched). Batched only where every host of the
+        play batch runs this task now, once, with arguments the batch can work out for it: the linear
+        strategy, no loop, retries, delegation, run_once or handler, no enclosing block with rescue/always
+        (a host may be in a rescue section while the others run this task)."""
+        from ansible import constants as C
+        from ansible.playbook.block import Block
+        from ansible.playbook.handler import Handler
+
+        task = self._task
+        if not args["batch"]:
+            return "batch: false"
+        if not args["health_gate"]:
+            return "health_gate: false (kaudit's own rollout always checks a node's peers)"
+        if isinstance(task, Handler) or task.loop or getattr(task, "loop_with", None) or task.delegate_to \
+                or task.run_once or task.until:
+            return "a handler, loop, delegate_to, run_once or until"
+        play = task.get_play()
+        strategy = str(getattr(play, "strategy", None) or C.DEFAULT_STRATEGY)
+        if strategy not in BATCH_STRATEGIES:
+            return f"strategy {strategy}"
+        parent = task._parent
+        while parent is not None:
+            if isinstance(parent, Block) and (parent.rescue or parent.always):
+                return "inside a block with rescue or always"
+            parent = getattr(parent, "_parent", None)
+        batch = list(task_vars.get("ansible_play_batch") or [])
+        if len(batch) < 2 or task_vars["inventory_hostname"] not in batch:
+            return "one host in the play batch"
+        return None
+
+    def _from_batch(self, kaudit: list[str], args: dict[str, Any], task_vars: dict[str, Any], group: str | None,
+                    peers: list[str], check: bool, want_diff: bool, scratch: str) -> dict[str, Any] | None:
+        """This host's result from the play batch's one kaudit run (running it when this fork is the first),
+        or None when the host is not batched (it then runs its own kaudit, as before)."""
+        why = self._not_batched(args, task_vars)
+        if why:
+            display.vvv(f"kaudit.audit: one kaudit for this host: {why}")
+            return None
+        me = task_vars["inventory_hostname"]
+        own, _ = self._hosts(task_vars, [], args)
+        mine = Request(me, args, check, want_diff, own, group, peers)
+        try:
+            state_file = BatchState(str(self._task._uuid), list(task_vars["ansible_play_batch"]))
+        except OSError as exc:
+            display.warning(f"kaudit.audit: one kaudit per host ({exc})")
+            return None
+        with state_file:
+            state = state_file.load()
+            if state is None:
+                state = self._coordinate(kaudit, mine, task_vars, scratch)
+                state_file.save(state)
+            entry = state_file.take(state, me)
+        if entry is None:
+            return None
+        result: dict[str, Any] = entry["result"]
+        if entry["fp"] != mine.fingerprint():
+            # The batch worked this host's task out with Ansible's own templating of its variables; a
+            # difference here means it did not see what this fork sees. Say what was run, loudly.
+            result = {**result, "failed": True, "batch_mismatch": True,
+                      "msg": f"{me}: the play's batched kaudit run reached this host with other arguments or "
+                             "connection variables than its own task has (kaudit's result for the node is in "
+                             "`kaudit`); set batch: false for this task and report it"}
+            display.error(result["msg"])
+        return result
+
+    def _coordinate(self, kaudit: list[str], mine: Request, task_vars: dict[str, Any], scratch: str
+                    ) -> dict[str, Any]:
+        """Work out every host's task in the play batch, run one kaudit per set of hosts with the same
+        arguments (normally one for all), and return the state: per host its fingerprint and result."""
+        batch = list(task_vars["ansible_play_batch"])
+        requests: list[Request] = []
+        skipped: dict[str, str] = {}
+        try:
+            raw, variables, play = self._raw_task()
+        except Exception as exc:
+            display.warning(f"kaudit.audit: one kaudit per host: the task cannot be worked out per host ({exc})")
+            return {"hosts": {}, "unbatched": str(exc)}
+        for name in batch:
+            if name == mine.name:
+                requests.append(mine)
+                continue
+            try:
+                req = self._peer_request(raw, variables, play, name, task_vars)
+            except Exception as exc:  # the host's own fork will meet the same problem, or run alone
+                skipped[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if req is None:
+                skipped[name] = "when: false"
+            else:
+                requests.append(req)
+        for name, why in skipped.items():
+            display.vvv(f"kaudit.audit: {name} not in the batch: {why}")
+        results: dict[str, dict[str, Any]] = {}
+        partitions: dict[tuple[str, str | None], list[Request]] = {}
+        play_hosts = set(task_vars.get("ansible_play_hosts") or [])
+        for req in requests:
+            failed_before = [p for p in req.peers if p not in play_hosts]
+            if failed_before:
+                results[req.name] = {"failed": True, "changed": False, "refused": True,
+                                     "msg": f"{req.name}: refused: {', '.join(failed_before)} of group {req.group} "
+                                            "failed earlier in this play; not changing another node of that cluster"}
+                continue
+            key = json.dumps([req.args, req.check, req.diff], sort_keys=True, default=str)
+            partitions.setdefault((key, req.host.sudo_password), []).append(req)
+        runs = len([p for p in partitions.values() if p])
+        for members in partitions.values():
+            for name, res in self._run_batch(kaudit, members, scratch).items():
+                results[name] = {**res, "batch": {"hosts": len(members), "kaudit_runs": runs}}
+        by_name = {r.name: r for r in requests}
+        return {"hosts": {name: {"fp": by_name[name].fingerprint(), "result": res} for name, res in results.items()},
+                "skipped": skipped}
+
+    def _run_batch(self, kaudit: list[str], members: list[Request], scratch: str) -> dict[str, dict[str, Any]]:
+        """One kaudit run for hosts with the same task: one inventory group per cluster group (kaudit changes
+        a group's nodes one at a time behind its own health gate, and stops a group at its first failure),
+        the groups in parallel up to the play's forks."""
+        from ansible import constants as C
+        from ansible import context
+
+        first = members[0]
+        args, check, want_diff = first.args, first.check, first.diff
+        groups: dict[str, list[Host]] = {}
+        for req in members:
+            groups.setdefault(req.group or req.name, []).append(req.host)
+        forks = int(context.CLIARGS.get("forks") or C.DEFAULT_FORKS)
+        throttle = int(self._task.throttle or 0)
+        parallel = max(1, min(forks, throttle) if throttle else forks)
+        statuses: dict[str, dict[str, Any]] = {}
+        if want_diff:
+            status = run_kaudit(kaudit, ["status", "--output", "json", "--parallel", str(parallel)], [], scratch,
+                                120 * math.ceil(len(members) / parallel) + 60, groups=groups)
+            statuses = {str(n.get("node")): n for n in status.nodes()}
+        per_node = args["timeout"] * 3 + 120
+        largest = max(len(g) for g in groups.values())
+        timeout = per_node * largest * math.ceil(len(groups) / parallel)
+        run = run_kaudit(kaudit, [*self._change_args(args, check), "--parallel", str(parallel)], [], scratch,
+                         timeout, groups=groups)
+        nodes = {str(n.get("node")): n for n in run.nodes()}
+        out: dict[str, dict[str, Any]] = {}
+        for req in members:
+            node = nodes.get(req.name)
+            res = self._node_result(node, run, req.name, check)
+            if node is not None and node.get("action") == "refused":
+                res["refused"] = True
+            if want_diff and node is not None:
+                res["diff"] = self._diffs(kaudit, node, statuses.get(req.name), args)
+            if res.get("failed") and req.group and not check:
+                GroupGate(str(self._task._uuid), req.group).record_failure(req.name)
+            out[req.name] = res
+        return out
+
+    def _raw_task(self) -> tuple[Any, Any, Any]:
+        """The task as the playbook wrote it (before this host's templating), the variable manager and the
+        play: what Ansible's strategy gives each host's worker."""
+        from ansible.playbook.task import Task
+
+        task = self._task
+        play = task.get_play()
+        variables = task._variable_manager
+        if variables is None:
+            raise RuntimeError("no variable manager")
+        raw = Task.load(task.get_ds(), block=task._parent, role=task._role, variable_manager=variables,
+                        loader=self._loader)
+        return raw, variables, play
+
+    def _engine(self, variables: dict[str, Any]) -> Any:
+        try:
+            from ansible._internal._templating._engine import TemplateEngine  # ansible-core >= 2.19
+        except ImportError:
+            from ansible.template import Templar
+
+            return Templar(loader=self._loader, variables=variables)
+        return TemplateEngine(loader=self._loader, variables=variables)
+
+    def _peer_request(self, raw: Any, variables: Any, play: Any, name: str, task_vars: dict[str, Any]
+                      ) -> Request | None:
+        """Another host's task as its own worker would run it: its variables as the strategy computes them,
+        `when`, the arguments templated and validated, check and diff mode, and the connection options its
+        connection plugin resolves (task keywords, its variables). None when `when` skips it."""
+        from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+        from ansible.playbook.play_context import PlayContext
+        from ansible.plugins.loader import connection_loader
+
+        host = variables._inventory.get_host(name)
+        pvars = variables.get_vars(play=play, host=host, task=raw, _hosts=list(task_vars["ansible_play_batch"]),
+                                   _hosts_all=list(task_vars.get("ansible_play_hosts_all") or []))
+        for key in ("ansible_current_hosts", "ansible_failed_hosts"):
+            if key in task_vars and key not in pvars:
+                pvars[key] = task_vars[key]
+        engine = self._engine(pvars)
+        task = raw.copy()
+        if hasattr(task, "_resolve_conditional"):
+            if not task._resolve_conditional(task.when, pvars):
+                return None
+        elif not task.evaluate_conditional(engine, pvars):
+            return None
+        task.post_validate(templar=engine)
+        checked = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE).validate(task.args)
+        if checked.error_messages:
+            raise AnsibleActionFail("; ".join(checked.error_messages))
+        args = checked.validated_parameters
+        self._check_args(args, task.args)
+
+        def template(value: Any) -> Any:
+            try:
+                return engine.template(value)
+            except Exception:
+                return value
+
+        connection = str(template(pvars.get("ansible_connection")) or task.connection or "ssh")
+        conn = connection_loader.get(connection, PlayContext(play=play), os.devnull)
+        opts: dict[str, Any] = {}
+        hkc = self._host_key_checking(task_vars)
+        if conn is not None:
+            from ansible import constants as C
+
+            var_options = {k: template(pvars[k]) for k in C.config.get_plugin_vars("connection", conn._load_name)
+                           if k in pvars}
+            task_keys = task.dump_attrs()
+            task_keys.pop("retries", None)
+            task_keys.pop("timeout", None)
+            conn.set_options(task_keys=task_keys, var_options=var_options)
+            for option in CONNECTION_OPTIONS:
+                try:
+                    opts[option] = conn.get_option(option)
+                except Exception:  # noqa: S112 - a plugin without that option
+                    continue
+            with contextlib.suppress(Exception):  # else as for this host
+                hkc = bool(conn.get_option("host_key_checking"))
+        own = Host(name, host_variables(name, connection, opts, pvars, host_key_checking=hkc,
+                                        kind_cluster=args.get("kind_cluster"), known_hosts=args.get("known_hosts")),
+                   sudo_password=self._peer_password(pvars, task_vars, template))
+        pvars_named = {**pvars, "inventory_hostname": name}
+        group, peers = self._group(pvars_named, args.get("group"), template)
+        return Request(name, args, bool(task.check_mode), bool(task.diff), own, group, peers)
+
+    def _peer_password(self, pvars: dict[str, Any], task_vars: dict[str, Any], template: Any) -> str | None:
+        for name in BECOME_PASSWORD_VARS:
+            if name in pvars and pvars[name] not in (None, ""):
+                return str(template(pvars[name]))
+        # -K: the play context's password, when this host has none of its own in its variables
+        if not any(task_vars.get(n) not in (None, "") for n in BECOME_PASSWORD_VARS):
+            cli = getattr(self._play_context, "become_pass", None)
+            return str(cli) if cli else None
+        return None

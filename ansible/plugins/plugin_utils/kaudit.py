@@ -115,10 +115,10 @@ def host_variables(name: str, connection: str, opts: dict[str, Any], hostvars: d
     return {k: _plain(v) for k, v in out.items()}
 
 
-def write_inventory(scratch: str, group: str, hosts: list[Host]) -> str:
-    """kaudit's JSON inventory form: one group (one cluster), its hosts in order with their connection
+def write_inventory(scratch: str, groups: dict[str, list[Host]]) -> str:
+    """kaudit's JSON inventory form: one group per cluster, its hosts in order with their connection
     variables. Passwords are never written (the become password goes to kaudit's standard input)."""
-    doc = {"all": {"children": {group: {"hosts": {h.name: h.variables for h in hosts}}}}}
+    doc = {"all": {"children": {g: {"hosts": {h.name: h.variables for h in hosts}} for g, hosts in groups.items()}}}
     path = os.path.join(scratch, "inventory.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1)
@@ -140,8 +140,12 @@ class Run:
 
 
 def run_kaudit(kaudit: list[str], args: list[str], hosts: list[Host], scratch: str, timeout: float,
-               group: str = "cluster") -> Run:
-    """One kaudit invocation for `hosts` (one cluster, in order), given as kaudit's JSON inventory."""
+               group: str = "cluster", groups: dict[str, list[Host]] | None = None) -> Run:
+    """One kaudit invocation for `hosts` (one cluster, in order), or for `groups` (several clusters: kaudit
+    changes the nodes of one group one at a time behind its health gate, the groups in parallel up to its
+    --parallel), given as kaudit's JSON inventory."""
+    if groups is not None:
+        hosts = [h for members in groups.values() for h in members]
     conn: list[str] = []
     passwords = {h.sudo_password for h in hosts if h.sudo_password is not None}
     if len(passwords) > 1:
@@ -150,7 +154,7 @@ def run_kaudit(kaudit: list[str], args: list[str], hosts: list[Host], scratch: s
     if passwords:
         conn.append("--sudo-password-stdin")
         stdin = next(iter(passwords)) + "\n"
-    inventory = write_inventory(scratch, group, hosts)
+    inventory = write_inventory(scratch, groups if groups is not None else {group: hosts})
     argv = [*kaudit, args[0], inventory, *args[1:], *conn]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
