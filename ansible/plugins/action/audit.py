@@ -596,8 +596,8 @@ class ActionModule(ActionBase):
         parallel = max(1, min(forks, throttle) if throttle else forks)
         statuses: dict[str, dict[str, Any]] = {}
         if want_diff:
-            status = run_kaudit(kaudit, ["status", "--output", "json", "--parallel", str(parallel)], [], scratch,
-                                120 * math.ceil(len(members) / parallel) + 60, groups=groups)
+            status = run_kaudit(kaudit, ["status", "--output", "json"], [], scratch, 60 * len(members) + 60,
+                                groups=groups)
             statuses = {str(n.get("node")): n for n in status.nodes()}
         per_node = args["timeout"] * 3 + 120
         largest = max(len(g) for g in groups.values())
