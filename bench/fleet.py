@@ -1,7 +1,13 @@
 """Fleets: the kaudit.audit collection under `ansible-playbook --forks 10` vs `kaudit enable INVENTORY --parallel 10`
-(issue 15 item 8). Not a test: figures for bench/README.md.
+(issue 15 item 8; issue 21 item 4: the collection's one kaudit per play against one kaudit per host). Not a
+test: figures for bench/README.md.
 
     sudo .venv/bin/python -m bench.fleet [--clusters 30] [--forks 10] [--reps 1] [--restart-delay 3] [--linger 1]
+                                         [--tools kaudit,ansible,ansible-per-host]
+
+Tools: `kaudit` (the CLI), `ansible` (the kaudit.audit.fleet playbook: one kaudit for the play's hosts),
+`ansible-per-host` (the same playbook with -e kaudit_batch=false: one kaudit per host, the collection before
+issue 21).
 
 Both tools get the same Ansible YAML inventory (one single-node cluster per test node, tests/node) and the same
 kaudit (.venv/bin/kaudit: the collection's `kaudit_command`), enable the `minimal` profile and must leave every
@@ -151,9 +157,11 @@ def run_tool(tool: str, work: Path, clusters: int, forks: int, knobs: dict[str, 
         known = write_inventory(inv, fleet)
         before = [sshd_counts(n) for n in fleet]
         time.sleep(1.0)
-        if tool == "ansible":
+        if tool.startswith("ansible"):
             argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "kaudit.audit.fleet", "-f", str(forks),
                     "-e", "kaudit_profile=minimal", "-e", "kaudit_timeout=120"]
+            if tool == "ansible-per-host":
+                argv += ["-e", "kaudit_batch=false"]
             env = ansible_env(run_dir, collections)
         else:
             argv = [KAUDIT, "enable", str(inv), "--parallel", str(forks), "--profile", "minimal", "--yes",
@@ -177,6 +185,8 @@ def run_tool(tool: str, work: Path, clusters: int, forks: int, knobs: dict[str, 
             tree = run_dir / "tree"
             results = [json.loads(f.read_text()) for f in tree.iterdir()] if tree.exists() else []
             detail["actions"] = sorted({str(r.get("action")) for r in results})
+            detail["kaudit_runs"] = sorted({(r.get("batch") or {}).get("kaudit_runs", "per host") for r in results},
+                                           key=str)
             seconds = [r.get("kaudit_seconds") for r in results if r.get("kaudit_seconds") is not None]
             detail["kaudit_wall_median_s"] = round(statistics.median(seconds), 2) if seconds else None
             with contextlib.suppress(KeyError, TypeError, StopIteration, statistics.StatisticsError):
@@ -225,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restart-delay", type=float, default=3.0, help="simulated kubelet restart delay, s")
     ap.add_argument("--linger", type=float, default=1.0, help="old API server serving after a change, s")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument("--tools", default="kaudit,ansible,ansible-per-host",
+                    help="comma-separated: kaudit, ansible (one kaudit per play), ansible-per-host")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="kaudit-bench-fleet-"))
     knobs = {"restart_delay": args.restart_delay, "linger": args.linger}
@@ -233,9 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([KAUDIT, "profiles"], env=warm, check=True, capture_output=True)  # writes the bytecode, untimed
     subprocess.run([str(VENV_BIN / "python"), "-m", "compileall", "-q", str(ROOT / "installer")], env=warm,
                    check=True, capture_output=True)
+    tools = [t for t in args.tools.split(",") if t]
     runs: list[Run] = []
     for rep in range(args.reps):
-        order = ("kaudit", "ansible") if rep % 2 == 0 else ("ansible", "kaudit")
+        order = tools if rep % 2 == 0 else tools[::-1]
         for tool in order:
             runs.append(run_tool(tool, work, args.clusters, args.forks, knobs, collections))
     noop = ansible_noop(work, args.clusters, args.forks, collections)
@@ -251,11 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [r.row() for r in runs],
         "ansible_noop": {"wall_s": round(noop.wall, 2), "cpu_s": round(noop.cpu, 2), "rc": noop.rc},
         "kaudit_one_node": {"wall_s": round(one.wall, 2), "cpu_s": round(one.cpu, 2), "rc": one.rc},
-        "median": {t: {k: med(t, k) for k in ("wall_s", "cpu_s", "cpu_per_node_s")} for t in ("kaudit", "ansible")},
+        "median": {t: {k: med(t, k) for k in ("wall_s", "cpu_s", "cpu_per_node_s")} for t in tools},
     }
-    k, a = summary["median"]["kaudit"], summary["median"]["ansible"]
-    summary["ratio"] = {"cpu_per_node": round(a["cpu_per_node_s"] / k["cpu_per_node_s"], 2),
-                        "wall": round(a["wall_s"] / k["wall_s"], 2)}
+    if "kaudit" in tools:
+        k = summary["median"]["kaudit"]
+        summary["ratio_to_cli"] = {t: {"cpu_per_node": round(m["cpu_per_node_s"] / k["cpu_per_node_s"], 2),
+                                       "wall": round(m["wall_s"] / k["wall_s"], 2)}
+                                   for t, m in summary["median"].items() if t != "kaudit"}
     text = json.dumps(summary, indent=2)
     print(text)
     if args.json:

@@ -516,11 +516,21 @@ class ActionModule(ActionBase):
         with state_file:
             state = state_file.load()
             if state is None:
-                state = self._coordinate(kaudit, mine, task_vars, scratch)
+                try:
+                    state = self._coordinate(kaudit, mine, task_vars, scratch)
+                except Exception as exc:
+                    # Saved as this batch's outcome: the other hosts' workers must not run it again.
+                    batch = list(task_vars["ansible_play_batch"])
+                    why = f"the play's batched kaudit run failed on the controller: {type(exc).__name__}: {exc}"
+                    state = {"hosts": {h: {"fp": None, "result": {"failed": True, "changed": False,
+                                                                   "msg": f"{h}: {why}"}} for h in batch}}
                 state_file.save(state)
             entry = state_file.take(state, me)
         if entry is None:
             return None
+        if entry["fp"] is None:
+            failure: dict[str, Any] = entry["result"]
+            return failure
         result: dict[str, Any] = entry["result"]
         if entry["fp"] != mine.fingerprint():
             # The batch worked this host's task out with Ansible's own templating of its variables; a
@@ -573,7 +583,12 @@ class ActionModule(ActionBase):
             partitions.setdefault((key, req.host.sudo_password), []).append(req)
         runs = len([p for p in partitions.values() if p])
         for members in partitions.values():
-            for name, res in self._run_batch(kaudit, members, scratch).items():
+            try:
+                batch_results = self._run_batch(kaudit, members, scratch)
+            except KauditError as exc:
+                batch_results = {r.name: {"failed": True, "changed": False, "msg": f"{r.name}: {exc}"}
+                                 for r in members}
+            for name, res in batch_results.items():
                 results[name] = {**res, "batch": {"hosts": len(members), "kaudit_runs": runs}}
         by_name = {r.name: r for r in requests}
         return {"hosts": {name: {"fp": by_name[name].fingerprint(), "result": res} for name, res in results.items()},

@@ -32,6 +32,17 @@ description:
     of them failed earlier in this play. Within one task the nodes of one group change one at a time even
     without C(serial) (a lock on the controller), so a play over several clusters rolls them in parallel, one
     node per cluster at a time, and a failure stops only its own cluster.
+  - B(One kaudit per play.) The hosts of the play batch that run the task (C(ansible_play_batch), each
+    host's C(when), arguments and connection variables worked out from its own variables) share one kaudit
+    run on the controller: the first host's worker runs C(kaudit enable INVENTORY --parallel FORKS) over all
+    of them, one inventory group per cluster group (see O(group)), and every host reports its own node's
+    result (C(changed), failure, diff). kaudit changes the nodes of a group one at a time behind its own
+    health gate and stops a group at its first failure; the other groups go on, up to C(forks) at a time.
+    Hosts with other arguments get a run of their own (one per set of arguments). Works with any C(forks):
+    the batch is formed from the play's host list, never by waiting for other workers. Not batched (one
+    kaudit per host, as with O(batch=false)): a single host in the play batch (so C(serial: 1) rolls one
+    node at a time as before), O(health_gate=false), loops, C(until), C(delegate_to), C(run_once), handlers,
+    a strategy other than C(linear), or a task inside a block with C(rescue)/C(always).
 version_added: 0.1.0
 author:
   - kaudit maintainers
@@ -115,6 +126,12 @@ options:
     type: str
   health_gate:
     description: Check the group's other nodes before changing this one (see the description).
+    type: bool
+    default: true
+  batch:
+    description:
+      - Share one kaudit run with the play batch's other hosts (see the description). V(false) runs one kaudit
+        for this host, with this plugin's own health gate (a C(kaudit status) of the group's other hosts).
     type: bool
     default: true
   known_hosts:
@@ -234,6 +251,11 @@ kaudit_seconds:
   description: Wall time of the kaudit run.
   returned: when kaudit ran
   type: float
+batch:
+  description: The batch this host's result came from, C(hosts) (hosts in its kaudit run) and C(kaudit_runs)
+    (kaudit runs for the play batch, one per set of arguments).
+  returned: when the host was batched
+  type: dict
 """
 
 if __name__ == "__main__":
