@@ -361,17 +361,19 @@ def test_api_server_log_lines_after_a_failure_are_printed_clean(monkeypatch: Any
     import installer.change.rollout as rollout
     from installer.commands import changing
 
-    result = SimpleNamespace(
-        node="cp-1", cluster="c", exit_code=1, message="no healthy kube-apiserver (said: \x1b[2J)",
-        notes=["note \x1b]0;x\x07"], verify={"verified": False, "reason": "r\x1b[1m"}, backup=None, ok=False,
-        changed=False, caveat=None, diff=None, warnings=[],
+    from installer.change.data import NodeResult
+
+    result = NodeResult(
+        node="cp-1", cluster="c", exit_code=1, action="failed-restored",
+        message="no healthy kube-apiserver (said: \x1b[2J)",
+        notes=["note \x1b]0;x\x07"], verify={"verified": False, "reason": "r\x1b[1m"}, ok=False,
         log_lines=["E0101 bad flag \x1b]0;pwned\x07\x1b[2J", "F0101 \x9b2J"])
     monkeypatch.setattr(rollout, "run_rollout", lambda targets, job, parallel: [result])
     echoed: list[str] = []
     monkeypatch.setattr(typer, "echo", lambda text="", **kw: echoed.append(str(text)))
     monkeypatch.setattr(typer, "secho", lambda text="", **kw: echoed.append(str(text)))
     flags = SimpleNamespace(output="text", dry_run=False, timeout=1.0, guard_grace=1.0, break_lock=False, yes=True,
-                            parallel=1, conn=SimpleNamespace(ssh_options=lambda: None))
+                            parallel=1, quiet=False, conn=SimpleNamespace(ssh_options=lambda: None))
     with pytest.raises(typer.Exit):
         changing.run(flags, ["cp-1"], None, None)  # type: ignore[arg-type]
     text = "\n".join(echoed)
