@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -509,21 +510,27 @@ class ActionModule(ActionBase):
         own, _ = self._hosts(task_vars, [], args)
         mine = Request(me, args, check, want_diff, own, group, peers)
         try:
-            state_file = BatchState(str(self._task._uuid), list(task_vars["ansible_play_batch"]))
+            state_file = BatchState(str(self._task._uuid))
         except OSError as exc:
             display.warning(f"kaudit.audit: one kaudit per host ({exc})")
             return None
         with state_file:
-            state = state_file.load()
-            if state is None:
+            # Keyed by the task alone: ansible_play_batch shrinks while the task runs (a host that failed in the
+            # batch leaves it before later hosts are queued), so the hosts a batch covered are recorded, and a
+            # host not covered yet (the next serial batch) starts a batch of the hosts not covered.
+            state = state_file.load() or {"hosts": {}, "covered": []}
+            covered = set(state.get("covered") or [])
+            if me not in covered:
+                batch = [h for h in task_vars["ansible_play_batch"] if h not in covered]
                 try:
-                    state = self._coordinate(kaudit, mine, task_vars, scratch)
+                    entries = self._coordinate(kaudit, mine, batch, task_vars, scratch)
                 except Exception as exc:
                     # Saved as this batch's outcome: the other hosts' workers must not run it again.
-                    batch = list(task_vars["ansible_play_batch"])
                     why = f"the play's batched kaudit run failed on the controller: {type(exc).__name__}: {exc}"
-                    state = {"hosts": {h: {"fp": None, "result": {"failed": True, "changed": False,
-                                                                   "msg": f"{h}: {why}"}} for h in batch}}
+                    entries = {h: {"fp": None, "result": {"failed": True, "changed": False, "msg": f"{h}: {why}"}}
+                               for h in batch}
+                state["hosts"] = {**(state.get("hosts") or {}), **entries}
+                state["covered"] = sorted(covered | set(batch))
                 state_file.save(state)
             entry = state_file.take(state, me)
         if entry is None:
@@ -542,18 +549,18 @@ class ActionModule(ActionBase):
             display.error(result["msg"])
         return result
 
-    def _coordinate(self, kaudit: list[str], mine: Request, task_vars: dict[str, Any], scratch: str
-                    ) -> dict[str, Any]:
-        """Work out every host's task in the play batch, run one kaudit per set of hosts with the same
-        arguments (normally one for all), and return the state: per host its fingerprint and result."""
-        batch = list(task_vars["ansible_play_batch"])
+    def _coordinate(self, kaudit: list[str], mine: Request, batch: list[str], task_vars: dict[str, Any],
+                    scratch: str) -> dict[str, Any]:
+        """Work out every host's task in the batch, run one kaudit per set of hosts with the same arguments
+        (normally one for all), and return per host its fingerprint and result (hosts not batched: none)."""
+        started = time.process_time()
         requests: list[Request] = []
         skipped: dict[str, str] = {}
         try:
             raw, variables, play = self._raw_task()
         except Exception as exc:
             display.warning(f"kaudit.audit: one kaudit per host: the task cannot be worked out per host ({exc})")
-            return {"hosts": {}, "unbatched": str(exc)}
+            return {}
         for name in batch:
             if name == mine.name:
                 requests.append(mine)
@@ -567,6 +574,8 @@ class ActionModule(ActionBase):
                 skipped[name] = "when: false"
             else:
                 requests.append(req)
+        if len(requests) < 2:
+            return {}  # only this host: its own run, with this plugin's own gate
         for name, why in skipped.items():
             display.vvv(f"kaudit.audit: {name} not in the batch: {why}")
         results: dict[str, dict[str, Any]] = {}
@@ -582,6 +591,7 @@ class ActionModule(ActionBase):
             key = json.dumps([req.args, req.check, req.diff], sort_keys=True, default=str)
             partitions.setdefault((key, req.host.sudo_password), []).append(req)
         runs = len([p for p in partitions.values() if p])
+        prepare = round(time.process_time() - started, 3)  # the controller's CPU for working out the hosts' tasks
         for members in partitions.values():
             try:
                 batch_results = self._run_batch(kaudit, members, scratch)
@@ -589,10 +599,10 @@ class ActionModule(ActionBase):
                 batch_results = {r.name: {"failed": True, "changed": False, "msg": f"{r.name}: {exc}"}
                                  for r in members}
             for name, res in batch_results.items():
-                results[name] = {**res, "batch": {"hosts": len(members), "kaudit_runs": runs}}
+                results[name] = {**res, "batch": {"hosts": len(members), "kaudit_runs": runs,
+                                                  "prepare_cpu_s": prepare}}
         by_name = {r.name: r for r in requests}
-        return {"hosts": {name: {"fp": by_name[name].fingerprint(), "result": res} for name, res in results.items()},
-                "skipped": skipped}
+        return {name: {"fp": by_name[name].fingerprint(), "result": res} for name, res in results.items()}
 
     def _run_batch(self, kaudit: list[str], members: list[Request], scratch: str) -> dict[str, dict[str, Any]]:
         """One kaudit run for hosts with the same task: one inventory group per cluster group (kaudit changes

@@ -34,7 +34,7 @@ description:
     node per cluster at a time, and a failure stops only its own cluster.
   - B(One kaudit per play.) The hosts of the play batch that run the task (C(ansible_play_batch), each
     host's C(when), arguments and connection variables worked out from its own variables) share one kaudit
-    run on the controller: the first host's worker runs C(kaudit enable INVENTORY --parallel FORKS) over all
+    run on the controller; the first host's worker runs C(kaudit enable INVENTORY --parallel FORKS) over all
     of them, one inventory group per cluster group (see O(group)), and every host reports its own node's
     result (C(changed), failure, diff). kaudit changes the nodes of a group one at a time behind its own
     health gate and stops a group at its first failure; the other groups go on, up to C(forks) at a time.
@@ -253,7 +253,8 @@ kaudit_seconds:
   type: float
 batch:
   description: The batch this host's result came from, C(hosts) (hosts in its kaudit run) and C(kaudit_runs)
-    (kaudit runs for the play batch, one per set of arguments).
+    (kaudit runs for the play batch, one per set of arguments), C(prepare_cpu_s) (the controller's CPU seconds for
+    working out the hosts' tasks before kaudit ran).
   returned: when the host was batched
   type: dict
 """

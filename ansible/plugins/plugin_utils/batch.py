@@ -1,7 +1,7 @@
 """One kaudit run for a play's hosts: the controller-side rendezvous of the forks that run one task.
 
 Ansible runs an action plugin once per host, in forked workers (at most `forks` at a time). The first fork
-of a task (per play batch) takes a lock, runs ONE kaudit for every host of the play batch and writes each
+of a task takes a lock, runs ONE kaudit for every host of the play batch and writes each
 host's result into a state file; every fork (that one included) then takes its own host's result from it.
 Forks that start while kaudit runs wait on the lock. Nothing waits for a fork that is not scheduled yet: the
 batch is formed from the play's host list, not from the forks that happen to run, so `forks` smaller than the
@@ -62,13 +62,13 @@ def fingerprint(request: dict[str, Any]) -> str:
 class BatchState:
     """The lock and the state file of one task for one play batch, in this ansible-playbook run."""
 
-    def __init__(self, task_uuid: str, batch: list[str]) -> None:
+    def __init__(self, task_uuid: str) -> None:
         base = private_dir()
         run = os.path.join(base, f"run-{os.getppid()}")  # the forks' parent: the ansible-playbook process
         if not os.path.isdir(run):
             sweep(base)
             os.makedirs(run, mode=0o700, exist_ok=True)
-        key = hashlib.sha256(json.dumps([task_uuid, sorted(batch)]).encode()).hexdigest()[:24]
+        key = hashlib.sha256(task_uuid.encode()).hexdigest()[:24]
         self.lock_path = os.path.join(run, f"{key}.lock")
         self.state_path = os.path.join(run, f"{key}.json")
         self._fh: Any = None
@@ -99,17 +99,12 @@ class BatchState:
         os.replace(tmp, self.state_path)
 
     def take(self, state: dict[str, Any], host: str) -> dict[str, Any] | None:
-        """The host's entry ({fp, result}), once: later calls for the same host get None. The results are
-        dropped from the file when every batched host has taken its own."""
-        entries: dict[str, Any] = state.get("hosts") or {}
+        """The host's entry ({fp, result}), once: later calls for the same host get None. A result is dropped
+        from the file when its host took it; what stays is the list of hosts the batches covered."""
+        entries: dict[str, Any] = state.setdefault("hosts", {})
         entry = entries.pop(host, None)
-        taken = set(state.get("taken") or [])
         if entry is None:
             return None
-        taken.add(host)
-        state["taken"] = sorted(taken)
-        if not entries:
-            state = {"done": True, "taken": state["taken"], "hosts": {}}
         self.save(state)
         out: dict[str, Any] = entry
         return out
