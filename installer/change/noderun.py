@@ -58,8 +58,8 @@ class NodeRun:
     options: Options
     ask_user: Confirm
     progress: Progress
-    flavor: Flavor | None = None  # when the target says (kind://, minikube://); else detected in preflight
-    node_layout: layout.NodeLayout = layout.DEFAULT
+    flavor: Flavor  # decided once per node when it was opened (targets.connect)
+    node_layout: layout.NodeLayout  # the flavor's, with the node's own kubelet staticPodPath
     result: NodeResult = field(init=False)
     lock: Session | None = None
     guard_since: float = 0.0  # node clock, epoch: when the guard now waiting was armed (its deadline follows)
@@ -142,8 +142,9 @@ class NodeRun:
 
     def await_instance(self, since_uptime: float, manifest: bytes | Manifest, timeout: float | None = None,
                        verify_marker: str | None = None) -> Ready | TimedOut:
-        return remote.await_instance(self.transport, since_uptime, manifest, timeout=timeout or self.options.timeout,
-                                     settle=self.options.settle, verify_marker=verify_marker, progress=self.report)
+        return remote.await_instance(self.transport, self.node_layout, since_uptime, manifest,
+                                     timeout=timeout or self.options.timeout, settle=self.options.settle,
+                                     verify_marker=verify_marker, progress=self.report)
 
     def put_back(self, data: RunData, before: bytes | Manifest, backup_id: str, record: dict[str, Any],
                  why: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer.change import remote, takeover
 from installer.change.data import (
@@ -42,6 +42,9 @@ from installer.node import facts as nodefacts
 from installer.node import layout
 from installer.transport import Transport
 
+if TYPE_CHECKING:
+    from installer.targets.flavors import Flavor
+
 __all__ = ["PHASES", "Confirm", "Desired", "NodeResult", "Options", "Planner", "Progress", "audit_tokens",
            "run_change"]
 
@@ -62,8 +65,6 @@ def _stale_note(facts: nodefacts.NodeFacts, stale: tuple[str, ...]) -> str:
 
 def preflight(run: NodeRun, data: RunData) -> RunData:
     """gather.sh: the node in one command; refuse what kaudit must not touch; parse the manifest once."""
-    from installer.targets import flavors
-
     facts = nodefacts.gather(run.transport, run.node_layout)
     if facts.manifest is None:
         raise PhaseError(f"{facts.manifest_problem}", node=run.name)
@@ -76,7 +77,6 @@ def preflight(run: NodeRun, data: RunData) -> RunData:
         raise remote.lock_error(run.name, facts.lock_holder)
     # An armed guard (a change written and not confirmed) is taken over once the lock is held (takeover.py).
     found = run.read_manifest(facts, facts.manifest)
-    run.flavor = run.flavor or flavors.detect_flavor(found.before.info)
     run.result.flavor = run.flavor.name
     return replace(data, found=found)
 
@@ -234,8 +234,7 @@ PHASES: tuple[P, ...] = (
 
 
 def run_change(transport: Transport, planner: Planner, plan_input: Any, options: Options, ask_user: Confirm,
-               progress: Progress, node_layout: layout.NodeLayout = layout.DEFAULT, flavor: Any = None
-               ) -> NodeResult:
+               progress: Progress, node_layout: layout.NodeLayout, flavor: Flavor) -> NodeResult:
     """One node's change: the phases in order; returns its result and never raises for node problems.
     `flavor` when the target says (kind://, minikube://); else preflight detects it."""
     run = NodeRun(transport, planner, plan_input, options, ask_user, progress, flavor, node_layout)

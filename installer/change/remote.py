@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from installer.change import journal
 from installer.change.data import Desired, Ready, TimedOut, load
 from installer.change.workflow import PhaseError
 from installer.errors import NodeError, OperationFailed
@@ -100,8 +101,8 @@ def apply(t: Transport, node_layout: layout.NodeLayout, facts: nodefacts.NodeFac
     into place: (epoch, seconds since boot), node clock."""
     info = before.info
     before_sha = hashlib.sha256(manifest).hexdigest()
-    record = {"id": backup_id, "op": desired.op, "state": "begin", "at": facts.now, "summary": desired.summary,
-              "before": before_sha, "after": hashlib.sha256(desired.manifest).hexdigest()}
+    record = journal.entry(backup_id, journal.BEGIN, facts.now, op=desired.op, summary=desired.summary,
+                           before=before_sha, after=hashlib.sha256(desired.manifest).hexdigest())
     held = {p.flag: p.host_path for p in info.audit.paths if p.host_path}
     meta = {"id": backup_id, "op": desired.op, "created": facts.now, "manifestSha256": before_sha,
             "profile": info.audit.profile, "auditOn": bool(info.audit.flags), "summary": desired.summary,
@@ -109,7 +110,7 @@ def apply(t: Transport, node_layout: layout.NodeLayout, facts: nodefacts.NodeFac
     backed_up = [p.host_path for p in info.audit.paths if p.host_path and p.host_path not in repaired
                  and p.flag in ("--audit-policy-file", "--audit-webhook-config-file")]
     parts = [desired.manifest, desired.policy[1] if desired.policy else b"",
-             desired.webhook[1] if desired.webhook else b"", json.dumps(record).encode() + b"\n",
+             desired.webhook[1] if desired.webhook else b"", journal.encode(record),
              json.dumps(meta).encode()]
     stdin = b"".join(_b64(p) for p in parts)
     sums = " ".join(hashlib.sha256(p).hexdigest() for p in parts)
@@ -150,8 +151,9 @@ def verifiable_log(info: Any) -> str | None:
     return None if log is None or log.container_path == "-" else log.host_path
 
 
-def await_instance(t: Transport, since_uptime: float, manifest: bytes | Manifest, *, timeout: float, settle: float,
-                   verify_marker: str | None, progress: Callable[[str], None]) -> Ready | TimedOut:
+def await_instance(t: Transport, node_layout: layout.NodeLayout, since_uptime: float, manifest: bytes | Manifest, *,
+                   timeout: float, settle: float, verify_marker: str | None, progress: Callable[[str], None]
+                   ) -> Ready | TimedOut:
     """await.sh: wait on the node for an instance started after `since_uptime` (seconds since boot) with the
     manifest's audit flags, ready and settled; with a marker, a verification request's event is looked for."""
     parsed = load(manifest)
@@ -165,7 +167,8 @@ def await_instance(t: Transport, since_uptime: float, manifest: bytes | Manifest
     waiting_since = time.monotonic()
     session = open_session(t, *scripts.AWAIT.bind(
         tokens, since=f"{since_uptime:.2f}", timeout=str(limit),
-        url=info.probe.url, kc=health.admin_kubeconfig_for(info.probe), mode="present" if tokens else "absent",
+        url=info.probe.url, kc=health.admin_kubeconfig_for(info.probe, node_layout),
+        mode="present" if tokens else "absent",
         settle=str(int(settle * 10)), vurl=verify_url, marker=f"kaudit-verify={verify_marker}",
         vlog=log_path or ""))
     verified = ""
@@ -211,9 +214,9 @@ def confirm(t: Transport, node_layout: layout.NodeLayout, manifest_path: str, ba
             extra: dict[str, Any] | None = None) -> None:
     """confirm.sh: the guard stands down, the journal records the change, old backups and files go."""
     audit_after = bool(desired.after.info.audit.managed)
-    record = json.dumps({"id": backup_id, "op": desired.op, "state": "confirmed", "at": time.time(),
-                         "summary": desired.summary, "profile": desired.profile, "auditAfter": audit_after,
-                         "by": operator(), **(extra or {})})
+    record = journal.line(journal.entry(backup_id, journal.CONFIRMED, time.time(), op=desired.op,
+                                        summary=desired.summary, profile=desired.profile, auditAfter=audit_after,
+                                        by=operator(), **(extra or {})))
     res = t.run(*scripts.CONFIRM.bind(
         state=node_layout.state_dir, manifest=manifest_path, id=backup_id, audit=node_layout.audit_dir,
         record=record, keep=str(KEEP_BACKUPS), new=hashlib.sha256(desired.manifest).hexdigest()))
@@ -230,7 +233,7 @@ def restore(t: Transport, node_layout: layout.NodeLayout, manifest_path: str, ba
     """restore.sh: the backup's manifest and files put back, the guard stood down, the journal told.
     Returns None when done, else what the script said went wrong."""
     res = t.run(*scripts.RESTORE.bind(state=node_layout.state_dir, manifest=manifest_path, id=backup_id,
-                                      record=json.dumps(record)))
+                                      record=journal.line(record)))
     return None if res.rc == 0 else (res.err or res.text.strip() or f"exit code {res.rc}")
 
 

@@ -46,9 +46,8 @@ def url(scheme: str, host: str, port: int, path: str) -> str:
     return f"{scheme.lower()}://{host}:{port}{path}"
 
 
-def admin_kubeconfig_for(probe: Probe, node_layout: layout.NodeLayout = layout.DEFAULT) -> str:
-    """The admin kubeconfig the probe may use after a 401/403: none unless it asks the API server itself.
-    (The default layout only for NodeChange's calls: see layout.DEFAULT.)"""
+def admin_kubeconfig_for(probe: Probe, node_layout: layout.NodeLayout) -> str:
+    """The admin kubeconfig the probe may use after a 401/403: none unless it asks the API server itself."""
     return node_layout.admin_kubeconfig if probe.to_itself else ""
 
 

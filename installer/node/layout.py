@@ -76,7 +76,3 @@ KUBEADM = NodeLayout(manifests_dir=MANIFESTS_DIR, manifest_name=MANIFEST_NAME, a
                      admin_kubeconfig="/etc/kubernetes/admin.conf")
 # minikube runs kubeadm's layout, but only a few directories survive a VM restart (/var/lib/minikube does).
 MINIKUBE = replace(KUBEADM, state_dir=MINIKUBE_STATE_DIR)
-
-# NodeChange's fallback (change/phases.py, change/noderun.py) until it takes the layout it is given;
-# no other caller uses it.
-DEFAULT = KUBEADM

@@ -63,7 +63,7 @@ def node_context(target: Target, transport: Transport) -> NodeContext:
     except BaseException:
         transport.close()
         raise
-    flavor, evidence = flavors.flavor_evidence(None, hints)
+    flavor, evidence = flavors.flavor_evidence(hints)
     return NodeContext(transport, flavor, flavor.layout, hints, evidence)
 
 

@@ -41,7 +41,6 @@ from installer.scripts import load as scripts
 from installer.targets.parse import Cluster, Target
 
 if TYPE_CHECKING:
-    from installer.manifest.read import ManifestInfo
     from installer.transport import Transport
 
 FlavorName = Format  # one flavor per `kaudit export` format: the names are written once, there
@@ -49,7 +48,6 @@ FlavorName = Format  # one flavor per `kaudit export` format: the names are writ
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 KIND_ROLE_LABEL = "io.x-k8s.kind.role"
 MINIKUBE_USER = "docker"
-MINIKUBE_SECURE_PORT = "8443"
 KIC_DRIVERS = ("docker", "podman")  # minikube's container drivers: SSH through a published port
 COMMAND_TIMEOUT = 60.0
 
@@ -187,37 +185,18 @@ def gather_hints(transport: Transport) -> NodeHints:
     return NodeHints(hostname, frozenset(paths))
 
 
-def flavor_evidence(info: ManifestInfo | None = None, hints: NodeHints | None = None) -> tuple[Flavor, str]:
-    """The flavor of a node, and the evidence for it, from node facts and/or its manifest.
-
-    kind: /kind/version on the node, or kind's empty `--runtime-config=` (kind's kubeadm template
-    always passes one) on a registry.k8s.io image. minikube: /var/lib/minikube/certs or
-    /var/lib/minikube/binaries on the node, or manifest flags pointing into /var/lib/minikube, or
-    its secure port 8443. Anything else is kubeadm. `connect.node_context` decides a node's flavor
-    from the node facts alone (the layout must be known before the manifest is read); the manifest
-    is read here only for NodeChange's fallback, when it was given no flavor.
-    """
-    hints = hints or NodeHints()
+def flavor_evidence(hints: NodeHints) -> tuple[Flavor, str]:
+    """The flavor of a node, and the evidence for it, from node facts: kind by /kind/version on the
+    node, minikube by /var/lib/minikube/certs or /var/lib/minikube/binaries; anything else is kubeadm.
+    Decided when the node is opened (targets.connect), before its manifest is read: the layout (where
+    the manifest and kaudit's state are) follows from it."""
     for path in KIND_HINTS:
         if path in hints.paths:
             return KIND, f"{path} exists on the node"
     for path in MINIKUBE_HINTS:
         if path in hints.paths:
             return MINIKUBE, f"{path} exists on the node"
-    if info is not None:
-        flags = info.flags
-        if "--runtime-config" in flags and flags["--runtime-config"] == "" and "kube-apiserver" in info.image:
-            return KIND, "the manifest carries kind's empty --runtime-config="
-        minikube_paths = [f for f, v in flags.items() if "/var/lib/minikube/" in v]
-        if minikube_paths:
-            return MINIKUBE, f"{minikube_paths[0]} points into /var/lib/minikube"
-        if flags.get("--secure-port") == MINIKUBE_SECURE_PORT:
-            return MINIKUBE, "the API server listens on minikube's port 8443"
     return KUBEADM, "no kind or minikube marks"
-
-
-def detect_flavor(info: ManifestInfo | None = None, hints: NodeHints | None = None) -> Flavor:
-    return flavor_evidence(info, hints)[0]
 
 
 # --- discovery ------------------------------------------------------------------------------------

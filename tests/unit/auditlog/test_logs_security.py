@@ -359,9 +359,8 @@ def test_api_server_log_lines_after_a_failure_are_printed_clean(monkeypatch: Any
     import typer
 
     import installer.change.rollout as rollout
-    from installer.commands import changing
-
     from installer.change.data import NodeResult
+    from installer.commands import changing
 
     result = NodeResult(
         node="cp-1", cluster="c", exit_code=1, action="failed-restored",

@@ -11,6 +11,7 @@ import pytest
 from installer.change import phases
 from installer.change.data import NodeResult, Options
 from installer.change.plans import EnableInput, plan_disable, plan_enable
+from installer.node import layout
 from installer.policy.source import PolicySource
 from installer.targets import flavors
 from tests.node.seed import DEFAULT_MANIFEST
@@ -30,7 +31,7 @@ def run(node: FakeNode, planner: Any = plan_enable, plan_input: Any = None, *, a
     ask: Callable[[str, str], bool] = lambda _node, _diff: answer  # noqa: E731
     inp = enable() if plan_input is None and planner is plan_enable else plan_input
     return phases.run_change(node, planner, inp, Options(**{"timeout": 5.0, **options}), ask,
-                             lambda _n, m: seen.append(m), flavor=flavors.KUBEADM)
+                             lambda _n, m: seen.append(m), layout.KUBEADM, flavors.KUBEADM)
 
 
 @pytest.fixture

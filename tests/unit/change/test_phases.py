@@ -14,13 +14,14 @@ from installer.change.noderun import NodeRun, Rollback
 from installer.change.plans import plan_enable
 from installer.change.workflow import NotHealthy, PhaseError
 from installer.errors import NodeError, OperationFailed
+from installer.node import layout
 from installer.targets import flavors
 from tests.unit.change.conftest import DEFAULT_MANIFEST, FakeNode, enable
 
 
 def node_run(node: FakeNode, answer: bool = True, **options: Any) -> NodeRun:
     return NodeRun(node, plan_enable, enable(), Options(**{"timeout": 5.0, **options}), lambda _n, _d: answer,
-                   lambda _n, _m: None, flavors.KUBEADM)
+                   lambda _n, _m: None, flavors.KUBEADM, layout.KUBEADM)
 
 
 def planned(run: NodeRun) -> RunData:
@@ -60,7 +61,8 @@ def test_plan_returns_the_desired_manifest_and_the_diff(node: FakeNode) -> None:
 
 
 def test_plan_of_a_node_already_so_is_done(node: FakeNode) -> None:
-    phases.run_change(node, plan_enable, enable(), Options(timeout=5), lambda _n, _d: True, lambda _n, _m: None)
+    phases.run_change(node, plan_enable, enable(), Options(timeout=5), lambda _n, _d: True, lambda _n, _m: None,
+                      layout.KUBEADM, flavors.KUBEADM)
     run = node_run(node)
     data = planned(run)
     assert data.done and run.result.action == "unchanged" and run.result.ok

@@ -126,11 +126,12 @@ def test_the_take_over_phases_hand_on_pending_then_taken_then_a_fresh_read(node:
     from installer.change.noderun import NodeRun
     from installer.change.phases import preflight
     from installer.change.plans import plan_enable
+    from installer.node import layout
     from installer.targets import flavors
 
     ident, written = lost_change(node)
     run = NodeRun(node, plan_enable, enable("cis"), Options(timeout=5), lambda _n, _d: True, lambda _n, _m: None,
-                  flavors.KUBEADM)
+                  flavors.KUBEADM, layout.KUBEADM)
     data = preflight(run, RunData())
     assert takeover.is_pending(run, data)
     data = takeover.plan(run, data)

@@ -223,27 +223,17 @@ def _manifest(*flags: str) -> bytes:
     return KUBEADM_MANIFEST + b"".join(f"    - {f}\n".encode() for f in flags)
 
 
-def test_detect_flavor_from_manifest_and_node_facts() -> None:
-    from installer.manifest.read import read
-
-    kubeadm = read(KUBEADM_MANIFEST)
-    assert flavors.detect_flavor(kubeadm) is flavors.KUBEADM
-    kind = read(_manifest("--runtime-config="))
-    assert flavors.detect_flavor(kind) is flavors.KIND
-    minikube = read(
-        KUBEADM_MANIFEST.replace(b"/etc/kubernetes/pki/ca.crt", b"/var/lib/minikube/certs/ca.crt")
-    )
-    assert flavors.flavor_evidence(minikube)[0] is flavors.MINIKUBE
-    assert flavors.detect_flavor(read(KUBEADM_MANIFEST.replace(b"6443", b"8443"))) is flavors.MINIKUBE
-    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1", frozenset({"/kind/version"}))) is flavors.KIND
+def test_flavor_from_node_facts() -> None:
+    hints = flavors.NodeHints("cp1", frozenset({"/kind/version"}))
+    assert flavors.flavor_evidence(hints) == (flavors.KIND, "/kind/version exists on the node")
     for mark in ("/var/lib/minikube/certs", "/var/lib/minikube/binaries"):
         hints = flavors.NodeHints("minikube-m02", frozenset({mark}))
-        assert flavors.flavor_evidence(None, hints) == (flavors.MINIKUBE, f"{mark} exists on the node")
-    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1")) is flavors.KUBEADM
+        assert flavors.flavor_evidence(hints) == (flavors.MINIKUBE, f"{mark} exists on the node")
+    assert flavors.flavor_evidence(flavors.NodeHints("cp1"))[0] is flavors.KUBEADM
     # Not evidence: kubeadm control planes are often named like kind's, and an empty /var/lib/minikube
     # can be a leftover (or, on the test nodes, a mount point).
-    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("k8s-control-plane2")) is flavors.KUBEADM
-    assert flavors.detect_flavor(kubeadm, flavors.NodeHints("cp1", frozenset({"/var/lib/minikube"}))) \
+    assert flavors.flavor_evidence(flavors.NodeHints("k8s-control-plane2"))[0] is flavors.KUBEADM
+    assert flavors.flavor_evidence(flavors.NodeHints("cp1", frozenset({"/var/lib/minikube"})))[0] \
         is flavors.KUBEADM
 
 
