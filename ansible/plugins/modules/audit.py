@@ -38,9 +38,9 @@ description:
     of them, one inventory group per cluster group (see O(group)), and every host reports its own node's
     result (C(changed), failure, diff). kaudit changes the nodes of a group one at a time behind its own
     health gate and stops a group at its first failure; the other groups go on, up to C(forks) at a time.
-    Hosts with other arguments get a run of their own (one per set of arguments). Works with any C(forks):
+    Hosts with other arguments get a run of their own (one per set of arguments). Works with any C(forks);
     the batch is formed from the play's host list, never by waiting for other workers. Not batched (one
-    kaudit per host, as with O(batch=false)): a single host in the play batch (so C(serial: 1) rolls one
+    kaudit per host, as with O(batch=false)) for a single host in the play batch (so C(serial=1) rolls one
     node at a time as before), O(health_gate=false), loops, C(until), C(delegate_to), C(run_once), handlers,
     a strategy other than C(linear), or a task inside a block with C(rescue)/C(always).
 version_added: 0.1.0
