@@ -35,7 +35,7 @@ def through_kaudit(tmp_path: Path, conn: str, opts: dict, hv: dict | None = None
     """The host as the plugin hands it over and kaudit reads it."""
     kw.setdefault("host_key_checking", True)
     host = U.Host("cp1", U.host_variables("cp1", conn, opts, hv or {}, **kw), sudo_password="pw")
-    path = U.write_inventory(str(tmp_path), "prod", [host])
+    path = U.write_inventory(str(tmp_path), {"prod": [host]})
     assert "pw" not in Path(path).read_text()  # the become password goes to stdin, never into the file
     [cluster] = load_inventory(path)
     assert cluster.name == "prod"
@@ -96,7 +96,7 @@ def test_proxycommand_is_refused_with_the_way_out(tmp_path: Path) -> None:
 def test_the_hand_over_is_plain_json(tmp_path: Path) -> None:
     host = U.Host("cp1", U.host_variables("cp1", "ssh", {"host": "10.0.0.5", "port": 22}, {},
                                           host_key_checking=True))
-    doc = json.loads(Path(U.write_inventory(str(tmp_path), "prod", [host])).read_text())
+    doc = json.loads(Path(U.write_inventory(str(tmp_path), {"prod": [host]})).read_text())
     assert doc == {"all": {"children": {"prod": {"hosts": {"cp1": {
         "ansible_connection": "ssh", "ansible_host": "10.0.0.5", "ansible_port": 22,
         "ansible_host_key_checking": True}}}}}}
