@@ -148,7 +148,7 @@ class HealthGate:
         if url is None:
             return self.problems[peer.name]
         result = health.probe(peer.transport, url, "" if url in self.anonymous else peer.layout.admin_kubeconfig)
-        return None if result.ready else result.describe()
+        return result.gate_answer()
 
     def sick(self, node: NodeContext, peers: list[NodeContext]) -> list[tuple[str, str]]:
         asked = [(p, url) for p in peers if (url := self._url(p)) and self._askable_from(node, p, url)]

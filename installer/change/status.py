@@ -74,6 +74,10 @@ class NodeStatus:
     unfinished: dict[str, Any] | None = None
     # The other nodes of its cluster (read by the same `status`) whose audit configuration is not this one's.
     differs_from: list[str] = field(default_factory=list)
+    # The rollout's health gate on this node (health.ProbeResult.gate_answer): may another node of its cluster
+    # change now? `health` says why not (null when healthy); a node that cannot be read is not healthy.
+    healthy: bool = False
+    health: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,6 +176,8 @@ def node_status(node: NodeContext) -> NodeStatus:
     code = int(probe_fields[0]) if probe_fields and probe_fields[0].isdigit() else 0
     probe = health.ProbeResult(probe_url, code, probe_fields[1] if len(probe_fields) > 1 else "anonymous")
     status.readyz = {"url": probe.url, "code": probe.code, "via": probe.via, "ready": probe.ready}
+    status.health = probe.gate_answer()
+    status.healthy = status.health is None
     status.api_server = _api_server(facts, info.audit.flags, status.paths)
     status.flavor = node.flavor.name
     status.unfinished = _unfinished(facts)
@@ -326,7 +332,7 @@ def run_status(raw_targets: list[str], ssh: SSHOptions) -> list[NodeStatus]:
         return status
 
     def failed(name: str, cluster: str | None, message: str) -> NodeStatus:
-        return NodeStatus(node=name, ok=False, error=message, cluster=cluster)
+        return NodeStatus(node=name, ok=False, error=message, cluster=cluster, health=f"cannot be read: {message}")
 
     statuses = visit_nodes(raw_targets, ssh, read, failed)
     flag_differences(statuses)

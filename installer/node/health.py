@@ -40,6 +40,12 @@ class ProbeResult:
             how = "" if self.via == "anonymous" else f" (asked with the {self.via.replace('-', ' ')} of admin.conf)"
         return f"{self.url} answers {self.code}{how}"
 
+    def gate_answer(self) -> str | None:
+        """The health gate's verdict on the node this probe asked: None when its API server is healthy (ready),
+        else why not, one line. kaudit's rollout (`rollout.HealthGate`) and `kaudit status`'s `healthy` and
+        `health` both come from here, so the Ansible collection's gate is kaudit's."""
+        return None if self.ready else self.describe()
+
 
 def url(scheme: str, host: str, port: int, path: str) -> str:
     host = f"[{host}]" if ":" in host else host
