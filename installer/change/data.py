@@ -40,6 +40,11 @@ class Desired:
     def manifest(self) -> bytes:
         return self.after.data
 
+    @property
+    def policy_sha256(self) -> str | None:
+        """The sha256 of the policy's content (the change result's `policy_sha256`), None without a policy."""
+        return hashlib.sha256(self.policy[1]).hexdigest() if self.policy else None
+
 
 @dataclass
 class Options:
@@ -68,6 +73,7 @@ class NodeResult:
     profile: str | None = None
     diff: str | None = None
     policy_file: str | None = None
+    policy_sha256: str | None = None  # the sha256 of policy_file's content (Desired.policy_sha256)
     ready_seconds: float | None = None
     new_instance_pid: int | None = None
     verify: dict[str, Any] | None = None

@@ -91,6 +91,7 @@ def plan(run: NodeRun, data: RunData) -> RunData:
     r.notes = [*r.notes, *desired.notes]
     r.warnings = desired.warnings
     r.policy_file = desired.policy[0] if desired.policy else None
+    r.policy_sha256 = desired.policy_sha256
     as_wanted = desired.manifest == found.manifest
     stale = tuple(stale_files(found.facts, desired)) if as_wanted else ()
     data = replace(data, desired=desired, stale=stale, plan_notes=tuple(desired.notes))

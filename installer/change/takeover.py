@@ -69,6 +69,7 @@ def plan(run: NodeRun, data: RunData) -> RunData:
             why = f"{', '.join(stale)} no longer hold{'s' if len(stale) == 1 else ''} what it wrote"
         r.profile, r.notes = desired.profile, [*desired.notes]
         r.policy_file = desired.policy[0] if desired.policy else None
+        r.policy_sha256 = desired.policy_sha256
     if why and desired is not None:
         r.diff = unified_diff(found.manifest, desired.manifest, facts.manifest_path, color=False)
     if not why:
