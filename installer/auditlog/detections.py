@@ -42,10 +42,10 @@ from typing import Any
 
 import msgspec
 
-from installer.auditlog.evaluate import LEVEL_ORDER, Attributes, Evaluator
 from installer.auditlog.filters import ResourceSpec, event_time, short_user, status_code
 from installer.auditlog.reader import Event
 from installer.errors import InputError, did_you_mean
+from installer.policy.evaluate import LEVEL_ORDER, Attributes, Evaluator
 
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _MATCH_KEYS = frozenset({"verbs", "resources", "namespaces", "names", "users", "not_users", "groups",

@@ -15,7 +15,6 @@ from typing import IO, Any
 
 import msgspec
 
-from installer.auditlog.evaluate import Decision
 from installer.auditlog.reader import (
     LEAN_DECODER_WITH_ID,
     AnyRecord,
@@ -28,6 +27,7 @@ from installer.auditlog.reader import (
 from installer.auditlog.simulate import Candidate, Rotation, Simulation
 from installer.errors import InputError, did_you_mean
 from installer.manifest.settings import ROTATION_DEFAULTS
+from installer.policy.evaluate import Decision
 
 DEFAULT_ROTATION = ROTATION_DEFAULTS  # the table's (installer/manifest/settings.py)
 SCHEMA_VERSION = 1

@@ -59,7 +59,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from installer.auditlog.evaluate import (
+from installer.auditlog.reader import ABSENT, AnyRecord, Block, LeanUser, ObjectRef, ReadStats
+from installer.policy.evaluate import (
     LEVEL_ORDER,
     Decision,
     Evaluator,
@@ -67,7 +68,6 @@ from installer.auditlog.evaluate import (
     request_info,
     request_variants,
 )
-from installer.auditlog.reader import ABSENT, AnyRecord, Block, LeanUser, ObjectRef, ReadStats
 from installer.policy.model import Policy
 
 MIB = 1024 * 1024

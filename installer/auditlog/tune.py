@@ -37,9 +37,9 @@ from typing import Any
 import msgspec
 
 from installer.auditlog.detections import Detection, _in
-from installer.auditlog.evaluate import LEVEL_ORDER, Attributes, Evaluator, request_info
 from installer.auditlog.reader import ABSENT, AnyRecord, Block, LeanUser
 from installer.errors import InputError
+from installer.policy.evaluate import LEVEL_ORDER, Attributes, Evaluator, request_info
 from installer.policy.model import Policy
 
 MAX_RULES = 25  # "short enough to review"

@@ -82,13 +82,13 @@ SENSITIVE_SET: tuple[SensitiveTarget, ...] = (
 
 
 def _resource_pattern_matches(pattern: str, resource: str, subresource: str) -> bool:
-    from installer.auditlog.evaluate import resource_matches  # the one evaluator (checker.go)
+    from installer.policy.evaluate import resource_matches  # the one evaluator (checker.go)
 
     return resource_matches(pattern, resource, subresource)
 
 
 def _group_matches(rule_group: str, group: str, version: tuple[int, int]) -> bool:
-    from installer.auditlog.evaluate import group_matches
+    from installer.policy.evaluate import group_matches
 
     return group_matches(rule_group, group, version)
 

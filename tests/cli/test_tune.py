@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from installer.auditlog.evaluate import Attributes, Evaluator
+from installer.policy.evaluate import Attributes, Evaluator
 from installer.policy.validate import parse
 from tests import auditgen
 from tests.kaudit_cli import Run, kaudit

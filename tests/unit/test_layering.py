@@ -14,8 +14,8 @@ LEAVES = {"errors", "yamlio", "__version__", "_help"}
 # subpackage -> what it may import besides itself and the leaves; "pkg.module" allows one module only.
 ALLOWED: dict[str, set[str]] = {
     "scripts": set(),
-    # the lint's first-match evaluation is the simulator's (one evaluator); the rotation defaults are the table's
-    "policy": {"auditlog.evaluate", "manifest.settings"},
+    # the rotation defaults are the table's
+    "policy": {"manifest.settings"},
     "transport": {"scripts", "targets.parse"},  # the Target value and its syntax, a leaf of targets
     "node": {"scripts", "transport"},
     "manifest": {"node.layout"},

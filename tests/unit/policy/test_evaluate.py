@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from installer.auditlog.evaluate import (
+from installer.policy.evaluate import (
     Attributes,
     Evaluator,
     attributes,
