@@ -387,8 +387,9 @@ def _node(workdir: Path) -> Iterator[Any]:
 
 LOCAL_FILTER = r"""
 import gc, sys
-from installer.auditlog import logs, reader
-from installer.auditlog.filters import Filters
+from installer.auditlog import reader
+from installer.logs import logs
+from installer.logs.filters import Filters
 gc.disable()
 path = sys.argv[1]
 keep = Filters.build(verbs=["delete"], since="2026-01-01T00:00:00Z").predicate()

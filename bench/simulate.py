@@ -134,8 +134,8 @@ print(json.dumps({"events": n, "groups": groups}))
 """,
     "kaudit Simulation": r"""
 from installer.auditlog import reader
-from installer.auditlog.run import build_candidates
-from installer.auditlog.simulate import Simulation
+from installer.simulate.run import build_candidates
+from installer.simulate.simulate import Simulation
 from installer.policy.model import LATEST_KNOWN_VERSION
 cands = build_candidates(["recommended"], [], [], (None, None, None), LATEST_KNOWN_VERSION)
 t = time.perf_counter()

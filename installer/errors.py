@@ -1,10 +1,12 @@
 """Errors that end a command, each carrying the exit code docs/design.md section 4 promises; and
-`printable`, the one sanitiser of text that came from a node or a log before it reaches a terminal."""
+`printable`, the one sanitiser of text that came from a node or a log before it reaches a terminal
+(`clean_doc`: of every string of a report)."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 # Exit codes (docs/design.md section 4).
 EXIT_OK = 0
@@ -24,6 +26,18 @@ def printable(text: str, *, newlines: bool = False) -> str:
         return text
     keep = "\n\t" if newlines else ""
     return "".join(c if c.isprintable() or c in keep else "?" for c in text)
+
+
+def clean_doc(value: Any) -> Any:
+    """A report (simulate's, logs' summary and findings) with every string in it `printable`, for the text
+    renderers: user names, resources, paths and node names come from the log (issue 23 item 9)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: clean_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_doc(v) for v in value]
+    return value
 
 
 def nearest(word: str, choices: Iterable[str]) -> str | None:

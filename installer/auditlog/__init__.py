@@ -1,18 +1,14 @@
-"""Reading audit logs (docs/design.md section 8): a reader of events, the API server's policy evaluation, and
-the `kaudit simulate` report built on both.
+"""Reading audit events (docs/design.md section 8): the stream every log command reads, and the one matcher.
 
-- `evaluate`: pure; the attributes a request had when the API server evaluated its policy, and the
-  first-match evaluation itself (the lint uses it too).
 - `reader`: audit events as a stream from files, rotated sets (`.gz` included), directories and stdin,
   decoding only the fields callers need (msgspec).
-- `node`: the same stream from a TARGET's control-plane nodes over kaudit's transport, merged by time.
-- `simulate`: replaying events through candidate policies: counts, bytes, days of history, differences
-  (`run` drives it end to end, `text` prints it).
-- `coverage`: CIS 3.2.2 from the detection catalogue: what a policy lets each detection see (simulate,
-  validate, render).
-- `logs`, `logs_node`, `filters`, `summary`, `masking`, `detections`: `kaudit logs` and the
-  detection catalogue on the same reader.
+- `node`: the same stream from a TARGET's control-plane nodes over kaudit's transport, merged by time;
+  where each node's log is (its manifest's flags); the node-side readers are installer/scripts/sh's
+  `logs-history.sh` and `logs-follow.sh`.
+- `match`: an event's fields and the one rule values match them by (exact, or a trailing `*` as a
+  prefix), for `kaudit logs` filters and the detection catalogue alike; event and user times.
+- `masking`: Secret data and tokens masked in an event's bodies.
 
-Imports installer.policy, installer.manifest, installer.node, installer.targets, installer.transport,
-installer.scripts (the node-side readers: stream-logs.sh, logs-history.sh, logs-follow.sh).
+Imports installer.manifest, installer.node, installer.targets, installer.transport (node access lazily,
+inside the functions that read a TARGET) and installer.scripts.
 """

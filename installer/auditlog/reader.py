@@ -41,7 +41,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 PROOF_WINDOW = 20
 # The longest line read as an event; the rest of a longer one is dropped unread (the line is then bad).
 # The API server writes events far below it unless a RequestResponse body is huge; the node side cuts
-# lines at the same length (installer/auditlog/logs_node.py).
+# lines at the same length (installer/logs/logs_node.py).
 MAX_LINE = 8 << 20
 # `2017-03-21T03:57:09.106841886-04:00 AUDIT: id="..." ip="..." method="GET" user="admin" ...`
 _LEGACY = re.compile(rb'^\S+ AUDIT: id="')

@@ -1,5 +1,5 @@
 """`kaudit logs TARGET...`: read, merge, filter and follow a cluster's audit events; hunt with the
-detection catalogue. Thin: the work is in installer.auditlog.logs."""
+detection catalogue. Thin: the work is in installer.logs.logs."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
 def _list_detections(value: bool) -> None:
     if not value:
         return
-    import installer.auditlog.detections as detections
+    import installer.detections.catalogue as detections
     from installer.errors import KauditError
 
     try:
@@ -121,9 +121,9 @@ def logs(
     when a detection found something, 2 on bad input or a node that could not be read (or was lost
     during --follow), 130 interrupted.
     """
-    from installer.auditlog import logs as logs_run
-    from installer.auditlog.filters import Filters
     from installer.errors import KauditError
+    from installer.logs import logs as logs_run
+    from installer.logs.filters import Filters
 
     if output not in ("text", "json"):
         typer.echo(f"kaudit: --output must be text or json, not {output!r}", err=True)

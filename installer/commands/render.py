@@ -51,9 +51,8 @@ def render(
 
 
 def _print_coverage(policy: object, version: tuple[int, int] | None) -> None:
-    """CIS 3.2.2 coverage (installer/auditlog/coverage.py), on stderr: stdout stays the policy alone."""
-    from installer.auditlog.coverage import summary
-    from installer.auditlog.text import coverage_lines
+    """CIS 3.2.2 coverage (installer/detections/coverage.py), on stderr: stdout stays the policy alone."""
+    from installer.detections.coverage import coverage_lines, summary
     from installer.errors import KauditError
 
     try:

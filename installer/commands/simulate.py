@@ -1,5 +1,5 @@
 """`kaudit simulate SOURCE... (--profile P | --policy-file FILE)...`: replay a real audit log through
-candidate policies. Thin: the work is in installer.auditlog."""
+candidate policies. Thin: the work is in installer.simulate."""
 
 from __future__ import annotations
 
@@ -88,9 +88,9 @@ def simulate(
     the request path; first match wins). Nothing is written to disk, and no request or response
     body is ever printed. Exit 2 on bad input (not an audit log, the legacy format, an unknown profile).
     """
-    from installer.auditlog import run as simulate_run
-    from installer.auditlog.coverage import summary as coverage
+    from installer.detections.coverage import summary as coverage
     from installer.errors import KauditError
+    from installer.simulate import run as simulate_run
 
     if output not in ("text", "json", "events"):
         typer.echo(f"kaudit: --output must be text, json or events, not {output!r}", err=True)

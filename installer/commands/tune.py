@@ -1,5 +1,5 @@
 """`kaudit tune SOURCE... [--keep cis|NAME,...] [--budget SIZE/day]`: the audit policy to run, derived
-from the cluster's own traffic. Thin: the work is in installer.auditlog.tune and tune_run."""
+from the cluster's own traffic. Thin: the work is in installer.simulate.tune and tune_run."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def tune(
     30/10/100 rotation, CIS 3.2.2 coverage). The result is a policy like any other: `kaudit validate`,
     `kaudit simulate --policy-file` and `kaudit enable --policy-file` take it unchanged. Exit 2 on bad
     input (an empty log, an unknown detection, a budget no policy keeping the detections meets)."""
-    from installer.auditlog import tune_run
-    from installer.auditlog.coverage import summary as coverage
+    from installer.detections.coverage import summary as coverage
     from installer.errors import KauditError
+    from installer.simulate import tune_run
 
     if output not in ("yaml", "json"):
         typer.echo(f"kaudit: --output must be yaml or json, not {output!r}", err=True)

@@ -97,7 +97,7 @@ def validate(
         extra = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         typer.echo(f"{name}: valid audit policy for Kubernetes {format_version(version)} ({rules} rules{extra})")
         if cov is not None:
-            from installer.auditlog.text import coverage_lines
+            from installer.detections.coverage import coverage_lines
 
             typer.echo("\n".join(coverage_lines(cov)))
         raise typer.Exit(0)
@@ -106,8 +106,8 @@ def validate(
 
 
 def _coverage(policy: object, version: tuple[int, int]) -> dict[str, object] | None:
-    """CIS 3.2.2: what the policy lets each detection see (installer/auditlog/coverage.py)."""
-    from installer.auditlog.coverage import summary
+    """CIS 3.2.2: what the policy lets each detection see (installer/detections/coverage.py)."""
+    from installer.detections.coverage import summary
     from installer.errors import KauditError
 
     try:

@@ -8,7 +8,7 @@ from tests.userinstall import bindir, user_env
 
 
 def test_the_catalogue_ships_in_the_wheel() -> None:
-    code = ("from installer.auditlog import detections as d; c = d.load(); "
+    code = ("from installer.detections import catalogue as d; c = d.load(); "
             "print(len(c), d.catalogue_dir())")
     proc = subprocess.run([str(bindir() / "python"), "-c", code], capture_output=True, text=True, env=user_env(),
                           cwd="/", check=False)

@@ -20,9 +20,13 @@ ALLOWED: dict[str, set[str]] = {
     "node": {"scripts", "transport"},
     "manifest": {"node.layout"},
     "targets": {"scripts", "transport", "node", "manifest"},
-    "auditlog": {"policy", "manifest", "node", "targets", "transport", "scripts"},
+    "auditlog": {"manifest", "node", "targets", "transport", "scripts"},
+    "detections": {"auditlog", "policy"},
+    "simulate": {"auditlog", "detections", "policy", "manifest"},
+    "logs": {"auditlog", "detections", "scripts", "manifest", "node", "targets", "transport"},
     "change": {"scripts", "transport", "node", "manifest", "policy", "targets"},
-    "commands": {"scripts", "transport", "node", "manifest", "policy", "targets", "change", "auditlog"},
+    "commands": {"scripts", "transport", "node", "manifest", "policy", "targets", "change", "auditlog", "detections",
+                 "simulate", "logs"},
 }
 
 

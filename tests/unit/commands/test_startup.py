@@ -108,9 +108,9 @@ main()
 
 PYDANTIC = ("pydantic", "pydantic_core", "typer._adapters")
 SSH = ("paramiko", "cryptography", "nacl")
-CATALOGUE = ("installer.auditlog.detections", "installer.auditlog.catalogue_snapshot")
+CATALOGUE = ("installer.detections.catalogue", "installer.detections.catalogue_snapshot")
 NODE_WORK = ("installer.change", "installer.targets.connect", "installer.transport", "installer.node.facts")
-SIMULATE = ("installer.auditlog.run", "installer.auditlog.simulate")
+SIMULATE = ("installer.simulate.run", "installer.simulate.simulate")
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +165,9 @@ def test_a_command_imports_only_what_it_needs(args: list[str], forbidden: tuple[
 
 
 def test_the_catalogue_snapshot_is_current() -> None:
-    """installer/auditlog/catalogue_snapshot.py is the catalogue's YAML, parsed (regenerate with
-    `python -m installer.auditlog.detections --write-snapshot` after changing profiles/detections)."""
-    from installer.auditlog import detections
+    """installer/detections/catalogue_snapshot.py is the catalogue's YAML, parsed (regenerate with
+    `python -m installer.detections.catalogue --write-snapshot` after changing profiles/detections)."""
+    from installer.detections import catalogue as detections
 
     snapshot = Path(detections.__file__).with_name("catalogue_snapshot.py").read_text(encoding="utf-8")
     assert snapshot == detections.snapshot_source()
@@ -175,7 +175,7 @@ def test_the_catalogue_snapshot_is_current() -> None:
 
 def test_the_catalogue_loads_from_the_snapshot_without_parsing_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
     from installer import yamlio
-    from installer.auditlog import detections
+    from installer.detections import catalogue as detections
 
     def no_yaml(*_: Any) -> Any:
         raise AssertionError("the catalogue was parsed from YAML")
@@ -189,7 +189,7 @@ def test_the_catalogue_loads_from_the_snapshot_without_parsing_yaml(monkeypatch:
 
 
 def test_a_changed_catalogue_file_is_parsed_not_taken_from_the_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
-    from installer.auditlog import detections
+    from installer.detections import catalogue as detections
 
     ((name, text),) = detections.catalogue_files()
     changed = text.replace("title: Command run inside a pod", "title: Changed here", 1)

@@ -1,4 +1,4 @@
-"""The API server's policy evaluation (installer/auditlog/evaluate.py): each rule of issue 13 item 2."""
+"""The API server's policy evaluation (installer/policy/evaluate.py): each rule of issue 13 item 2."""
 
 from __future__ import annotations
 

@@ -10,11 +10,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from installer.auditlog import logs, masking, summary
-from installer.auditlog.filters import Filters, ResourceSpec, expand_user
-from installer.auditlog.logs_node import lumberjack_time
+from installer.auditlog import masking
+from installer.auditlog.match import ResourceSpec
 from installer.auditlog.reader import Event
 from installer.errors import InputError
+from installer.logs import logs, summary
+from installer.logs.filters import Filters, expand_user
+from installer.logs.logs_node import lumberjack_time
 
 DECODE = msgspec.json.Decoder(Event).decode
 SECRET = "c3VwZXItc2VjcmV0"
@@ -145,8 +147,8 @@ def manifest(*flags: str, mounted: bool = True) -> bytes:
     (("--audit-log-path=-",), True, "standard output"),
 ])
 def test_odd_nodes_are_one_line(flags: tuple[str, ...], mounted: bool, says: str) -> None:
-    from installer.auditlog.logs_node import locate
     from installer.errors import KauditError
+    from installer.logs.logs_node import locate
 
     with pytest.raises(KauditError) as info:
         locate("cp-1", manifest(*flags, mounted=mounted), None)
@@ -155,7 +157,7 @@ def test_odd_nodes_are_one_line(flags: tuple[str, ...], mounted: bool, says: str
 
 
 def test_the_log_path_maps_to_the_host() -> None:
-    from installer.auditlog.logs_node import locate
+    from installer.logs.logs_node import locate
 
     path, _ = locate("cp-1", manifest("--audit-log-path=/var/log/kubernetes/audit/audit.log"), None)
     assert path == "/srv/audit/audit.log"
@@ -220,7 +222,7 @@ def test_detect_takes_optional_names(args: tuple[str, ...], detect: list[str] | 
 def test_unknown_detection_and_the_list(monkeypatch: Any) -> None:
     from typer.testing import CliRunner
 
-    from installer.auditlog import detections
+    from installer.detections import catalogue as detections
 
     with pytest.raises(InputError, match=r"--detect 'cp-2': no detection .*--list-detections.*TARGETs first"):
         detections.select(detections.load(), ["pod-exec", "cp-2"])

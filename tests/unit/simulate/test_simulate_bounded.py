@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from installer.auditlog import reader, simulate
-from installer.auditlog.simulate import Simulation
-from tests.unit.auditlog.test_simulate import POLICY_META, POLICY_RR, _figures, candidate, event, write
+from installer.auditlog import reader
+from installer.simulate import simulate
+from installer.simulate.simulate import Simulation
+from tests.unit.simulate.test_simulate import POLICY_META, POLICY_RR, _figures, candidate, event, write
 
 
 def _report(path: Path, **patches: Any) -> tuple[dict[str, Any], Simulation]:

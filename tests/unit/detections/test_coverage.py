@@ -1,4 +1,4 @@
-"""CIS 3.2.2 coverage (installer/auditlog/coverage.py) as simulate, validate and render show it."""
+"""CIS 3.2.2 coverage (installer/detections/coverage.py) as simulate, validate and render show it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from installer.auditlog import coverage
-from installer.auditlog.text import coverage_lines
 from installer.commands import render, simulate, validate
+from installer.detections import coverage
+from installer.detections.coverage import coverage_lines
 from installer.policy.validate import parse
 from tests import auditgen
 

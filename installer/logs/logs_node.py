@@ -8,7 +8,7 @@ added on the node side, in POSIX sh + coreutils + grep + gzip (kind nodes have n
 - rotated files are chosen by their time range: lumberjack names a backup after the moment it was
   rotated (UTC), so backup i holds the events between backup i-1's name and its own, and the live
   file those after the newest backup's;
-- a fixed-string prefilter (`grep -F`, `installer.auditlog.filters.Filters.grep_groups`), so a 2 GB
+- a fixed-string prefilter (`grep -F`, `installer.logs.filters.Filters.grep_groups`), so a 2 GB
   log does not cross the wire for ten matching events. Exact filtering happens locally.
 
 Following: `tail -F` (by name: a rotation's rename and the new file are followed), started in the

@@ -36,8 +36,9 @@ from typing import Any
 
 import msgspec
 
-from installer.auditlog.detections import Detection, _in
+from installer.auditlog.match import value_in
 from installer.auditlog.reader import ABSENT, AnyRecord, Block, LeanUser
+from installer.detections.catalogue import Detection
 from installer.errors import InputError
 from installer.policy.evaluate import LEVEL_ORDER, Attributes, Evaluator, request_info
 from installer.policy.model import Policy
@@ -220,17 +221,17 @@ def _reads(d: Detection, c: TrafficClass) -> bool:
     else:
         if d.resources:
             return False
-        if "paths" in m and not _in(c.path, m["_paths"]):
+        if "paths" in m and not value_in(c.path, m["_paths"]):
             return False
-        if "not_paths" in m and _in(c.path, m["_not_paths"]):
+        if "not_paths" in m and value_in(c.path, m["_not_paths"]):
             return False
-    if "users" in m and not _in(c.user, m["_users"]):
+    if "users" in m and not value_in(c.user, m["_users"]):
         return False
-    if "not_users" in m and _in(c.user, m["_not_users"]):
+    if "not_users" in m and value_in(c.user, m["_not_users"]):
         return False
-    if "groups" in m and not any(_in(g, m["_groups"]) for g in c.groups):
+    if "groups" in m and not any(value_in(g, m["_groups"]) for g in c.groups):
         return False
-    return not ("not_groups" in m and any(_in(g, m["_not_groups"]) for g in c.groups))
+    return not ("not_groups" in m and any(value_in(g, m["_not_groups"]) for g in c.groups))
 
 
 def _denied_only(d: Detection) -> bool:

@@ -7,14 +7,12 @@ imports of kaudit's other packages (profiles, validation) are here and in `node`
 from __future__ import annotations
 
 import os
-import re
-import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from typing import IO, Any
 
 import msgspec
 
+from installer.auditlog.match import parse_time
 from installer.auditlog.reader import (
     LEAN_DECODER_WITH_ID,
     AnyRecord,
@@ -24,33 +22,14 @@ from installer.auditlog.reader import (
     read_as,
     read_blocks,
 )
-from installer.auditlog.simulate import Candidate, Rotation, Simulation
 from installer.errors import InputError, did_you_mean
 from installer.manifest.settings import ROTATION_DEFAULTS
 from installer.policy.evaluate import Decision
+from installer.simulate.simulate import Candidate, Rotation, Simulation
 
 DEFAULT_ROTATION = ROTATION_DEFAULTS  # the table's (installer/manifest/settings.py)
 SCHEMA_VERSION = 1
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INVENTORY_SUFFIXES = (".yml", ".yaml", ".ini")
-
-
-def parse_time(value: str, *, now: float | None = None) -> str:
-    """--since/--until: RFC 3339, a date, or a duration ago, as the log's own timestamp text (UTC, µs)."""
-    text = value.strip()
-    m = _DURATION.match(text)
-    if m:
-        t = (now if now is not None else time.time()) - float(m.group(1)) * _UNITS[m.group(2)]
-        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{value!r}: expected a time such as 2026-05-01T10:00:00Z, 2026-05-01, or 90m / 6h / 7d ago"
-                         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _split_sets(sets: list[str], profiles: list[str]) -> dict[str, dict[str, str]]:
@@ -155,7 +134,7 @@ def is_local(source: str) -> bool:
 def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO[str],
                      coverage: Callable[[Any, tuple[int, int]], dict[str, Any]] | None = None) -> int:
     """The whole command; returns the exit code (KauditError for bad input). `coverage` gives each
-    candidate's CIS 3.2.2 coverage (installer.auditlog.coverage.summary, handed in by the command: this
+    candidate's CIS 3.2.2 coverage (installer.detections.coverage.summary, handed in by the command: this
     module is below the catalogue, whose filters use its parse_time)."""
     from installer.policy.model import LATEST_KNOWN_VERSION
 
@@ -209,7 +188,7 @@ def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout
                "kubernetesVersion": f"{version[0]}.{version[1]}", **report}
         stdout.write(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n")
     else:
-        from installer.auditlog.text import render_text
+        from installer.simulate.text import render_text
 
         render_text(report, stdout)
     return 0

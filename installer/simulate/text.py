@@ -6,10 +6,9 @@ report (they come from the log) without terminal control characters (`clean_doc`
 
 from __future__ import annotations
 
-import textwrap
 from typing import IO, Any
 
-from installer.errors import printable
+from installer.errors import clean_doc
 
 _BARS = " ▁▂▃▄▅▆▇█"
 _MAX_BARS = 48
@@ -38,21 +37,11 @@ def sparkline(hours: dict[str, int], keys: list[str]) -> str:
     return "".join(_BARS[min(8, round(v / top * 8))] if v else _BARS[0] for v in values)
 
 
-def clean_doc(value: Any) -> Any:
-    """A report (simulate's, logs' summary and findings) with every string in it `printable`, for the text
-    renderers: user names, resources, paths and node names come from the log (issue 23 item 9)."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {k: clean_doc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_doc(v) for v in value]
-    return value
-
-
 def render_text(report: dict[str, Any], out: IO[str]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from installer.detections.coverage import coverage_lines
 
     report = clean_doc(report)
     console = Console(file=out, width=max(100, min(160, 30 + 22 * (1 + len(report["candidates"])))),
@@ -160,25 +149,4 @@ def rule_lines(rules: list[dict[str, Any]], no_rule: int = 0) -> list[str]:
         out.append(f"{hits}  #{r['index']} {what}{where}")
     if no_rule:
         out.append(f"{no_rule:>10,}  no rule matched (level None)")
-    return out
-
-
-def coverage_lines(cov: dict[str, Any], width: int = 100) -> list[str]:
-    """CIS 3.2.2 coverage (coverage.summary's object) as a few lines of text: the counts, then the detections
-    lost and degraded, by name (simulate, validate, render)."""
-    out = [f"{cov['standard']} coverage: {cov['kept']} of {cov['detections']} detections kept, "
-           f"{cov['degraded']} degraded, {cov['lost']} lost"]
-    lost = [r for r in cov["byDetection"] if r["state"] == "lost"]
-    degraded = [r for r in cov["byDetection"] if r["state"] == "degraded"]
-    if lost:
-        names = ", ".join(r["detection"] + (" (stage omitted)" if r["stagesOmitted"] else "") for r in lost)
-        out.extend(textwrap.wrap("lost (not recorded): " + names, width, initial_indent="  ",
-                                 subsequent_indent="    ", break_on_hyphens=False))
-    groups: dict[tuple[str, str], list[str]] = {}
-    for r in degraded:
-        groups.setdefault((r["recorded"], r["needs"]), []).append(r["detection"])
-    for (recorded, needs), names_ in groups.items():
-        out.extend(textwrap.wrap(f"degraded (recorded at {recorded}, without the body they read at {needs}): "
-                                 + ", ".join(names_), width, initial_indent="  ", subsequent_indent="    ",
-                                 break_on_hyphens=False))
     return out

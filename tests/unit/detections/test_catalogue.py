@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from installer.auditlog import detections
 from installer.auditlog.reader import Event
+from installer.detections import catalogue as detections
 from installer.errors import InputError
 
 DECODE = msgspec.json.Decoder(Event).decode

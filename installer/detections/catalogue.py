@@ -12,7 +12,7 @@ An entry:
         resources: [pods/exec]              # R[.group][/sub], as `kaudit logs --resource`
         namespaces: [kube-system]
         names: [cluster-admin]
-        users: [system:anonymous]           # exact, or a trailing * as a prefix
+        users: [system:anonymous]           # every value: exact, or a trailing * as a prefix (as `kaudit logs`)
         not_users: ["system:*"]
         groups: [...]; not_groups: [...]
         codes: [2xx]; not_codes: [401]      # N or Nxx; an event without a code matches neither
@@ -36,13 +36,13 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from installer.auditlog.filters import ResourceSpec, event_time, short_user, status_code
+from installer.auditlog.match import ResourceSpec, check, event_time, short_user, values_spec
 from installer.auditlog.reader import Event
 from installer.errors import InputError, did_you_mean
 from installer.policy.evaluate import LEVEL_ORDER, Attributes, Evaluator
@@ -51,6 +51,9 @@ _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _MATCH_KEYS = frozenset({"verbs", "resources", "namespaces", "names", "users", "not_users", "groups",
                          "not_groups", "codes", "not_codes", "paths", "stages", "annotations", "request",
                          "response", "not_namespaces", "not_paths"})
+# the keys the one matcher checks, in the order they are checked (cheap first)
+_FIELD_KEYS = ("verbs", "stages", "resources", "namespaces", "not_namespaces", "names", "users", "not_users",
+               "groups", "not_groups", "paths", "not_paths", "codes", "not_codes")
 _OPS = frozenset({"equals", "contains", "in", "prefix", "exists"})
 _LEVELS = ("Metadata", "Request", "RequestResponse")
 _STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
@@ -123,19 +126,6 @@ def _walk(value: Any, parts: list[str]) -> Iterable[Any]:
         yield from _walk(value[head], rest)
 
 
-def _prefix_set(values: list[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    return (frozenset(v for v in values if not v.endswith("*")), tuple(v[:-1] for v in values if v.endswith("*")))
-
-
-def _in(value: str, spec: tuple[frozenset[str], tuple[str, ...]]) -> bool:
-    exact, prefixes = spec
-    return value in exact or bool(prefixes and value.startswith(prefixes))
-
-
-def _code_in(code: int, specs: list[str]) -> bool:
-    return any(code // 100 == int(s[0]) if s.endswith("xx") else code == int(s) for s in specs)
-
-
 @dataclass
 class Detection:
     name: str
@@ -149,47 +139,22 @@ class Detection:
     resources: list[ResourceSpec] = field(default_factory=list)
     request: list[Condition] = field(default_factory=list)
     response: list[Condition] = field(default_factory=list)
+    checks: list[Callable[[Event], bool]] = field(default_factory=list)  # the field keys of `match`, made once
+
+    def __post_init__(self) -> None:
+        m = self.match
+        self.checks = [check(key.removeprefix("not_"), m[key] if key != "resources" else self.resources,
+                             negate=key.startswith("not_"))
+                       for key in _FIELD_KEYS if (key in m if key != "resources" else self.resources)]
 
     # ------------------------------------------------------------------ matching
 
     def matches(self, ev: Event, raw: bytes) -> bool:
+        """Every key of `match` holds: the fields through the one matcher (`installer.auditlog.match`, as
+        `kaudit logs` filters), then annotations and bodies."""
+        if not all(c(ev) for c in self.checks):
+            return False
         m = self.match
-        if "verbs" in m and ev.verb not in m["verbs"]:
-            return False
-        if "stages" in m and ev.stage not in m["stages"]:
-            return False
-        ref = ev.objectRef
-        if self.resources and (ref is None or not any(
-                r.matches(ref.resource, ref.apiGroup, ref.subresource) for r in self.resources)):
-            return False
-        if "namespaces" in m and (ref is None or ref.namespace not in m["namespaces"]):
-            return False
-        if "not_namespaces" in m and ref is not None and ref.namespace in m["not_namespaces"]:
-            return False
-        if "names" in m and (ref is None or not _in(ref.name, m["_names"])):
-            return False
-        user = ev.user.username if ev.user else ""
-        if "users" in m and not _in(user, m["_users"]):
-            return False
-        if "not_users" in m and _in(user, m["_not_users"]):
-            return False
-        groups = ev.user.groups if ev.user else ()
-        if "groups" in m and not any(_in(g, m["_groups"]) for g in groups):
-            return False
-        if "not_groups" in m and any(_in(g, m["_not_groups"]) for g in groups):
-            return False
-        if "paths" in m and not _in(ev.requestURI.split("?", 1)[0], m["_paths"]):
-            return False
-        if "not_paths" in m and _in(ev.requestURI.split("?", 1)[0], m["_not_paths"]):
-            return False
-        if "codes" in m or "not_codes" in m:
-            code = status_code(ev)
-            if not code:
-                return False
-            if "codes" in m and not _code_in(code, m["codes"]):
-                return False
-            if "not_codes" in m and _code_in(code, m["not_codes"]):
-                return False
         if "annotations" in m:
             try:
                 notes = _ANNOTATIONS.decode(ev.annotations) if ev.annotations else {}
@@ -291,7 +256,7 @@ def from_data(source: str, data: Any) -> list[Detection]:
             raise InputError(f"{source}: detection {name}: unknown match key(s) {', '.join(sorted(bad))}")
         for key in ("users", "not_users", "groups", "not_groups", "names", "paths", "not_paths"):
             if key in match:
-                match[f"_{key}"] = _prefix_set([str(v) for v in match[key]])
+                match[f"_{key}"] = values_spec(match[key])
         for key in ("codes", "not_codes"):
             if key in match:
                 match[key] = [str(c) for c in match[key]]
@@ -331,11 +296,11 @@ def catalogue_files() -> list[tuple[str, str]]:
 
 
 def snapshot_source() -> str:
-    """installer/auditlog/catalogue_snapshot.py: each catalogue file's parsed YAML as a Python literal, with the
+    """installer/detections/catalogue_snapshot.py: each catalogue file's parsed YAML as a Python literal, with the
     SHA-256 of the text it came from. The pure-Python YAML parser takes ~0.13 s on the catalogue; the
     snapshot's bytecode loads in well under a millisecond. `load` uses a file's snapshot only while its hash
     matches the file (else it parses the YAML); tests/unit/commands/test_startup.py keeps it current.
-    Regenerate: `python -m installer.auditlog.detections --write-snapshot`."""
+    Regenerate: `python -m installer.detections.catalogue --write-snapshot`."""
     import hashlib
     import pprint
 
@@ -344,9 +309,9 @@ def snapshot_source() -> str:
     files = catalogue_files()
     sources = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in files}
     data = {name: reader("safe").load(text) for name, text in files}
-    return ('"""Generated by `python -m installer.auditlog.detections --write-snapshot` from profiles/detections/:\n'
+    return ('"""Generated by `python -m installer.detections.catalogue --write-snapshot` from profiles/detections/:\n'
             "do not edit. Each catalogue file's parsed YAML, and the SHA-256 of the text it was parsed from\n"
-            '(installer.auditlog.detections.load uses an entry only while the file still has that hash)."""\n'
+            '(installer.detections.catalogue.load uses an entry only while the file still has that hash)."""\n'
             "# ruff: noqa: E501\n\n"
             "from typing import Any\n\n"
             f"SOURCES: dict[str, str] = {pprint.pformat(sources, width=120, sort_dicts=False)}\n\n"
@@ -357,7 +322,7 @@ def _parsed(name: str, text: str) -> Any:
     """A catalogue file's parsed YAML: from the snapshot when it is of this very text, else parsed now."""
     import hashlib
 
-    from installer.auditlog import catalogue_snapshot
+    from installer.detections import catalogue_snapshot
 
     if catalogue_snapshot.SOURCES.get(name) == hashlib.sha256(text.encode("utf-8")).hexdigest():
         return catalogue_snapshot.DATA[name]
@@ -539,7 +504,7 @@ def render_text(findings: list[dict[str, Any]], blind: list[dict[str, Any]]) -> 
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m installer.auditlog.detections --write-snapshot
+if __name__ == "__main__":  # python -m installer.detections.catalogue --write-snapshot
     import sys
     from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""`kaudit logs` filters: what the user asked for, as an exact local predicate over the reader's events,
+"""`kaudit logs` filters: what the user asked for, as an exact local predicate over the reader's events
+(through the one matcher, `installer.auditlog.match`, which the detection catalogue uses too),
 and the cheap part of it as fixed strings a node can `grep -F` for (kind nodes have no jq, no Python).
 
 Filters are repeatable: the values of one filter are alternatives, different filters all apply.
@@ -13,70 +14,32 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
 
+from installer.auditlog.match import (
+    SA_PREFIX,
+    ResourceSpec,
+    check,
+    event_time,
+    parse_time,
+    status_code,
+)
 from installer.auditlog.reader import Event
 from installer.errors import InputError, did_you_mean
 
 LEVELS = ("Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
-SA_PREFIX = "system:serviceaccount:"
 # values that appear verbatim in Go's JSON encoding, so a fixed-string grep for them is exact enough
 _GREP_SAFE = re.compile(r"^[A-Za-z0-9._:@/+=~-]+$")
 _CODE = re.compile(r"^(\d{3}|[1-5]xx)$")
-_RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 # The verbs the API server writes in an event: a resource request's (RequestInfo's), and a non-resource
 # request's, which is its HTTP method in lower case; `proxy` is the old /api/v1/proxy/... paths' verb.
 RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 OTHER_VERBS = ("proxy", "post", "put", "head", "options")
 VERBS = RESOURCE_VERBS + OTHER_VERBS
-
-# kubectl's names for the built-in resources, as `kubectl get` takes them: plural (what the API server
-# writes in objectRef.resource) -> singular and short names (kubectl api-resources).
-_KUBECTL_NAMES: dict[str, tuple[str, ...]] = {
-    "bindings": ("binding",), "componentstatuses": ("componentstatus", "cs"), "configmaps": ("configmap", "cm"),
-    "endpoints": ("ep",), "events": ("event", "ev"), "limitranges": ("limitrange", "limits"),
-    "namespaces": ("namespace", "ns"), "nodes": ("node", "no"),
-    "persistentvolumeclaims": ("persistentvolumeclaim", "pvc"), "persistentvolumes": ("persistentvolume", "pv"),
-    "pods": ("pod", "po"), "podtemplates": ("podtemplate",), "replicationcontrollers": ("replicationcontroller", "rc"),
-    "resourcequotas": ("resourcequota", "quota"), "secrets": ("secret",), "serviceaccounts": ("serviceaccount", "sa"),
-    "services": ("service", "svc"),
-    "mutatingwebhookconfigurations": ("mutatingwebhookconfiguration",),
-    "validatingwebhookconfigurations": ("validatingwebhookconfiguration",),
-    "validatingadmissionpolicies": ("validatingadmissionpolicy",),
-    "validatingadmissionpolicybindings": ("validatingadmissionpolicybinding",),
-    "customresourcedefinitions": ("customresourcedefinition", "crd", "crds"), "apiservices": ("apiservice",),
-    "controllerrevisions": ("controllerrevision",), "daemonsets": ("daemonset", "ds"),
-    "deployments": ("deployment", "deploy"), "replicasets": ("replicaset", "rs"),
-    "statefulsets": ("statefulset", "sts"),
-    "selfsubjectreviews": ("selfsubjectreview",), "tokenreviews": ("tokenreview",),
-    "localsubjectaccessreviews": ("localsubjectaccessreview",),
-    "selfsubjectaccessreviews": ("selfsubjectaccessreview",), "selfsubjectrulesreviews": ("selfsubjectrulesreview",),
-    "subjectaccessreviews": ("subjectaccessreview",), "horizontalpodautoscalers": ("horizontalpodautoscaler", "hpa"),
-    "cronjobs": ("cronjob", "cj"), "jobs": ("job",), "certificatesigningrequests": ("certificatesigningrequest", "csr"),
-    "leases": ("lease",), "endpointslices": ("endpointslice",), "flowschemas": ("flowschema",),
-    "prioritylevelconfigurations": ("prioritylevelconfiguration",), "ingressclasses": ("ingressclass",),
-    "ingresses": ("ingress", "ing"), "networkpolicies": ("networkpolicy", "netpol"),
-    "runtimeclasses": ("runtimeclass",), "poddisruptionbudgets": ("poddisruptionbudget", "pdb"),
-    "clusterrolebindings": ("clusterrolebinding",), "clusterroles": ("clusterrole",),
-    "rolebindings": ("rolebinding",), "roles": ("role",), "priorityclasses": ("priorityclass", "pc"),
-    "csidrivers": ("csidriver",), "csinodes": ("csinode",), "csistoragecapacities": ("csistoragecapacity",),
-    "storageclasses": ("storageclass", "sc"), "volumeattachments": ("volumeattachment",),
-}
-RESOURCE_NAMES: dict[str, str] = {alias: plural for plural, aliases in _KUBECTL_NAMES.items() for alias in aliases}
-
-
-def resource_name(text: str) -> str:
-    """A resource as the API server writes it, from what `kubectl get` takes: `secret` and `Secret` are
-    secrets, `po` pods, `deploy` deployments; any other name (a custom resource's plural) as given, in
-    lower case (resource names are)."""
-    low = text.lower()
-    return RESOURCE_NAMES.get(low, low)
-
 
 def normalize_verb(text: str) -> str:
     """--verb: one of the verbs the API server writes, whatever its case; else InputError with the nearest."""
@@ -85,69 +48,6 @@ def normalize_verb(text: str) -> str:
         return low
     raise InputError(f"--verb {text!r}: not a verb the API server writes{did_you_mean(low, VERBS)}; "
                      f"one of {', '.join(RESOURCE_VERBS)} (resources), {', '.join(OTHER_VERBS)} (other paths)")
-
-
-class _Status(msgspec.Struct):
-    code: int = 0
-
-
-_STATUS = msgspec.json.Decoder(_Status)
-
-
-def status_code(ev: Event) -> int:
-    """responseStatus.code, 0 when the event has none (RequestReceived)."""
-    raw = ev.responseStatus
-    if not raw:
-        return 0
-    try:
-        return _STATUS.decode(raw).code
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return 0
-
-
-_CANONICAL_SECONDS: dict[str, bool] = {}  # "YYYY-MM-DDTHH:MM:SS." -> the regex's verdict on it
-
-
-def _canonical(ts: str) -> bool:
-    """`ts` is in the API server's fixed-width UTC form (what `_RFC3339_UTC` matches, without a final
-    newline): the regex runs once per second of time, and per event only the length, the `Z` and the
-    fraction's six decimal digits are looked at (the regex on every timestamp cost about 1 µs, several
-    times an event). False is not a verdict: callers then take the regex's way."""
-    if len(ts) != 27 or ts[26] != "Z" or not ts[20:26].isdecimal():  # isdecimal: what \d takes
-        return False
-    head = ts[:20]
-    ok = _CANONICAL_SECONDS.get(head)
-    if ok is None:
-        if len(_CANONICAL_SECONDS) > 10_000:
-            _CANONICAL_SECONDS.clear()
-        ok = _CANONICAL_SECONDS[head] = _RFC3339_UTC.match(head + "000000Z") is not None
-    return ok
-
-
-def normalize_time(ts: str) -> str:
-    """An event timestamp as the fixed-width UTC text `parse_time` gives, so that text order is time order."""
-    if _canonical(ts) or _RFC3339_UTC.match(ts):
-        return ts
-    try:
-        parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return ts
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    except (OverflowError, ValueError):  # a crafted time past year 9999 in UTC
-        return ts
-
-
-def well_formed_time(ts: str) -> bool:
-    """An event's timestamp kaudit can sort and count by: absent, or an RFC 3339 time."""
-    return not ts or _canonical(ts) or bool(_RFC3339_UTC.match(normalize_time(ts)))
-
-
-def event_time(ev: Event) -> str:
-    ts = ev.stageTimestamp or ev.requestReceivedTimestamp
-    return ts if _canonical(ts) else normalize_time(ts)
 
 
 def expand_user(value: str) -> str:
@@ -159,59 +59,8 @@ def expand_user(value: str) -> str:
     return value
 
 
-def short_user(name: str) -> str:
-    return name[len(SA_PREFIX):] if name.startswith(SA_PREFIX) else name
-
-
-@dataclass(frozen=True)
-class ResourceSpec:
-    """`R[.group][/sub]`: `pods` is pods without a subresource (as in a policy), `pods/*` pods and all
-    of its subresources, `*/exec` every resource's exec, `deployments.apps/scale` with its group."""
-
-    resource: str
-    group: str | None
-    sub: str | None  # None: no subresource; "*": any (or none)
-
-    @classmethod
-    def parse(cls, text: str) -> ResourceSpec:
-        base, slash, sub = text.partition("/")
-        resource, dot, group = base.partition(".")
-        if not resource or (slash and not sub) or (dot and not group) or "/" in sub:
-            raise InputError(f"--resource {text!r}: expected RESOURCE[.GROUP][/SUBRESOURCE], e.g. pods/exec, "
-                             "deployments.apps, */scale")
-        return cls(resource, group if dot else None, sub if slash else None)
-
-    @classmethod
-    def from_user(cls, text: str) -> ResourceSpec:
-        """--resource: `parse`, with kubectl's singular and short names for the resource (`secret`, `po/exec`,
-        `deploy.apps`) and any case, as `kubectl get` takes them."""
-        spec = cls.parse(text)
-        resource = spec.resource if spec.resource == "*" else resource_name(spec.resource)
-        sub = spec.sub.lower() if spec.sub else spec.sub
-        return cls(resource, spec.group.lower() if spec.group else spec.group, sub)
-
-    def text(self) -> str:
-        return (self.resource + (f".{self.group}" if self.group is not None else "")
-                + (f"/{self.sub}" if self.sub is not None else ""))
-
-    def matches(self, resource: str, group: str, sub: str) -> bool:
-        if self.resource != "*" and self.resource != resource:
-            return False
-        if self.group is not None and self.group != group:
-            return False
-        if self.sub is None:
-            return not sub
-        return self.sub == "*" or self.sub == sub
-
-
 def _both(first: Callable[[Event], bool], then: Callable[[Event], bool]) -> Callable[[Event], bool]:
     return lambda e: first(e) and then(e)
-
-
-def _code_matches(spec: str, code: int) -> bool:
-    if spec.endswith("xx"):
-        return code // 100 == int(spec[0])
-    return code == int(spec)
 
 
 @dataclass
@@ -234,8 +83,6 @@ class Filters:
               namespaces: Sequence[str] = (), names: Sequence[str] = (), codes: Sequence[str] = (),
               levels: Sequence[str] = (), stages: Sequence[str] = ()) -> Filters:
         """From the command line; bad values are InputError (exit 2). Values may be comma-separated."""
-        from installer.auditlog.run import parse_time
-
         def split(values: Sequence[str]) -> list[str]:
             return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
@@ -276,39 +123,13 @@ class Filters:
         return checks
 
     def dimensions(self) -> list[tuple[str, Callable[[Event], bool]]]:
-        """Every filter given but the window, as (option, check): `Misses` asks each apart."""
-        checks: list[tuple[str, Callable[[Event], bool]]] = []
-        if self.users:
-            exact = {u for u in self.users if not u.endswith("*")}
-            prefixes = tuple(u[:-1] for u in self.users if u.endswith("*"))
-            checks.append(("--user", lambda e: (n := (e.user.username if e.user else "")) in exact
-                           or bool(prefixes and n.startswith(prefixes))))
-        if self.groups:
-            groups = set(self.groups)
-            checks.append(("--group", lambda e: e.user is not None and any(g in groups for g in e.user.groups)))
-        if self.verbs:
-            verbs = set(self.verbs)
-            checks.append(("--verb", lambda e: e.verb in verbs))
-        if self.resources:
-            specs = self.resources
-            checks.append(("--resource", lambda e: e.objectRef is not None and any(
-                s.matches(e.objectRef.resource, e.objectRef.apiGroup, e.objectRef.subresource) for s in specs)))
-        if self.namespaces:
-            nss = set(self.namespaces)
-            checks.append(("--namespace", lambda e: e.objectRef is not None and e.objectRef.namespace in nss))
-        if self.names:
-            names = set(self.names)
-            checks.append(("--name", lambda e: e.objectRef is not None and e.objectRef.name in names))
-        if self.codes:
-            codes = self.codes
-            checks.append(("--code", lambda e: (c := status_code(e)) != 0 and any(_code_matches(s, c) for s in codes)))
-        if self.levels:
-            levels = set(self.levels)
-            checks.append(("--level", lambda e: e.level in levels))
-        if self.stages:
-            stages = set(self.stages)
-            checks.append(("--stage", lambda e: e.stage in stages))
-        return checks
+        """Every filter given but the window, as (option, check): `Misses` asks each apart. The checks are
+        the one matcher's (`installer.auditlog.match.check`: exact, or a trailing `*` as a prefix)."""
+        given = (("--user", "users", self.users), ("--group", "groups", self.groups), ("--verb", "verbs", self.verbs),
+                 ("--resource", "resources", self.resources), ("--namespace", "namespaces", self.namespaces),
+                 ("--name", "names", self.names), ("--code", "codes", self.codes), ("--level", "levels", self.levels),
+                 ("--stage", "stages", self.stages))
+        return [(option, check(name, values)) for option, name, values in given if values]
 
     def predicate(self) -> Callable[[Event], bool]:
         """Every check, in order (the window first), each only when the ones before it passed; chained
@@ -317,8 +138,8 @@ class Filters:
         if not checks:
             return lambda e: True
         combined = checks[-1]
-        for check in reversed(checks[:-1]):
-            combined = _both(check, combined)
+        for one in reversed(checks[:-1]):
+            combined = _both(one, combined)
         return combined
 
     def asked(self) -> list[tuple[str, list[str]]]:
@@ -360,10 +181,13 @@ class Filters:
         add(self.verbs, lambda v: f'"verb":"{v}"' if safe(v) else None)
         add(self.users, lambda u: (f'"username":"{u[:-1]}' if u.endswith("*") and safe(u[:-1]) else
                                    f'"username":"{u}"' if safe(u) else None))
-        add(self.groups, lambda g: f'"{g}"' if safe(g) else None)
+        add(self.groups, lambda g: (f'"{g[:-1]}' if g.endswith("*") and safe(g[:-1]) else
+                                    f'"{g}"' if safe(g) else None))
         add(self.resources, lambda r: f'"resource":"{r.resource}"' if r.resource != "*" and safe(r.resource) else None)
-        add(self.namespaces, lambda n: f'"namespace":"{n}"' if n and safe(n) else None)
-        add(self.names, lambda n: f'"name":"{n}"' if safe(n) else None)
+        add(self.namespaces, lambda n: (f'"namespace":"{n[:-1]}' if n.endswith("*") and safe(n[:-1]) else
+                                        f'"namespace":"{n}"' if n and safe(n) else None))
+        add(self.names, lambda n: (f'"name":"{n[:-1]}' if n.endswith("*") and safe(n[:-1]) else
+                                   f'"name":"{n}"' if safe(n) else None))
         add(self.codes, lambda c: f'"code":{c[0]}' if c.endswith("xx") else f'"code":{c}')
         add(self.levels, lambda lv: f'"level":"{lv}"')
         add(self.stages, lambda st: f'"stage":"{st}"')

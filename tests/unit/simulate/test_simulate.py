@@ -11,9 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 from installer.auditlog import reader
-from installer.auditlog.simulate import Candidate, Rotation, Simulation, history_days
 from installer.commands import simulate as simulate_cmd
 from installer.policy.validate import parse
+from installer.simulate.simulate import Candidate, Rotation, Simulation, history_days
 from tests import auditgen
 
 SECRET = "c3VwZXItc2VjcmV0LXRva2Vu"  # a Secret value in a body: must never be printed
@@ -204,8 +204,8 @@ def test_requests_no_longer_recorded_and_stage_events_dropped_are_apart(tmp_path
     RequestReceived events: those requests are still recorded, and the report must not say otherwise."""
     from io import StringIO
 
-    from installer.auditlog.text import render_text
     from installer.policy.profiles import render
+    from installer.simulate.text import render_text
 
     lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/worker-1"
     events = []
@@ -236,7 +236,7 @@ def test_text_names_each_rule_and_shows_no_bound_on_a_missing_figure(tmp_path: P
     cannot be given is a bare "-", never "≥ -" (issue 24)."""
     from io import StringIO
 
-    from installer.auditlog.text import render_text
+    from installer.simulate.text import render_text
 
     log = write(tmp_path / "a.log", event(1, verb="create", uri="/api/v1/namespaces/a/configmaps"),
                 event(2, verb="create", uri="/apis/apps/v1/namespaces/a/deployments"))
@@ -259,7 +259,7 @@ def test_early_folds_and_hour_crossing_blocks_give_the_same_report(tmp_path: Pat
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays flat by folding the per-key tables into the counters when they grow: the figures
     are sums, so folding after every few keys changes nothing; nor do blocks that cross an hour."""
-    from installer.auditlog import simulate
+    from installer.simulate import simulate
 
     log = tmp_path / "audit.log"
     auditgen.write(log, 3000, span=4 * 3600.0)

@@ -1,5 +1,5 @@
 """`kaudit tune` end to end: sources read twice (the traffic, then the policy's evaluation), the
-budget, and the outputs. The planning itself is pure (installer.auditlog.tune)."""
+budget, and the outputs. The planning itself is pure (installer.simulate.tune)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import IO, Any
 
 import msgspec
 
-from installer.auditlog import tune
 from installer.auditlog.reader import LEAN_DECODER, ReadStats, local_sources, read_blocks
-from installer.auditlog.run import DEFAULT_ROTATION, build_candidates, is_local
-from installer.auditlog.simulate import Candidate, Rotation, Simulation, history_days
 from installer.errors import InputError
 from installer.manifest.settings import rotation_text
+from installer.simulate import tune
+from installer.simulate.run import DEFAULT_ROTATION, build_candidates, is_local
+from installer.simulate.simulate import Candidate, Rotation, Simulation, history_days
 
 SCHEMA_VERSION = 1
 SHIPPED = ("minimal", "recommended", "cis", "security", "write-bodies", "all-bodies")
@@ -42,7 +42,7 @@ def _spooled(sources: list[str]) -> Iterator[list[str]]:
 
 def tune_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO[str], stderr: IO[str],
                  coverage: Callable[[Any, tuple[int, int]], dict[str, Any]]) -> int:
-    from installer.auditlog import detections
+    from installer.detections import catalogue as detections
     from installer.policy.model import LATEST_KNOWN_VERSION
 
     sources: list[str] = req["sources"]
@@ -102,7 +102,7 @@ def tune_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO
 
 
 def _kept(catalogue: tuple[Any, ...], keep: str | None) -> list[Any]:
-    from installer.auditlog import detections
+    from installer.detections import catalogue as detections
     from installer.errors import did_you_mean
 
     if not keep or keep.strip().lower() == "cis":
@@ -181,7 +181,7 @@ def _cut_bytes(traffic: tune.Traffic, kept: list[Any], version: tuple[int, int])
 
 
 def _span_days(traffic: tune.Traffic) -> float:
-    from installer.auditlog.simulate import _epoch
+    from installer.simulate.simulate import _epoch
 
     lo, hi = _epoch(traffic.first), _epoch(traffic.last)
     span = (hi - lo) if lo is not None and hi is not None else 0.0

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from installer.auditlog import logs, logs_node, masking
-from installer.auditlog.filters import Filters
+from installer.auditlog import masking
 from installer.auditlog.reader import MAX_LINE, lines_of_chunks
 from installer.errors import KauditError, printable
+from installer.logs import logs, logs_node
+from installer.logs.filters import Filters
 from installer.scripts import load
 from installer.transport.local import LocalTransport
 

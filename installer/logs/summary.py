@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from installer.auditlog.filters import event_time, short_user, status_code
+from installer.auditlog.match import event_time, short_user, status_code
 from installer.auditlog.reader import Event
 
 TOP = 10

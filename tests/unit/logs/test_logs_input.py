@@ -14,10 +14,12 @@ import msgspec
 import pytest
 
 from installer import __version__
-from installer.auditlog import detections, logs
-from installer.auditlog.filters import Filters, Misses, ResourceSpec, own_request, resource_name
+from installer.auditlog.match import ResourceSpec, resource_name
 from installer.auditlog.reader import Event
+from installer.detections import catalogue as detections
 from installer.errors import InputError
+from installer.logs import logs
+from installer.logs.filters import Filters, Misses, own_request
 
 DECODE = msgspec.json.Decoder(Event).decode
 AGENT = f"kaudit/{__version__} (verify)"
@@ -242,6 +244,6 @@ def test_text_times_carry_their_zone(kolkata: None) -> None:
     local = logs.text_line("cp-1", DECODE(line), line).split("  ")[0]
     assert local == "2026-05-01T15:30:00.342+05:30"
     assert logs.text_line("cp-1", DECODE(line), line, utc=True).split("  ")[0] == "2026-05-01T10:00:00.342Z"
-    from installer.auditlog.run import parse_time
+    from installer.auditlog.match import parse_time
 
     assert parse_time(local) == "2026-05-01T10:00:00.342000Z"  # a printed time pastes into --since

@@ -19,17 +19,10 @@ from typing import IO, Any
 
 import msgspec
 
-from installer.auditlog.filters import (
-    Filters,
-    Misses,
-    event_time,
-    own_request,
-    short_user,
-    status_code,
-    well_formed_time,
-)
+from installer.auditlog.match import event_time, short_user, status_code, well_formed_time
 from installer.auditlog.reader import Event, ReadStats, Record
 from installer.errors import InputError, KauditError, printable
+from installer.logs.filters import Filters, Misses, own_request
 
 SCHEMA_VERSION = 1
 
@@ -336,7 +329,7 @@ def _sort_key(item: tuple[Record, bytes, str]) -> str:
 def history(opened: Any, filters: Filters, stats: ReadStats, *, prefilter: bool = True
             ) -> Iterator[tuple[Record, bytes, str]]:
     """Every node's events in the window, merged by stageTimestamp, exactly filtered: (record, raw, node)."""
-    from installer.auditlog import logs_node
+    from installer.logs import logs_node
 
     keep = filters.predicate()
     streams: list[Iterator[tuple[Record, bytes, str]]] = []
@@ -365,7 +358,7 @@ def _warn(err: IO[str], text: str) -> None:
 
 def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], stderr: IO[str] | None = None) -> int:
     """The whole command; returns the exit code. Bad input raises KauditError (exit 2)."""
-    from installer.auditlog import logs_node
+    from installer.logs import logs_node
 
     err = stderr if stderr is not None else sys.stderr
     if req.save is not None and (req.summary or req.detect is not None):
@@ -374,7 +367,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         raise InputError("--follow prints events as they come: it does not combine with --summary or --detect")
     catalogue = None
     if req.detect is not None:
-        import installer.auditlog.detections as detections
+        import installer.detections.catalogue as detections
 
         catalogue = detections.select(detections.load(), req.detect)
     saver = Saver(req.save, req.bodies)  # refused (exit 2) before any node is reached
@@ -477,12 +470,12 @@ def _print_events(events: Iterable[tuple[Record, bytes, str]], req: Request, std
 
 def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Request, catalogue: Any,
             stats: ReadStats, stdout: IO[str], out: Outcome, selected: Selected | None = None) -> int:
-    from installer.auditlog import summary as summary_mod
+    from installer.logs import summary as summary_mod
 
     summ = summary_mod.Summary() if req.summary else None
     hunt = None
     if catalogue is not None:
-        import installer.auditlog.detections as detections
+        import installer.detections.catalogue as detections
 
         hunt = detections.Hunt(catalogue)
     for rec, raw, _node in events:
@@ -503,7 +496,7 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
         doc["summary"] = summ.to_json(req.targets)
     found = 0
     if hunt is not None:
-        import installer.auditlog.detections as detections
+        import installer.detections.catalogue as detections
 
         blind = detections.blind_spots(catalogue, [(log.name, log.policy, log.info) for log in opened.logs])
         doc["findings"] = hunt.findings()
@@ -512,13 +505,13 @@ def _report(opened: Any, events: Iterable[tuple[Record, bytes, str]], req: Reque
     if req.output == "json":
         stdout.write(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode() + "\n")
     else:
-        from installer.auditlog.text import clean_doc
+        from installer.errors import clean_doc
 
         shown = clean_doc(doc)  # user names, resources and paths from the log: no terminal controls
         if summ is not None:
             stdout.write(summary_mod.render_text(shown["summary"]))
         if hunt is not None:
-            import installer.auditlog.detections as detections
+            import installer.detections.catalogue as detections
 
             stdout.write(detections.render_text(shown["findings"], shown["blind"]))
     stdout.flush()
@@ -532,8 +525,8 @@ def follow(opened: Any, req: Request, stdout: IO[str], err: IO[str], saver: Save
     """Tail every node at once until Ctrl-C; a node that drops out is a warning, the others go on.
     Returns 2 when a node was lost (Ctrl-C included), else 0; Ctrl-C with every node alive propagates
     (exit 130) after the sessions are closed."""
-    from installer.auditlog import logs_node
     from installer.auditlog.reader import decode_event
+    from installer.logs import logs_node
 
     keep = req.filters.predicate()
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
