@@ -1,25 +1,31 @@
-"""Audit events from a TARGET's control-plane nodes, over the one connection kaudit has to each.
+"""Audit events from a TARGET's control-plane nodes, over the one connection kaudit has to each (for
+`kaudit simulate`, `tune` and `logs`).
 
 Per node: the manifest says where the log is (`--audit-log-path`, through its hostPath mount) and
-how it rotates; one streamed remote command (as root) then sends the rotated files, oldest first,
-and the live file last. gzip travels on the wire where the node has gzip (rotated `.gz` files go as
-they are); everything is base64 text, so a sudo pty cannot mangle it. Nothing is copied to local
-disk. The nodes are merged by time (stageTimestamp).
+how it rotates (`log_location`, the one place that says why a node has no log to read). One streamed
+remote command (as root, `logs-history.sh`, the one node-side reader: `kaudit logs` adds a time window
+and a `grep -F` prefilter) then sends the rotated files, oldest first, and the live file last. gzip
+travels on the wire where the node has gzip (rotated `.gz` files go as they are); everything is base64
+text, so a sudo pty cannot mangle it. Nothing is copied to local disk. The nodes are merged by time
+(stageTimestamp).
 
-The imports of kaudit's node, manifest and target packages are here only.
+Node access (node, manifest, targets, transport) is imported lazily, inside the functions that read a
+TARGET.
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from installer.auditlog.reader import (
+    MAX_LINE,
     AnyRecord,
     E,
     LogFormatError,
@@ -59,7 +65,7 @@ class _Section:
 
 
 def stream_sources(node: str, readline: Callable[[], str]) -> Iterator[Source]:
-    """The files of one node's stream-logs.sh output, as sources named `node:path`."""
+    """The files of one node's logs-history.sh output, as sources named `node:path`."""
     while True:
         line = readline()
         if line in ("", "@done"):
@@ -81,29 +87,92 @@ def merge_by_time(streams: list[Iterator[AnyRecord[E]]]) -> Iterator[AnyRecord[E
 
 
 @dataclass
+class NodeLog:
+    """One readable node: its connection, the audit log's host path, and its manifest's audit facts."""
+
+    node: Any  # NodeContext
+    path: str
+    info: Any  # installer.manifest.read.ManifestInfo
+    policy: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.node.name)
+
+
+@dataclass
 class OpenedLogs:
-    nodes: list[Any] = field(default_factory=list)  # NodeContext
-    log_paths: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    kubernetes_version: tuple[int, int] | None = None
-    rotation: tuple[int, int, int] | None = None
+    """The readable nodes of some targets, and the error of each one that is not (unreachable, auditing
+    off, a webhook, the log not mounted, ...)."""
+
+    logs: list[NodeLog] = field(default_factory=list)
+    failures: list[tuple[str, KauditError]] = field(default_factory=list)  # (node, why it cannot be read)
     sessions: list[Any] = field(default_factory=list)
 
-    def records(self, stats: ReadStats, decoder: msgspec.json.Decoder[E]) -> Iterator[AnyRecord[E]]:
+    @property
+    def problems(self) -> list[tuple[str, str]]:
+        """(node, one line) for each node that cannot be read."""
+        return [(node, exc.message) for node, exc in self.failures]
+
+    @property
+    def kubernetes_version(self) -> tuple[int, int] | None:
+        """The first node's that says."""
+        return next((log.info.kubernetes_version for log in self.logs if log.info.kubernetes_version), None)
+
+    @property
+    def rotation(self) -> tuple[int, int, int] | None:
+        """The first node's --audit-log-maxage, -maxbackup, -maxsize (0 when absent)."""
+        if not self.logs:
+            return None
+        flags = self.logs[0].info.audit.flags
+        return (_int(flags, "--audit-log-maxage"), _int(flags, "--audit-log-maxbackup"),
+                _int(flags, "--audit-log-maxsize"))
+
+    def sources(self, log: NodeLog, *, since: str = "", until: str = "", groups: Sequence[str] = ()
+                ) -> Iterator[Source]:
+        """One node's files (`logs-history.sh`): the rotated ones whose time range overlaps since..until
+        (lumberjack's name form, "" for none), then the live log; every line cut at MAX_LINE; prefiltered
+        by fixed-string groups (each group's alternatives separated by newlines), none for every line."""
         from installer.transport import open_session
 
-        streams = []
-        for node, path in zip(self.nodes, self.log_paths, strict=True):
-            session = open_session(node.transport, *scripts.STREAM_LOGS.bind(p=path))
-            self.sessions.append(session)
-            streams.append(read_as(stream_sources(node.name, session.readline), decoder, stats))
-        return merge_by_time(streams)
+        session = open_session(log.node.transport, *scripts.LOGS_HISTORY.bind(
+            list(groups), p=log.path, since=since, until=until, max=str(MAX_LINE)))
+        self.sessions.append(session)
+        return stream_sources(log.name, checked(log.name, session.readline))
+
+    def records(self, stats: ReadStats, decoder: msgspec.json.Decoder[E]) -> Iterator[AnyRecord[E]]:
+        """Every node's every event, merged by time."""
+        return merge_by_time([read_as(self.sources(log), decoder, stats) for log in self.logs])
 
     def close(self) -> None:
         for s in self.sessions:
-            s.close()
-        for n in self.nodes:
-            n.close()
+            with contextlib.suppress(Exception):
+                s.close()
+        self.sessions.clear()
+        for log in self.logs:
+            with contextlib.suppress(Exception):
+                log.node.close()
+
+
+def checked(node: str, readline: Callable[[], str]) -> Callable[[], str]:
+    """`readline` of a node's stream, its `@error KIND PATH` lines (a log path that cannot be read as a
+    log) raised as NodeErrors."""
+    def read_line() -> str:
+        line = readline()
+        if line.startswith("@error "):
+            _, what, path = line.split(" ", 2)
+            if what == "directory":
+                raise NodeError(f"the audit log path {path} is a directory, not a file: check --audit-log-path "
+                                "in the manifest", node=node)
+            if what == "notfile":
+                raise NodeError(f"the audit log path {path} is not a regular file (a FIFO, a device, a socket): "
+                                "kaudit does not read it", node=node)
+            if what == "nodir":
+                raise NodeError(f"no audit log directory {path} on the node (nothing was written yet, or the "
+                                "hostPath is elsewhere)", node=node)
+            raise NodeError(f"cannot read {path} on the node (unreadable even as root)", node=node)
+        return line
+    return read_line
 
 
 def _int(flags: dict[str, str], name: str) -> int:
@@ -128,13 +197,13 @@ def log_location(node_name: str, manifest_bytes: bytes | None, problem: str | No
     path = flags.get("--audit-log-path")
     if not path:
         if flags.get("--audit-webhook-config-file"):
-            raise NodeError("auditing is webhook-only here (--audit-webhook-config-file, no --audit-log-path): "
-                            "the events are on the webhook's receiver, not on the node", node=node_name)
-        raise NodeError("auditing is off here (no --audit-log-path): nothing to simulate; "
-                        "`kaudit enable` turns it on", node=node_name)
+            raise NodeError("events go to a webhook (--audit-webhook-config-file, no --audit-log-path); "
+                            "kaudit cannot read them on the node", node=node_name)
+        raise NodeError("auditing is off (no --audit-log-path): nothing to read; see `kaudit status`, "
+                        "and `kaudit enable` to turn it on", node=node_name)
     if path == "-":
         raise NodeError("the audit log goes to the API server's standard output (--audit-log-path=-), i.e. the "
-                        "container log: save it to a file and simulate that", node=node_name)
+                        "container log: save it to a file and read that", node=node_name)
     if flags.get("--audit-log-format", "json") == "legacy":
         raise LogFormatError(f"{node_name}: the audit log is in the legacy format (--audit-log-format=legacy); "
                              "kaudit reads the json format")
@@ -145,8 +214,11 @@ def log_location(node_name: str, manifest_bytes: bytes | None, problem: str | No
     return host, info
 
 
-def open_logs(raw_targets: list[str], ssh: Any) -> OpenedLogs:
-    """Connect to every control-plane node of the targets and find each one's audit log."""
+def open_logs(raw_targets: list[str], ssh: Any, *, with_policy: bool = False) -> OpenedLogs:
+    """Connect to every control-plane node of the targets (`targets.connect.open_targets`) and find each
+    one's audit log; a node that cannot be read is a failure, the others go on (`kaudit logs` reads
+    those; `simulate` and `tune` need every node: `raise_failures`). A target list that cannot be parsed
+    is an InputError, and so is one without a control-plane node."""
     from installer.node.facts import gather
     from installer.targets.connect import Unreachable, open_targets
 
@@ -154,20 +226,44 @@ def open_logs(raw_targets: list[str], ssh: Any) -> OpenedLogs:
     try:
         for _, node in open_targets(raw_targets, ssh):
             if isinstance(node, Unreachable):
-                raise node.error
-            opened.nodes.append(node)
-            facts = gather(node.transport, node.layout)
-            host, info = log_location(node.name, facts.manifest, facts.manifest_problem)
-            opened.log_paths.append(host)
-            if info.kubernetes_version and opened.kubernetes_version is None:
-                opened.kubernetes_version = info.kubernetes_version
-            flags = info.audit.flags
-            if opened.rotation is None:
-                opened.rotation = (_int(flags, "--audit-log-maxage"), _int(flags, "--audit-log-maxbackup"),
-                                   _int(flags, "--audit-log-maxsize"))
-        if not opened.nodes:
-            raise InputError("no control-plane node in " + " ".join(raw_targets))
-    except KauditError:
+                opened.failures.append((node.name, node.error))
+                continue
+            try:
+                facts = gather(node.transport, node.layout)
+                path, info = log_location(node.name, facts.manifest, facts.manifest_problem)
+                log = NodeLog(node, path, info)
+                if with_policy:
+                    log.policy = _policy_bytes(node, info)
+                opened.logs.append(log)
+            except KauditError as exc:
+                opened.failures.append((exc.node or node.name, exc))
+                node.close()
+    except BaseException:
         opened.close()
         raise
+    if not opened.logs and not opened.failures:
+        raise InputError("no control-plane node in " + " ".join(raw_targets))
     return opened
+
+
+def raise_failures(opened: OpenedLogs) -> OpenedLogs:
+    """`opened`, when every node could be read; else it is closed and the first node's error raised."""
+    if opened.failures:
+        opened.close()
+        raise opened.failures[0][1]
+    return opened
+
+
+def _policy_bytes(node: Any, info: Any) -> bytes | None:
+    """The policy file the node's manifest names, as the node has it; None when it cannot be read."""
+    path = info.audit.flags.get("--audit-policy-file")
+    if not path:
+        return None
+    host = info.host_path(path)
+    if host is None:
+        return None
+    try:
+        data: bytes | None = node.transport.read_file(host)
+    except KauditError:
+        return None
+    return data

@@ -358,7 +358,7 @@ def _warn(err: IO[str], text: str) -> None:
 
 def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], stderr: IO[str] | None = None) -> int:
     """The whole command; returns the exit code. Bad input raises KauditError (exit 2)."""
-    from installer.logs import logs_node
+    from installer.auditlog import node as remote
 
     err = stderr if stderr is not None else sys.stderr
     if req.save is not None and (req.summary or req.detect is not None):
@@ -372,7 +372,7 @@ def logs_command(req: Request, ssh_options: Callable[[], Any], stdout: IO[str], 
         catalogue = detections.select(detections.load(), req.detect)
     saver = Saver(req.save, req.bodies)  # refused (exit 2) before any node is reached
     try:
-        opened = logs_node.open_nodes(req.targets, ssh_options(), with_policy=req.detect is not None)
+        opened = remote.open_logs(req.targets, ssh_options(), with_policy=req.detect is not None)
     except BaseException:
         saver.close()
         raise

@@ -155,10 +155,9 @@ def simulate_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout
     if targets:
         from installer.auditlog import node
 
-        opened = node.open_logs(targets, ssh_options())
+        opened = node.raise_failures(node.open_logs(targets, ssh_options()))
         closers.append(opened.close)
         records = opened.records(stats, LEAN_DECODER_WITH_ID)
-        notes.extend(opened.notes)
         if req["kubernetes_version"] is None and opened.kubernetes_version:
             version = opened.kubernetes_version
         node_rotation = opened.rotation

@@ -58,7 +58,7 @@ def tune_command(req: dict[str, Any], ssh_options: Callable[[], Any], stdout: IO
         if targets:
             from installer.auditlog import node
 
-            opened = node.open_logs(targets, ssh_options())
+            opened = node.raise_failures(node.open_logs(targets, ssh_options()))
             if req["kubernetes_version"] is None and opened.kubernetes_version:
                 version = opened.kubernetes_version
         try:

@@ -1,9 +1,11 @@
 #!/bin/sh
-# `kaudit logs` on a node: the rotated files whose time range overlaps since..until (lumberjack name
-# form, "" for none), then the live log, each cut to `max` bytes per line (NULs dropped first) and
-# prefiltered by fixed-string groups (after the named parameters: one argument each, alternatives
-# separated by newlines, every group must match). Framing as stream-logs.sh; `@error KIND PATH` for a
-# file that cannot be read as a log.
+# A node's audit log, for `kaudit logs`, `simulate` and `tune` (the one node-side reader): the rotated
+# files (lumberjack's <stem>-<timestamp><ext>[.gz]) whose time range overlaps since..until (lumberjack name
+# form, "" for none), oldest first, then the live log, each cut to `max` bytes per line (NULs dropped
+# first) and prefiltered by fixed-string groups (after the named parameters: one argument each,
+# alternatives separated by newlines, every group must match; none: every line). Framing: `@file gz|raw
+# PATH`, base64 lines, `@end` per file; `@missing PATH` when there is no live log; `@error KIND PATH` for
+# a file that cannot be read as a log; `@done`.
 # Odd files (issue 23 item 10): paths are globbed and quoted, never word-split (a space in --log-path);
 # a name holding a newline (which would break the stream's framing) is skipped; every line is cut at
 # `max` bytes before grep sees it (`cut -b`: GNU cut streams a long line, busybox's holds one line

@@ -153,9 +153,9 @@ def auditgen_all() -> list[reader.Record]:
 
 
 def _stream(path: Path, env: dict[str, str] | None = None) -> list[reader.Record]:
-    """STREAM_LOGS run by a local sh, its output read as a node's would be."""
-    proc = subprocess.run(["sh", "-c", load.STREAM_LOGS.text, "sh", str(path)], capture_output=True, check=True,
-                          env=env)
+    """LOGS_HISTORY (no window, no prefilter) run by a local sh, its output read as a node's would be."""
+    proc = subprocess.run(["sh", "-c", load.LOGS_HISTORY.text, "sh", str(path), "", "", str(reader.MAX_LINE)],
+                          capture_output=True, check=True, env=env)
     lines = iter(proc.stdout.decode().splitlines())
     stats = reader.ReadStats()
     return list(reader.read(node.stream_sources("cp-1", lambda: next(lines, "")), stats))
@@ -177,7 +177,7 @@ def test_node_stream_without_gzip_on_the_node(tmp_path: Path) -> None:
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for tool in ("sh", "dirname", "basename", "ls", "sort", "base64", "cat"):
+    for tool in ("sh", "dirname", "basename", "ls", "sort", "base64", "cat", "tr", "cut", "head", "expr", "grep"):
         real = shutil.which(tool)
         assert real
         os.symlink(real, bindir / tool)
@@ -196,8 +196,8 @@ def test_two_nodes_merged_by_time(tmp_path: Path) -> None:
     (b / "audit.log").write_bytes(ev(2, "2026-05-01T10:00:02.000000Z") + ev(4, "2026-05-01T10:00:04.000000Z"))
     streams = []
     for name, d in (("cp-1", a), ("cp-2", b)):
-        proc = subprocess.run(["sh", "-c", load.STREAM_LOGS.text, "sh", str(d / "audit.log")], capture_output=True,
-                              check=True)
+        proc = subprocess.run(["sh", "-c", load.LOGS_HISTORY.text, "sh", str(d / "audit.log"), "", "",
+                               str(reader.MAX_LINE)], capture_output=True, check=True)
         lines = iter(proc.stdout.decode().splitlines())
         streams.append(reader.read(node.stream_sources(name, lambda it=lines: next(it, ""))))  # type: ignore[misc]
     merged = list(node.merge_by_time(streams))

@@ -147,8 +147,8 @@ def manifest(*flags: str, mounted: bool = True) -> bytes:
     (("--audit-log-path=-",), True, "standard output"),
 ])
 def test_odd_nodes_are_one_line(flags: tuple[str, ...], mounted: bool, says: str) -> None:
+    from installer.auditlog.node import log_location as locate
     from installer.errors import KauditError
-    from installer.logs.logs_node import locate
 
     with pytest.raises(KauditError) as info:
         locate("cp-1", manifest(*flags, mounted=mounted), None)
@@ -157,7 +157,7 @@ def test_odd_nodes_are_one_line(flags: tuple[str, ...], mounted: bool, says: str
 
 
 def test_the_log_path_maps_to_the_host() -> None:
-    from installer.logs.logs_node import locate
+    from installer.auditlog.node import log_location as locate
 
     path, _ = locate("cp-1", manifest("--audit-log-path=/var/log/kubernetes/audit/audit.log"), None)
     assert path == "/srv/audit/audit.log"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from installer.auditlog import masking
+from installer.auditlog import masking, node
 from installer.auditlog.reader import MAX_LINE, lines_of_chunks
 from installer.errors import KauditError, printable
 from installer.logs import logs, logs_node
@@ -157,8 +157,8 @@ class _Node:
 def run_logs(monkeypatch: Any, log_path: Path, *args: str, uid: int | None = None) -> tuple[int, str, str]:
     """`kaudit logs cp-1 ARGS` with the node's audit log at `log_path` (its rotated files beside it):
     (exit code, stdout, stderr)."""
-    monkeypatch.setattr(logs_node, "open_nodes", lambda targets, ssh, with_policy=False: logs_node.Opened(
-        logs=[logs_node.NodeLog(_Node(), str(log_path), None)]))
+    monkeypatch.setattr(node, "open_logs", lambda targets, ssh, with_policy=False: node.OpenedLogs(
+        logs=[node.NodeLog(_Node(), str(log_path), None)]))
     opts = list(args)
 
     def take(flag: str) -> str | None:
@@ -546,7 +546,7 @@ def test_follow_skips_malformed_events_too(monkeypatch: Any) -> None:
             pass
 
     monkeypatch.setattr(logs_node, "follow_session", lambda log, opened: Session())
-    opened = logs_node.Opened(logs=[logs_node.NodeLog(_Node(), "/nonexistent/audit.log", None)])
+    opened = node.OpenedLogs(logs=[node.NodeLog(_Node(), "/nonexistent/audit.log", None)])
     for output, bodies in (("json", True), ("text", False)):
         lines[:] = [line(event("first")).decode()] + [line(MALFORMED[k]).decode() for k in sorted(MALFORMED)] \
             + [line(event("last")).decode()]

@@ -120,8 +120,8 @@ def test_export_args_name_every_given_value() -> None:
 
 
 def test_rotation_defaults_are_the_tables_everywhere() -> None:
-    from installer.simulate.run import DEFAULT_ROTATION
     from installer.policy.source import FILE_LOG_DEFAULTS
+    from installer.simulate.run import DEFAULT_ROTATION
 
     assert settings.ROTATION_DEFAULTS == (30, 10, 100) == DEFAULT_ROTATION == FILE_LOG_DEFAULTS
     defaults = AuditConfig(policy_file="/p.yaml")
