@@ -68,7 +68,8 @@ def logs(
     users: list[str] = typer.Option(  # noqa: B008
         [], "--user", metavar="U",
         help="user name; ns:name is the service account system:serviceaccount:ns:name; a trailing * is a prefix."),
-    groups: list[str] = typer.Option([], "--group", metavar="G", help="one of the user's groups."),  # noqa: B008
+    groups: list[str] = typer.Option(  # noqa: B008
+        [], "--group", metavar="G", help="one of the user's groups; a trailing * is a prefix (system:*)."),
     verbs: list[str] = typer.Option(  # noqa: B008
         [], "--verb", metavar="V", help="get, list, watch, create, update, patch, delete, deletecollection (any "
         "case); post, put, head, options, proxy for other paths. An unknown verb is refused."),
@@ -76,8 +77,11 @@ def logs(
         [], "--resource", metavar="R[.group][/sub]",
         help="pods (no subresource), pods/exec, pods/* (pods and its subresources), */scale, deployments.apps; "
         "kubectl's singular and short names too (secret, po, svc, cm, deploy)."),
-    namespaces: list[str] = typer.Option([], "--namespace", "-n", metavar="NS"),  # noqa: B008
-    names: list[str] = typer.Option([], "--name", metavar="N", help="the object's name."),  # noqa: B008
+    namespaces: list[str] = typer.Option(  # noqa: B008
+        [], "--namespace", "-n", metavar="NS", help="the object's namespace; \"\" is cluster-scoped; a trailing * is "
+        "a prefix."),
+    names: list[str] = typer.Option(  # noqa: B008
+        [], "--name", metavar="N", help="the object's name; a trailing * is a prefix."),
     codes: list[str] = typer.Option([], "--code", metavar="N|4xx|5xx", help="response code or class."),  # noqa: B008
     levels: list[str] = typer.Option([], "--level", metavar="L", help="Metadata, Request, RequestResponse."),  # noqa: B008
     stages: list[str] = typer.Option(  # noqa: B008

@@ -152,8 +152,9 @@ class Detection:
     def matches(self, ev: Event, raw: bytes) -> bool:
         """Every key of `match` holds: the fields through the one matcher (`installer.auditlog.match`, as
         `kaudit logs` filters), then annotations and bodies."""
-        if not all(c(ev) for c in self.checks):
-            return False
+        for check_field in self.checks:  # a loop, not all() over a generator: it runs per event and detection
+            if not check_field(ev):
+                return False
         m = self.match
         if "annotations" in m:
             try:

@@ -1,7 +1,8 @@
 """`kaudit simulate` end to end: candidates, sources, one pass, the chosen output.
 
-Kept apart from the typer command (installer/commands/simulate.py) so tests drive it directly. The
-imports of kaudit's other packages (profiles, validation) are here and in `node`, nowhere else.
+Kept apart from the typer command (installer/commands/simulate.py) so tests drive it directly. Profiles
+and validation are imported here, inside the functions that use them; a TARGET's nodes are read through
+`installer.auditlog.node`, imported only when a TARGET is given.
 """
 
 from __future__ import annotations

@@ -70,6 +70,18 @@ def test_filters_exact_and_prefilter_agree() -> None:
     assert Filters.build(users=["a<b"]).grep_groups() == []
 
 
+def test_a_trailing_star_is_a_prefix_in_every_filter() -> None:
+    """The one matcher's rule (installer/auditlog/match.py), the prefilter a superset of it."""
+    line = raw()
+    assert keep(line, groups=["system:service*"]) and not keep(line, groups=["system:node*"])
+    assert keep(line, namespaces=["pr*"]) and not keep(line, namespaces=["dev*"])
+    assert keep(line, names=["we*"]) and not keep(line, names=["api*"])
+    assert keep(line, names=["*"]) and not keep(raw(objectRef=None), names=["*"])
+    assert not keep(line, groups=["system:serviceaccounts*x"])  # only a final * is a prefix
+    assert Filters.build(groups=["system:*"], names=["web-*"], namespaces=["kube-*"]).grep_groups() == [
+        ['"system:'], ['"namespace":"kube-'], ['"name":"web-']]
+
+
 def test_filter_input_errors() -> None:
     assert expand_user("ci:deployer") == "system:serviceaccount:ci:deployer"
     assert expand_user("system:admin") == "system:admin" and expand_user("jane") == "jane"
