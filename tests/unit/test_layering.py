@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "auditlog": {"manifest", "node", "targets", "transport", "scripts"},
     "detections": {"auditlog", "policy"},
     "simulate": {"auditlog", "detections", "policy", "manifest"},
-    "logs": {"auditlog", "detections", "scripts", "manifest", "node", "targets", "transport"},
+    "logs": {"auditlog", "detections", "scripts", "transport"},  # nodes opened and read through auditlog.node
     "change": {"scripts", "transport", "node", "manifest", "policy", "targets"},
     "commands": {"scripts", "transport", "node", "manifest", "policy", "targets", "change", "auditlog", "detections",
                  "simulate", "logs"},
