@@ -159,19 +159,19 @@ def manifest(*flags: str, mounted: bool = True) -> bytes:
     (("--audit-log-path=-",), True, "standard output"),
 ])
 def test_odd_nodes_are_one_line(flags: tuple[str, ...], mounted: bool, says: str) -> None:
-    from installer.auditlog.node import log_location as locate
+    from installer.auditlog.node import log_location
     from installer.errors import KauditError
 
     with pytest.raises(KauditError) as info:
-        locate("cp-1", manifest(*flags, mounted=mounted), None)
+        log_location("cp-1", manifest(*flags, mounted=mounted), None)
     assert says in str(info.value) and "\n" not in str(info.value)
     assert info.value.exit_code == 2
 
 
 def test_the_log_path_maps_to_the_host() -> None:
-    from installer.auditlog.node import log_location as locate
+    from installer.auditlog.node import log_location
 
-    path, _ = locate("cp-1", manifest("--audit-log-path=/var/log/kubernetes/audit/audit.log"), None)
+    path, _ = log_location("cp-1", manifest("--audit-log-path=/var/log/kubernetes/audit/audit.log"), None)
     assert path == "/srv/audit/audit.log"
 
 
