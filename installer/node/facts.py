@@ -3,6 +3,11 @@
 The node's own clock, the kubelet's static pod path, the manifest bytes, and every
 kube-apiserver process (pid, start time, command line) from the process table, which is the
 ground truth every flavor has.
+
+Opening a node (targets.connect) needs its flavor marks before its layout is known, and every
+command's first read of the node is this gather: `gather_opening` does both in the one round trip
+(gather.sh reports the marks and uses the state directory they name), and the facts it read are
+handed to the node's first `gather` when that comes right after (`REUSE_SECONDS`), once.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import base64
 import json
 import posixpath
-from dataclasses import dataclass, field
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from installer.errors import NodeError
@@ -20,7 +27,10 @@ from installer.transport import Transport
 
 # A kube-apiserver manifest is a few KiB; anything this big is not one (and is not worth fetching).
 MAX_MANIFEST_BYTES = 1024 * 1024
-
+# Facts read when the node was opened answer its first gather only this soon after (a command reads its
+# node right after opening it; a node opened long before it is read, e.g. the later nodes of a rollout,
+# is read again).
+REUSE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,17 +71,82 @@ def _json_b64(value: str | None) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def gather(transport: Transport, node_layout: layout.NodeLayout) -> NodeFacts:
+def _run(transport: Transport, node_layout: layout.NodeLayout, marks: Sequence[tuple[str, str]] = ()) -> str:
     result = transport.run(*scripts.GATHER.bind(
+        [part for pair in marks for part in pair],
         default_dir=node_layout.manifests_dir, kubelet_config=node_layout.kubelet_config,
         manifest_name=node_layout.manifest_name, state=node_layout.state_dir, max_bytes=str(MAX_MANIFEST_BYTES),
         audit=node_layout.audit_dir))
     if result.rc != 0:
-        raise NodeError(f"cannot inspect the node: {result.err}", node=transport.name)
+        raise NodeError(f"cannot inspect the node: {result.err or f'exit code {result.rc}'}", node=transport.name)
+    return result.text
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The first round trip to a node: its flavor marks and its facts, read with `layout`."""
+
+    hostname: str | None
+    paths: frozenset[str]  # the marks given that exist on the node
+    layout: layout.NodeLayout  # the layout given, with the state directory the first mark found names
+    facts: NodeFacts
+
+
+def gather_opening(transport: Transport, node_layout: layout.NodeLayout,
+                   marks: Sequence[tuple[str, str]]) -> Opening:
+    """One round trip: the node's host name, which of the mark paths exist, and its facts, read with
+    `node_layout` whose state directory is that of the first mark found (each mark is (path, state
+    directory of the flavor it marks), in the order the flavor is decided), else `node_layout`'s own.
+    Call `keep` with the layout decided to let the node's first gather use these facts."""
+    text = _run(transport, node_layout, marks)
+    hostname: str | None = None
+    paths: set[str] = set()
+    state = node_layout.state_dir
+    rest: list[str] = []
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key == "hostname":
+            hostname = value.strip() or None
+        elif key == "path":
+            paths.add(value)
+        elif key == "state_dir":
+            state = value
+        else:
+            rest.append(line)
+    used = replace(node_layout, state_dir=state)
+    return Opening(hostname, frozenset(paths), used, _parse("\n".join(rest), used))
+
+
+_KEPT: dict[int, tuple[Transport, layout.NodeLayout, NodeFacts, float]] = {}
+
+
+def keep(transport: Transport, opening: Opening) -> None:
+    """Let the node's first `gather` with the opening's layout, if it comes within REUSE_SECONDS, answer
+    with the facts read when the node was opened instead of a round trip."""
+    _KEPT[id(transport)] = (transport, opening.layout, opening.facts, time.monotonic())
+
+
+def _kept(transport: Transport, node_layout: layout.NodeLayout) -> NodeFacts | None:
+    entry = _KEPT.pop(id(transport), None)
+    if entry is None:
+        return None
+    kept_transport, kept_layout, facts, at = entry
+    fresh = time.monotonic() - at <= REUSE_SECONDS
+    return facts if kept_transport is transport and kept_layout == node_layout and fresh else None
+
+
+def gather(transport: Transport, node_layout: layout.NodeLayout) -> NodeFacts:
+    """The node's facts: one round trip, or none for the first gather right after the node was opened
+    (`keep`)."""
+    kept = _kept(transport, node_layout)
+    return kept if kept is not None else _parse(_run(transport, node_layout), node_layout)
+
+
+def _parse(text: str, node_layout: layout.NodeLayout) -> NodeFacts:
     values: dict[str, str] = {}
     procs: list[str] = []
     audit_files: dict[str, tuple[str, float]] = {}
-    for line in result.text.splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition("=")
         if key == "proc":
             procs.append(value)

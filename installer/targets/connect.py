@@ -6,8 +6,10 @@ commands get from targets to open nodes: inventories expanded, kind/minikube/kub
 once (a discovered node is opened with what discovery found), each node opened in turn.
 `node_context` is the only place that decides a node's flavor and layout (state directory, audit
 directory): from the target's form (kind://, minikube://) or, for ssh and local targets, from node
-facts gathered in one round trip (flavors.gather_hints). Every command reads and changes the node
-through the NodeContext it returns, so no command can use another's layout.
+facts gathered in one round trip (flavors.gather_hints: gather.sh, which also reads the node's facts
+with the layout its marks give, so the command's first gather costs no round trip of its own). Every
+command reads and changes the node through the NodeContext it returns, so no command can use
+another's layout.
 """
 
 from __future__ import annotations
@@ -52,18 +54,23 @@ class NodeContext:
 
 def node_context(target: Target, transport: Transport) -> NodeContext:
     """Decide what the node behind an open transport is: from the target's form, else from the node's
-    own marks (one round trip). The transport is closed when that round trip fails."""
+    own marks (one round trip, which also reads the node's facts for its first gather: node.facts.keep).
+    The transport is closed when that round trip fails."""
     from installer.targets import flavors
 
     if target.kind in ("kind", "minikube"):
         flavor = flavors.flavor_of_target(target)
         return NodeContext(transport, flavor, flavor.layout, None, f"the target is {target.kind}://")
     try:
-        hints = flavors.gather_hints(transport)
+        hints, opening = flavors.gather_hints(transport)
     except BaseException:
         transport.close()
         raise
     flavor, evidence = flavors.flavor_evidence(hints)
+    if opening.layout == flavor.layout:  # the command's first read of the node needs no round trip of its own
+        from installer.node import facts
+
+        facts.keep(transport, opening)
     return NodeContext(transport, flavor, flavor.layout, hints, evidence)
 
 

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Literal
 from installer.errors import InputError, NodeError
 from installer.manifest.export import Format
 from installer.node import layout
-from installer.scripts import load as scripts
 from installer.targets.parse import Cluster, Target
 
 if TYPE_CHECKING:
+    from installer.node.facts import Opening
     from installer.transport import Transport
 
 FlavorName = Format  # one flavor per `kaudit export` format: the names are written once, there
@@ -169,20 +169,16 @@ class NodeHints:
     paths: frozenset[str] = field(default_factory=frozenset)
 
 
-def gather_hints(transport: Transport) -> NodeHints:
-    """One round trip: the node's host name and which of HINT_PATHS exist."""
-    result = transport.run(*scripts.HINTS.bind(HINT_PATHS), timeout=COMMAND_TIMEOUT)
-    if result.rc != 0:
-        raise NodeError(f"cannot inspect the node: {result.err or f'exit code {result.rc}'}", node=transport.name)
-    hostname: str | None = None
-    paths: set[str] = set()
-    for line in result.text.splitlines():
-        key, _, value = line.partition("=")
-        if key == "hostname" and value.strip():
-            hostname = value.strip()
-        elif key == "path":
-            paths.add(value)
-    return NodeHints(hostname, frozenset(paths))
+def gather_hints(transport: Transport) -> tuple[NodeHints, Opening]:
+    """One round trip, the node's first: its host name, which of HINT_PATHS exist, and its facts
+    (node.facts.gather_opening: gather.sh told each mark's state directory, in the order
+    flavor_evidence decides, so that the facts are read with the layout the marks give)."""
+    from installer.node import facts
+
+    marks = [*((path, KIND.layout.state_dir) for path in KIND_HINTS),
+             *((path, MINIKUBE.layout.state_dir) for path in MINIKUBE_HINTS)]
+    opening = facts.gather_opening(transport, KUBEADM.layout, marks)
+    return NodeHints(opening.hostname, opening.paths), opening
 
 
 def flavor_evidence(hints: NodeHints) -> tuple[Flavor, str]:

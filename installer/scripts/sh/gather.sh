@@ -1,7 +1,10 @@
 #!/bin/sh
 # Preflight facts in one round trip: the kubelet's static pod path, the manifest (base64), clocks,
 # the lock holder, kaudit's journal, an armed guard, kaudit's content-addressed files (hashed: a
-# replaced one is found), free disk, and the kube-apiserver processes.
+# replaced one is found), free disk, and the kube-apiserver processes. When a node is opened, its
+# flavor marks too (targets.connect: the same round trip): pairs "path state-dir" follow the named
+# parameters; the host name and each mark path that exists are reported, and the state dir of the
+# first one found replaces `state`.
 set -u
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"  # kaudit:include
@@ -10,6 +13,18 @@ set -u
 # shellcheck source=lib/apiserver-procs.sh
 . "$(dirname "$0")/lib/apiserver-procs.sh"  # kaudit:include
 default_dir=$1 kubelet_config=$2 manifest_name=$3 state=$4 max_bytes=$5 audit=$6
+shift 6
+if [ $# -gt 0 ]; then
+  echo "hostname=$(cat /etc/hostname 2>/dev/null || hostname 2>/dev/null)"
+  marked="" mark=""
+  for a in "$@"; do
+    if [ -z "$mark" ]; then mark=$a; continue; fi
+    if [ -e "$mark" ]; then echo "path=$mark"; [ -n "$marked" ] || marked=$a; fi
+    mark=""
+  done
+  [ -n "$marked" ] && state=$marked
+  echo "state_dir=$state"
+fi
 dir=""
 if [ -r "$kubelet_config" ]; then
   dir=$(sed -n 's/^staticPodPath:[[:space:]]*//p' "$kubelet_config" | tr -d "\"' " | head -n 1)

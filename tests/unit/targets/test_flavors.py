@@ -242,9 +242,11 @@ def test_gather_hints_on_this_machine() -> None:
 
     if os.geteuid() != 0:
         pytest.skip("LocalTransport needs root or passwordless sudo")
-    hints = flavors.gather_hints(LocalTransport())
+    hints, opening = flavors.gather_hints(LocalTransport())
     assert hints.hostname
     assert hints.paths <= set(flavors.HINT_PATHS)
+    assert opening.layout == flavors.flavor_evidence(hints)[0].layout
+    assert opening.facts.now > 0
 
 
 @pytest.mark.parametrize(
