@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import NodeFactory
+from tests.kaudit_cli import on
 from tests.node import SUDO_PASSWORD
 from tests.node.node import TestNode
 from tests.paths import ROOT
@@ -341,7 +342,10 @@ def test_health_gate_refuses_a_node_while_a_peer_is_unhealthy(node_factory: Node
     assert play.code == 2, play.out
     res = play.results["cp1"]
     assert res["refused"] is True and res["changed"] is False and "cp2" in res["msg"], res
-    assert "not ready" in res["unhealthy"][0]
+    # The plugin's gate is kaudit's: it refuses for the reason `kaudit status` gives for cp2 (its `health`).
+    sick = on(n2, "status", "--output", "json").node
+    assert sick["healthy"] is False and res["unhealthy"] == [f"cp2: {sick['health']}"], (res, sick)
+    assert sick["health"] in res["msg"]
     assert manifest(n1) == original1 and instance(n1)["seq"] == before1["seq"]
     assert "cp2" not in play.results  # max_fail_percentage: 0 ended the run
 

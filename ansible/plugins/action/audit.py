@@ -9,7 +9,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -66,16 +65,23 @@ MUTUALLY_EXCLUSIVE = [("profile", "policy_file")]
 BATCH_STRATEGIES = ("linear", "ansible.builtin.linear", "ansible.legacy.linear")
 ENABLE_ONLY = ("profile", "policy_file", "log_path", "log_maxage", "log_maxbackup", "log_maxsize", "log_format",
                "log_compress", "webhook_config", "webhook_mode", "adopt", "force")
+# kaudit's audit backend settings, one row each of its table (installer/manifest/settings.py SETTINGS): the module
+# option -> kaudit enable's option and the row's kind ("bool": --x/--no-x), in the table's order. The module's
+# ARGUMENT_SPEC and documentation have to be static for Ansible, so the collection carries the rows it needs;
+# tests/unit/manifest/test_settings.py checks this map is the table's, row for row, and parses what _change_args
+# makes of every row with kaudit's own enable command.
+BACKEND_OPTIONS: dict[str, tuple[str, str]] = {
+    "log_path": ("--log-path", "path"),
+    "log_maxage": ("--log-maxage", "int"),
+    "log_maxbackup": ("--log-maxbackup", "int"),
+    "log_maxsize": ("--log-maxsize", "int"),
+    "log_format": ("--log-format", "choice"),
+    "log_compress": ("--log-compress", "bool"),
+    "webhook_config": ("--webhook-config", "file"),
+    "webhook_mode": ("--webhook-mode", "choice"),
+}
 CONNECTION_OPTIONS = ("host", "remote_addr", "port", "remote_user", "private_key_file", "ssh_common_args",
                       "ssh_extra_args")
-
-
-def _sha12(path: str | None) -> str | None:
-    if not path:
-        return None
-    name = os.path.basename(path)
-    m = re.fullmatch(r"policy-([0-9a-f]{12})\.yaml", name)
-    return m.group(1) if m else None
 
 
 @dataclass
@@ -230,15 +236,14 @@ class ActionModule(ActionBase):
             out += ["--set", _set_value(str(k), v)]
         if args.get("policy_file"):
             out += ["--policy-file", args["policy_file"]]
-        for opt in ("log_path", "log_maxage", "log_maxbackup", "log_maxsize", "log_format"):
-            if args.get(opt) is not None:
-                out += ["--" + opt.replace("_", "-"), str(args[opt])]
-        if args.get("log_compress") is not None:
-            out.append("--log-compress" if args["log_compress"] else "--no-log-compress")
-        if args.get("webhook_config"):
-            out += ["--webhook-config", args["webhook_config"]]
-        if args.get("webhook_mode"):
-            out += ["--webhook-mode", args["webhook_mode"]]
+        for name, (option, kind) in BACKEND_OPTIONS.items():
+            value = args.get(name)
+            if value is None or value == "":
+                continue
+            if kind == "bool":
+                out.append(option if value else f"--no-{option.removeprefix('--')}")
+            else:
+                out += [option, str(value)]
         if args.get("adopt"):
             out.append("--adopt")
         if args.get("force"):
@@ -287,7 +292,8 @@ class ActionModule(ActionBase):
 
     def _policy_text(self, kaudit: list[str], sha: str | None, profile: str | None, variables: dict[str, Any],
                      version: str | None, local_file: str | None = None, node_text: str | None = None) -> str | None:
-        """The bytes of the policy whose sha256 is `sha`: as `kaudit status` read them on the node, else when the
+        """The bytes of the policy whose sha256 is `sha` (kaudit's JSON: the status's `paths[].sha256`, the change's
+        `policy_sha256`): as `kaudit status` read them on the node, else when the
         controller can know them: the given file, the profile rendered again (the same bytes kaudit uploads), or
         a policy this collection applied."""
         if not sha:
@@ -304,11 +310,10 @@ class ActionModule(ActionBase):
             if rendered is not None:
                 candidates.append(rendered)
         for text in candidates:
-            if hashlib.sha256(text.encode()).hexdigest().startswith(sha):
+            if hashlib.sha256(text.encode()).hexdigest() == sha:
                 self._remember_policy(text)
                 return text
-        return self._cached_policy(sha) if len(sha) == 64 else next(
-            (self._cached_policy(f) for f in os.listdir(self._policy_cache()) if f.startswith(sha)), None)
+        return self._cached_policy(sha)
 
     def _diffs(self, kaudit: list[str], result: dict[str, Any], before: dict[str, Any] | None,
                args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -327,14 +332,14 @@ class ActionModule(ActionBase):
             return diffs  # the policy stays (or, unread, the manifest stays as it is)
         paths: list[dict[str, Any]] = (before or {}).get("paths") or []
         policy_entry = next((p for p in paths if p.get("flag") == "--audit-policy-file"), {})
-        before_sha = policy_entry.get("sha256") or _sha12(before_path)
+        before_sha = policy_entry.get("sha256")  # the node's file, hashed on the node (null: not there)
         before_text = self._policy_text(kaudit, before_sha, (before or {}).get("profile"), {}, version,
                                         node_text=policy_entry.get("text")) or ""
         after_text = ""
         if after_path:
             enabling = args["state"] == "enabled"
             after_text = self._policy_text(
-                kaudit, _sha12(after_path), args.get("profile") if enabling else None,
+                kaudit, result.get("policy_sha256"), args.get("profile") if enabling else None,
                 (args.get("vars") or {}) if enabling else {}, version, args.get("policy_file") if enabling else None,
             ) or ""
         unknown = " (content unknown to the controller: the node's file could not be read)"

@@ -217,13 +217,13 @@ class GroupGate:
 
 
 def node_health(status: dict[str, Any]) -> str | None:
-    """None when the node's API server is running and ready, else why not (one line)."""
-    if not status.get("ok"):
+    """None when kaudit calls the node healthy, else why not (one line): `kaudit status`'s `healthy` and `health`,
+    the verdict of kaudit's own rollout health gate (its docs/output.md), never a rule of this collection's."""
+    if status.get("healthy") is True:
+        return None
+    why = status.get("health")
+    if isinstance(why, str) and why:
+        return why
+    if not status.get("ok"):  # kaudit could not report on the node at all (no JSON for it)
         return f"cannot be read: {status.get('error')}"
-    api = status.get("api_server") or {}
-    ready = status.get("readyz") or {}
-    if not api.get("running"):
-        return "no kube-apiserver is running"
-    if not ready.get("ready"):
-        return f"kube-apiserver is not ready ({ready.get('url')} answered {ready.get('code')})"
-    return None
+    return "kaudit's status has no health verdict for it (a kaudit older than this collection?)"

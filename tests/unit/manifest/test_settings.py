@@ -162,9 +162,55 @@ def test_ansible_argument_spec_is_the_tables() -> None:
         assert spec.get(name) == _expected_ansible(s), (name, spec.get(name))
         doc = {k: v for k, v in documented[name].items() if k in ("type", "choices", "default")}
         assert doc == _expected_ansible(s), (name, doc)
-        dashed = s.option == "--" + name.replace("_", "-")  # _change_args' loop turns log_maxage into --log-maxage
-        passed_on = f'"{s.option}"' in source or (f'"{name}"' in source and dashed)
-        assert s.option is None or passed_on, name
+        assert s.option is not None or f'"--{name.replace("_", "-")}"' in source, name  # the policy: --policy-file
     backend_like = {k for k in spec if k.startswith(("log_", "webhook_"))}
     assert backend_like <= set(ours)
     assert set(_literal(ANSIBLE_ACTION, "ENABLE_ONLY")) >= set(ours)
+
+
+def test_ansible_flag_map_is_the_tables() -> None:
+    """The action's BACKEND_OPTIONS (the map _change_args passes the module's options on with) is the table's:
+    every row with an option, under its Ansible name, with its option and kind, in the table's order."""
+    table = {s.ansible: (s.option, s.kind) for s in settings.SETTINGS if s.ansible and s.option}
+    mapped = _literal(ANSIBLE_ACTION, "BACKEND_OPTIONS")
+    assert list(mapped) == list(table) and {k: tuple(v) for k, v in mapped.items()} == table
+
+
+def _action_module(tmp_path: Any) -> Any:
+    """The collection's action plugin, imported as Ansible imports it (ansible_collections.kaudit.audit)."""
+    import importlib
+    import sys
+
+    root = tmp_path / "collections"
+    (root / "ansible_collections" / "kaudit").mkdir(parents=True)
+    (root / "ansible_collections" / "kaudit" / "audit").symlink_to(ROOT / "ansible")
+    sys.path.insert(0, str(root))
+    try:
+        for name in [m for m in sys.modules if m.startswith("ansible_collections")]:
+            del sys.modules[name]
+        return importlib.import_module("ansible_collections.kaudit.audit.plugins.action.audit")
+    finally:
+        sys.path.remove(str(root))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_ansible_change_args_reach_every_setting_of_kaudit_enable(tmp_path: Any, flip: bool) -> None:
+    """_change_args with every table option given, parsed by kaudit's own enable command: each setting arrives
+    at the parameter its row's option names, with the value the task gave (a bool both ways)."""
+    pytest.importorskip("ansible")
+    action = _action_module(tmp_path)
+    values: dict[str, Any] = {"log_path": "/var/log/k/audit.log", "log_maxage": 7, "log_maxbackup": 3,
+                              "log_maxsize": 0, "log_format": "legacy", "log_compress": flip,
+                              "webhook_config": "/tmp/wh.kubeconfig", "webhook_mode": "blocking"}
+    assert set(values) == {s.ansible for s in settings.SETTINGS if s.ansible and s.option}
+    args = {"state": "enabled", "timeout": 9.0, "guard_grace": None, "break_lock": False, "profile": "minimal",
+            "vars": {}, "policy_file": None, "adopt": False, "force": False, **values}
+    argv = action.ActionModule._change_args(object.__new__(action.ActionModule), args, False)
+    assert argv[0] == "enable"
+    command = _command("enable")
+    ctx = command.make_context("enable", [*argv[1:], "inventory.json"], resilient_parsing=False)
+    for s in settings.SETTINGS:
+        if s.ansible in values:
+            assert s.option is not None
+            assert ctx.params[_param(command, s.option).name] == values[s.ansible], s.name
+    assert ctx.params["profile"] == "minimal"
