@@ -30,7 +30,8 @@ description:
   - B(Health gate.) Before changing a node, the play's other hosts of the same group (see O(group)) are read
     with C(kaudit status); the node is refused when one of them is not healthy as kaudit sees it (the status's
     C(healthy), the verdict of kaudit's own rollout gate), or when one of them failed earlier in this play.
-    Within one task the nodes of one group change one at a time even without C(serial) (a lock on the controller), so a play over several clusters rolls them in parallel, one
+    Within one task the nodes of one group change one at a time even without C(serial) (a lock on the
+    controller), so a play over several clusters rolls them in parallel, one
     node per cluster at a time, and a failure stops only its own cluster.
   - B(One kaudit per play.) The hosts of the play batch that run the task (C(ansible_play_batch), each
     host's C(when), arguments and connection variables worked out from its own variables) share one kaudit
