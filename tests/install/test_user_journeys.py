@@ -118,7 +118,7 @@ def journey(cli: Cli, target: str, node: TestNode, state: str, flavor: str) -> N
     ids = [b["id"] for b in listed.json()["nodes"][0]["backups"]]
     assert set(ids) == {"original", enabled["backup"], switched["backup"]}, ids
     text = cli("backups", target)
-    assert "(pinned: the manifest before kaudit)" in text.out and switched["backup"] in text.out
+    assert "(the manifest before kaudit first changed the node, pinned)" in text.out and switched["backup"] in text.out
 
     undone = one(cli("rollback", target, *CHANGE))
     assert undone["action"] == "rolled-back", undone
