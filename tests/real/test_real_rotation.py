@@ -60,7 +60,9 @@ def test_rotation_and_kaudit_logs_across_rotated_files(fresh_node: RealNode, ids
         followed, ferr = follow.communicate(timeout=30)
     files = _files(node)
     on_disk = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
-    run = subprocess.run([*kaudit_argv(), "logs", target, *ssh, "-o", "json"], env=user_env(None),
+    # --include-kaudit: compared with the raw files on disk, kaudit's own probes included
+    run = subprocess.run([*kaudit_argv(), "logs", target, *ssh, "-o", "json", "--include-kaudit"],
+                         env=user_env(None),
                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr
     read = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
